@@ -1,0 +1,19 @@
+"""Built-in reasongym environments.
+
+`register_builtin_envs` is the `reasongym.envs` entry point: it only records
+ids and "module:Class" strings, so no env module is imported until `make`.
+"""
+
+from __future__ import annotations
+
+from reasongym.registry import register
+
+_CD = "envs.countdown.env:CountdownEnv"
+
+
+def register_builtin_envs() -> None:
+    register("countdown-3to4", _CD, description="Countdown with 3 or 4 numbers in 1..99, target 10..100 (TinyZero)",
+             counts=(3, 4))
+    register("countdown-3", _CD, description="Countdown with 3 numbers", counts=(3,))
+    register("countdown-4", _CD, description="Countdown with 4 numbers", counts=(4,))
+    register("countdown", _CD, description="Countdown with every knob: counts, num_range, target_range, operators")

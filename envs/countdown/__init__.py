@@ -1,0 +1,1 @@
+"""Countdown: reach a target with each given number exactly once (TinyZero / Mini-R1)."""

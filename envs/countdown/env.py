@@ -1,0 +1,191 @@
+"""The Countdown env family: reach a target with each given number exactly once.
+
+Reward modes (component weights; reward = sum of weight * component):
+  default   format 0.1 (think/answer layout, multi-line reasoning fine) + correct 0.9
+  tinyzero  0 / 0.1 / 1 as TinyZero scores: 0.1 for an extracted answer, 1.0 if correct
+  mini-r1   format 1 (Mini-R1's exact layout regex) + correct 1, range 0..2
+All modes share one safe verifier (envs.countdown.arith): the anchors' holes
+(`**`, `//`, decimal gluing, unary minus, eval hangs) are closed in every mode.
+See docs/envs/countdown.md.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, ClassVar
+
+from envs.countdown import arith
+from envs.countdown.generator import CountdownParams, generate
+from envs.countdown.solver import ALL_OPS, solve
+from reasongym.env import Env
+from reasongym.parsing import read_layout
+from reasongym.templates import PromptTemplate
+from reasongym.types import Outcome, Score, Task
+
+R1_SYSTEM = (
+    "You are a helpful assistant. You first thinks about the reasoning process in the mind "
+    "and then provides the user with the answer."
+)
+PREFILL = "Let me solve this step by step.\n<think>"
+TINYZERO_BASE_HEAD = (
+    "A conversation between User and Assistant. The user asks a question, and the Assistant solves it. "
+    "The assistant first thinks about the reasoning process in the mind and then provides the user with the answer.\n"
+    "User: "
+)
+
+
+def _ops_text(question: dict[str, Any]) -> str:
+    return ", ".join(question.get("operators", ALL_OPS))
+
+
+def _tinyzero_instruction(q: dict[str, Any]) -> str:
+    return (
+        f"Using the numbers {q['nums']}, create an equation that equals {q['target']}. "
+        f"You can use basic arithmetic operations ({_ops_text(q)}) and each number can only be used once. "
+        "Show your work in <think> </think> tags. And return the final answer in <answer> </answer> tags, "
+        "for example <answer> (1 + 2) / 3 </answer>."
+    )
+
+
+def _mini_r1_instruction(q: dict[str, Any]) -> str:
+    return (
+        f"Using the numbers {q['nums']}, create an equation that equals {q['target']}. "
+        f"You can use basic arithmetic operations ({_ops_text(q)}) one or multiple times but each number "
+        "can only be used once. Show your work in <think> </think> tags. And return the final equation in "
+        "<answer> </answer> tags, for example <answer> (1 + 2) / 3 </answer>. Think step by step inside <think> tags."
+    )
+
+
+TEMPLATES = {
+    "chat": PromptTemplate("chat", "chat", system=R1_SYSTEM, user=_mini_r1_instruction, prefill=PREFILL),
+    "tinyzero-instruct": PromptTemplate(
+        "tinyzero-instruct", "chat", system=R1_SYSTEM, user=lambda q: " " + _tinyzero_instruction(q), prefill=PREFILL
+    ),
+    "base": PromptTemplate(
+        "base", "text", text=lambda q: TINYZERO_BASE_HEAD + _tinyzero_instruction(q) + "\nAssistant: ", prefill=PREFILL
+    ),
+}
+
+# Mini-R1's format rule, kept verbatim for the mini-r1 mode (it is linear: no nested ambiguity).
+MINI_R1_FORMAT = re.compile(r"^<think>([^<]*(?:<(?!/?think>)[^<]*)*)<\/think>\n<answer>([\s\S]*?)<\/answer>$", re.DOTALL)
+MAX_COMPLETION_CHARS = 100_000
+
+
+class CountdownEnv(Env):
+    templates: ClassVar[dict[str, PromptTemplate]] = TEMPLATES
+    default_template = "chat"
+    reward_modes: ClassVar[dict[str, dict[str, float]]] = {
+        "default": {"format": 0.1, "correct": 0.9},
+        "tinyzero": {"format": 0.1, "correct": 0.9},
+        "mini-r1": {"format": 1.0, "correct": 1.0},
+    }
+    cheap_verifier = True
+    answer_kind = "expression"
+    probes = (
+        "decimal_glue", "reuse_number", "omit_number", "power", "floor_division", "power_tower", "huge_literal",
+        "unary_minus", "several_answers", "empty_answer", "answer_in_think", "hedge", "echo_question",
+        "judge_injection", "very_long", "python_injection",
+    )
+
+    def __init__(
+        self,
+        counts: tuple[int, ...] | list[int] = (3, 4),
+        num_range: tuple[int, int] | list[int] = (1, 99),
+        target_range: tuple[int, int] | list[int] = (10, 100),
+        operators: str = ALL_OPS,
+        source: str = "procedural",
+        data_files: str | dict[str, str] | None = None,
+        answer: str = "last",
+        test_size: int = 1024,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        if answer not in ("first", "last"):
+            raise ValueError(f"answer must be 'first' or 'last', got {answer!r}")
+        if source not in ("procedural", "hub"):
+            raise ValueError(f"source must be 'procedural' or 'hub', got {source!r}")
+        self.params = CountdownParams(tuple(counts), tuple(num_range), tuple(target_range), operators)
+        self.answer_policy = answer
+        self.source = source
+        self._rows: dict[str, list[dict[str, Any]]] | None = None
+        if source == "hub":
+            from envs.countdown.hub import load_rows
+
+            self._rows = load_rows(data_files, test_size)
+        if self.reward_mode == "mini-r1":
+            self.invariances = ("think_whitespace_inline",)
+
+    # ----- tasks ----------------------------------------------------------------
+    def _task_count(self, split: str) -> int | None:
+        return None if self._rows is None else len(self._rows[split])
+
+    def _task_at(self, split: str, index: int, seed: int) -> Task:
+        if self._rows is not None:
+            row = self._rows[split][index]
+            nums, target = [int(n) for n in row["nums"]], int(row["target"])
+        else:
+            nums, target = generate(self.params, split, index, seed)
+        return Task(
+            id=f"countdown:{','.join(map(str, nums))}={target}",
+            question={"nums": nums, "target": target, "operators": self.params.operators},
+            answer=target,
+            difficulty=len(nums),
+        )
+
+    def reference_completion(self, task: Task) -> str | None:
+        nums, target = task.question["nums"], task.question["target"]
+        expr = solve(nums, target, task.question.get("operators", ALL_OPS))
+        if expr is None:
+            return None
+        return f" I need to combine {nums} to reach {target}.\nTrying {expr} = {target}.\n</think>\n<answer>{expr}</answer>"
+
+    # ----- verifier ---------------------------------------------------------------
+    def verify(self, text: str, task: Task) -> Score:
+        if len(text) > MAX_COMPLETION_CHARS:
+            return self.make_score({}, Outcome.UNPARSEABLE, detail=f"completion longer than {MAX_COMPLETION_CHARS} chars")
+        layout = read_layout(text)
+        answer = layout.answer(self.answer_policy)
+        if self.reward_mode == "mini-r1":
+            fmt = 1.0 if MINI_R1_FORMAT.search(text) else 0.0
+        elif self.reward_mode == "tinyzero":
+            fmt = 1.0 if answer is not None else 0.0
+        else:
+            fmt = 1.0 if layout.well_formed else 0.0
+        if answer is None:
+            return self.make_score({"format": fmt}, Outcome.UNPARSEABLE, detail=layout.problem or "no <answer> block")
+        outcome, parsed, detail = check_expression(answer, task.question)
+        correct = 1.0 if outcome is Outcome.CORRECT else 0.0
+        return self.make_score({"format": fmt, "correct": correct}, outcome, parsed=parsed, detail=detail)
+
+
+def check_expression(answer: str, question: dict[str, Any]) -> tuple[Outcome, str | None, str]:
+    """Judge one answer string against the task's numbers, target and operators.
+
+    An `expr = N` tail is tolerated when N is exactly the target (models copy the
+    prompt's habit of writing the result); any other `=` use is rejected.
+    """
+    nums, target = list(question["nums"]), int(question["target"])
+    allowed = set(question.get("operators", ALL_OPS))
+    text = answer.strip()
+    if text.count("=") > 1:
+        return Outcome.UNPARSEABLE, None, "more than one '='"
+    if "=" in text:
+        text, claimed = (part.strip() for part in text.split("="))
+        if claimed != str(target):
+            return Outcome.WRONG, text, f"claims '= {claimed}', target is {target}"
+    try:
+        node = arith.parse(text)
+    except arith.ExprError as exc:
+        return Outcome.UNPARSEABLE, None, str(exc)
+    used = arith.operators(node) - allowed
+    if used:
+        return Outcome.WRONG, text, f"operator(s) {sorted(used)} not allowed"
+    if not arith.uses_exactly(node, nums):
+        return Outcome.WRONG, text, f"uses {sorted(arith.literals(node))}, must use each of {sorted(nums)} once"
+    try:
+        value = arith.evaluate(node)
+    except ZeroDivisionError:
+        return Outcome.WRONG, text, "division by zero"
+    if value != target:
+        return Outcome.WRONG, text, f"evaluates to {value}, target is {target}"
+    return Outcome.CORRECT, text, ""

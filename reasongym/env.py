@@ -1,0 +1,204 @@
+"""The Env base class: a single-turn gymnasium.Env over verifiable tasks.
+
+A subclass supplies where tasks come from (`_task_at`, `_task_count`), how to
+verify a completion (`verify`) and, where it can, a `reference_completion`.
+Everything else — reset/step, batch helpers, reward weighting, the "never raise
+on model output" guarantee — lives here once.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import TYPE_CHECKING, Any, ClassVar, Sequence
+
+import gymnasium
+
+from reasongym.spaces import AnyText, ChatMessages
+from reasongym.templates import Prompt, PromptTemplate
+from reasongym.types import Outcome, Score, Task
+
+if TYPE_CHECKING:
+    from reasongym.registry import EnvSpec
+    from reasongym.scoring import ScoringEngine
+
+
+class Env(gymnasium.Env):
+    """Base class of every reasongym environment.
+
+    Class attributes a subclass sets:
+      templates        name -> PromptTemplate the env offers; `default_template` picks one
+      reward_modes     name -> {component: weight}; reward = sum(weight * component)
+      splits           split names; procedural splits never share a task
+      cheap_verifier   True when verify() is bounded by construction and fast, so
+                       batch scoring runs in-process instead of in a process pool
+      answer_kind      "expression", "numeric" or "math": what the testing kit generates
+      probes           reward-hacking probes (reasongym.testing.probes) that apply
+      invariances      format changes that must not change the score
+    """
+
+    metadata: ClassVar[dict[str, Any]] = {"render_modes": ["ansi"]}
+    templates: ClassVar[dict[str, PromptTemplate]] = {}
+    default_template: ClassVar[str] = ""
+    reward_modes: ClassVar[dict[str, dict[str, float]]] = {"default": {"correct": 1.0}}
+    default_reward_mode: ClassVar[str] = "default"
+    splits: ClassVar[tuple[str, ...]] = ("train", "test")
+    cheap_verifier: ClassVar[bool] = True
+    score_timeout: ClassVar[float] = 5.0
+    answer_kind: ClassVar[str] = "numeric"
+    probes: ClassVar[tuple[str, ...]] = ()
+    invariances: ClassVar[tuple[str, ...]] = ("think_whitespace", "trailing_text")
+
+    spec: "EnvSpec | None" = None
+
+    def __init__(
+        self,
+        template: str | PromptTemplate | None = None,
+        reward_mode: str | None = None,
+        seed: int = 0,
+        render_mode: str | None = None,
+    ) -> None:
+        super().__init__()
+        self.template = self._pick_template(template)
+        mode = reward_mode or self.default_reward_mode
+        if mode not in self.reward_modes:
+            raise ValueError(
+                f"{type(self).__name__} has no reward mode {mode!r}; choose one of {sorted(self.reward_modes)}"
+            )
+        self.reward_mode = mode
+        self.reward_weights: dict[str, float] = dict(self.reward_modes[mode])
+        self.reward_range = (
+            sum(min(w, 0.0) for w in self.reward_weights.values()),
+            sum(max(w, 0.0) for w in self.reward_weights.values()),
+        )
+        self.seed = seed
+        self.render_mode = render_mode
+        self.observation_space = AnyText() if self.template.kind == "text" else ChatMessages()
+        self.action_space = AnyText()
+        self._task: Task | None = None
+
+    # ----- subclass hooks -------------------------------------------------------
+    def _task_at(self, split: str, index: int, seed: int) -> Task:
+        raise NotImplementedError
+
+    def _task_count(self, split: str) -> int | None:
+        """Number of tasks in a split; None for an unbounded procedural source."""
+        return None
+
+    def verify(self, text: str, task: Task) -> Score:
+        """Score `text` (scoring prefix + completion). May raise; `score` catches."""
+        raise NotImplementedError
+
+    def reference_completion(self, task: Task) -> str | None:
+        """A completion (continuing after the template's pre-fill) that earns full reward."""
+        return None
+
+    # ----- public API -----------------------------------------------------------
+    @property
+    def full_reward(self) -> float:
+        return self.reward_range[1]
+
+    def task_count(self, split: str = "train") -> int | None:
+        self._check_split(split)
+        return self._task_count(split)
+
+    def tasks(self, split: str = "train", n: int | None = 100, seed: int | None = 0) -> list[Task]:
+        """The first `n` tasks of `split` under `seed` (same arguments, same tasks).
+
+        Procedural envs draw task i from its own RNG keyed on (seed, split, i);
+        dataset envs return rows in stored order for `seed=None`, else a seeded shuffle.
+        """
+        self._check_split(split)
+        count = self._task_count(split)
+        if count is None:
+            if n is None:
+                raise ValueError(f"split {split!r} is unbounded (procedural): pass n=")
+            return [self._task_at(split, i, 0 if seed is None else seed) for i in range(n)]
+        order = list(range(count))
+        if seed is not None:
+            random.Random(seed).shuffle(order)
+        take = order if n is None else order[:n]
+        return [self._task_at(split, i, 0) for i in take]
+
+    def prompt(self, task: Task) -> Prompt:
+        return self.template.render(task.question)
+
+    def score(self, completion: str, task: Task) -> Score:
+        """Verify one completion. Never raises on model output: failures become outcomes."""
+        if not isinstance(completion, str):
+            return self.make_score({}, Outcome.UNPARSEABLE, detail=f"completion is {type(completion).__name__}, not str")
+        try:
+            return self.verify(self.template.scoring_prefix + completion, task)
+        except Exception as exc:  # noqa: BLE001 - the contract is "a Score, never an exception"
+            return self.make_score({}, Outcome.ERROR, detail=f"{type(exc).__name__}: {exc}"[:500])
+
+    def score_batch(
+        self, completions: Sequence[str], tasks: Sequence[Task], engine: "ScoringEngine | None" = None
+    ) -> list[Score]:
+        """Scores in input order; cheap verifiers in-process, others through a process pool."""
+        from reasongym.scoring import default_engine
+
+        return (engine or default_engine(self)).score(self, completions, tasks).scores
+
+    def make_score(
+        self, components: dict[str, float], outcome: Outcome, parsed: Any = None, detail: str = ""
+    ) -> Score:
+        """Fill every declared component (missing ones are 0) and weight them into the reward."""
+        full = {name: float(components.get(name, 0.0)) for name in self.reward_weights}
+        reward = sum(self.reward_weights[name] * value for name, value in full.items())
+        return Score(reward=reward, components=full, outcome=outcome, parsed=parsed, detail=detail)
+
+    # ----- gymnasium ------------------------------------------------------------
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        super().reset(seed=seed)
+        options = options or {}
+        split = options.get("split", "train")
+        self._check_split(split)
+        if "task" in options:
+            task = options["task"]
+            self._task = task if isinstance(task, Task) else Task.from_dict(task)
+        else:
+            count = self._task_count(split)
+            index = options.get("index")
+            if index is None:
+                index = int(self.np_random.integers(0, count if count else 2**31 - 1))
+            self._task = self._task_at(split, int(index), self.seed)
+        return self.prompt(self._task), {"task": self._task, "split": split}
+
+    def step(self, action: str):
+        if self._task is None:
+            raise gymnasium.error.ResetNeeded("call reset() before step()")
+        score = self.score(action, self._task)
+        return self.prompt(self._task), score.reward, True, False, {"task": self._task, "score": score}
+
+    def render(self) -> str | None:
+        if self.render_mode != "ansi" or self._task is None:
+            return None
+        obs = self.prompt(self._task)
+        return obs if isinstance(obs, str) else "\n".join(f"[{m['role']}] {m['content']}" for m in obs)
+
+    # ----- helpers --------------------------------------------------------------
+    def _pick_template(self, template: str | PromptTemplate | None) -> PromptTemplate:
+        if isinstance(template, PromptTemplate):
+            return template
+        name = template or self.default_template
+        if name not in self.templates:
+            raise ValueError(
+                f"{type(self).__name__} has no template {name!r}; choose one of {sorted(self.templates)}"
+            )
+        return self.templates[name]
+
+    def _check_split(self, split: str) -> None:
+        if split not in self.splits:
+            raise ValueError(f"{self.env_id} has no split {split!r}; splits: {list(self.splits)}")
+
+    @property
+    def env_id(self) -> str:
+        return self.spec.id if self.spec is not None else type(self).__name__
+
+    def __reduce__(self):
+        # Pool workers rebuild an env from its spec instead of pickling live state.
+        if self.spec is None:
+            return super().__reduce__()
+        from reasongym.registry import _rebuild
+
+        return (_rebuild, (self.spec.id, self.spec.kwargs))

@@ -1,0 +1,63 @@
+"""Prompt templates: how a Task becomes what the policy reads.
+
+A template renders either a chat (system + user messages, optionally an
+assistant pre-fill such as "Let me solve this step by step.\\n<think>") or one
+plain-text string for base models. The pre-fill matters twice: the policy
+continues after it, and the verifier must see the part of it the format rules
+refer to (the opening "<think>"), so `scoring_prefix` is re-attached before scoring.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+Messages = list[dict[str, str]]
+Prompt = str | Messages
+
+
+@dataclass(frozen=True)
+class PromptTemplate:
+    """`user` (and `system`, `text`) are `str.format` patterns over the task's
+    question fields, or callables `question -> str` when formatting needs code."""
+
+    name: str
+    kind: str = "chat"  # "chat" or "text"
+    system: str | None = None
+    user: str | Callable[[dict[str, Any]], str] | None = None
+    text: str | Callable[[dict[str, Any]], str] | None = None
+    prefill: str = ""
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("chat", "text"):
+            raise ValueError(f"template kind must be 'chat' or 'text', got {self.kind!r}")
+        if self.kind == "chat" and self.user is None:
+            raise ValueError(f"chat template {self.name!r} needs a user pattern")
+        if self.kind == "text" and self.text is None:
+            raise ValueError(f"text template {self.name!r} needs a text pattern")
+
+    @property
+    def scoring_prefix(self) -> str:
+        """The tail of the pre-fill that belongs to the answer format (from the
+        last "<think>" on); the verifier sees it in front of the completion."""
+        cut = self.prefill.rfind("<think>")
+        return self.prefill[cut:] if cut >= 0 else ""
+
+    def render(self, question: dict[str, Any]) -> Prompt:
+        if self.kind == "text":
+            return _fill(self.text, question) + self.prefill
+        messages: Messages = []
+        if self.system:
+            messages.append({"role": "system", "content": _fill(self.system, question)})
+        messages.append({"role": "user", "content": _fill(self.user, question)})
+        if self.prefill:
+            messages.append({"role": "assistant", "content": self.prefill})
+        return messages
+
+
+def _fill(pattern: str | Callable[[dict[str, Any]], str] | None, question: dict[str, Any]) -> str:
+    if pattern is None:
+        return ""
+    if callable(pattern):
+        return pattern(question)
+    return pattern.format(**question)
