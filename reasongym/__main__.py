@@ -1,0 +1,5 @@
+import sys
+
+from reasongym.cli import main
+
+sys.exit(main())

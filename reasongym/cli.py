@@ -1,0 +1,123 @@
+"""`python -m reasongym list | show ID | sample ID | check ID`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Sequence
+
+from rich.console import Console
+from rich.markup import escape
+from rich.panel import Panel
+from rich.table import Table
+
+from reasongym import registry
+from reasongym.registry import UnknownEnvError
+
+
+def _kwargs(text: str | None) -> dict:
+    if not text:
+        return {}
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise SystemExit(f"--env-kwargs must be a JSON object, e.g. '{{\"counts\": [3]}}' ({exc})")
+    if not isinstance(value, dict):
+        raise SystemExit("--env-kwargs must be a JSON object")
+    return value
+
+
+def cmd_list(args: argparse.Namespace, console: Console) -> int:
+    table = Table(title="reasongym environments")
+    table.add_column("id", style="bold cyan")
+    table.add_column("entry point")
+    table.add_column("default kwargs")
+    table.add_column("description")
+    for env_spec in registry.list_envs():
+        table.add_row(env_spec.id, env_spec.entry_point_name, json.dumps(env_spec.kwargs), env_spec.description)
+    console.print(table)
+    for name, error in registry.plugin_errors().items():
+        console.print(f"[red]plugin {name!r} failed to load:[/] {error}")
+    return 0
+
+
+def cmd_show(args: argparse.Namespace, console: Console) -> int:
+    env_spec = registry.spec(args.id)
+    env = registry.make(args.id, **_kwargs(args.env_kwargs))
+    table = Table(show_header=False, title=f"[bold]{env_spec.id}[/]")
+    table.add_column(style="bold")
+    table.add_column()
+    table.add_row("description", env_spec.description)
+    table.add_row("entry point", env_spec.entry_point_name)
+    table.add_row("kwargs", json.dumps(env.spec.kwargs if env.spec else {}, default=str))
+    table.add_row("template", f"{env.template.name} ({env.template.kind}); available: {', '.join(sorted(env.templates))}")
+    table.add_row("reward mode", f"{env.reward_mode}; available: {', '.join(sorted(env.reward_modes))}")
+    table.add_row("reward components", ", ".join(f"{k} x {w:g}" for k, w in env.reward_weights.items()))
+    table.add_row("reward range", f"{env.reward_range[0]:g} .. {env.reward_range[1]:g}")
+    for split in env.splits:
+        count = env.task_count(split)
+        table.add_row(f"split {split}", "procedural (unbounded)" if count is None else f"{count} tasks")
+    table.add_row("verifier", "in-process (bounded by construction)" if env.cheap_verifier
+                  else f"process pool, hard timeout {env.score_timeout:g}s")
+    console.print(table)
+    return 0
+
+
+def cmd_sample(args: argparse.Namespace, console: Console) -> int:
+    env = registry.make(args.id, **_kwargs(args.env_kwargs))
+    for task in env.tasks(split=args.split, n=args.n, seed=args.seed):
+        prompt = env.prompt(task)
+        rendered = prompt if isinstance(prompt, str) else "\n".join(f"[{m['role']}] {m['content']}" for m in prompt)
+        reference = env.reference_completion(task)
+        body = f"{escape(rendered)}\n\n[bold]gold answer:[/] {escape(str(task.answer))}"
+        if reference is not None:
+            score = env.score(reference, task)
+            body += f"\n[bold]reference completion[/] (reward {score.reward:g}, {score.outcome.value}):\n{escape(reference)}"
+        console.print(Panel(body, title=f"{task.id}  difficulty={task.difficulty}", expand=False), markup=True)
+    return 0
+
+
+def cmd_check(args: argparse.Namespace, console: Console) -> int:
+    from reasongym.testing.report import run_check_cli
+
+    return run_check_cli(args, console)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m reasongym", description="Inspect and check reasongym envs.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("list", help="table of registered envs")
+    show = sub.add_parser("show", help="spec, templates, reward components and splits of one env")
+    show.add_argument("id")
+    show.add_argument("--env-kwargs", help="JSON object of env overrides")
+    sample = sub.add_parser("sample", help="rendered prompts with gold answers and reference completions")
+    sample.add_argument("id")
+    sample.add_argument("-n", type=int, default=3)
+    sample.add_argument("--seed", type=int, default=0)
+    sample.add_argument("--split", default="train")
+    sample.add_argument("--env-kwargs", help="JSON object of env overrides")
+    check = sub.add_parser("check", help="run the verifier contract and reward-hacking probes")
+    check.add_argument("id", nargs="?")
+    check.add_argument("--all", action="store_true", help="check every registered env")
+    check.add_argument("--examples", type=int, default=100, help="hypothesis examples per property")
+    check.add_argument("--seed", type=int, default=0)
+    check.add_argument("--env-kwargs", help="JSON object of env overrides")
+    return parser
+
+
+COMMANDS = {"list": cmd_list, "show": cmd_show, "sample": cmd_sample, "check": cmd_check}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    console = Console()
+    try:
+        return COMMANDS[args.command](args, console)
+    except (UnknownEnvError, ValueError, RuntimeError) as exc:
+        console.print(f"[red]error:[/] {exc}")
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,47 @@
+"""Reward/accuracy curves from a run's `metrics.jsonl` (matplotlib, imported lazily)."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from typing import Any
+
+CURVE_KEYS = ("reward", "rewards/correct/mean", "rewards/format/mean", "eval_rewards/correct/mean", "aha_rate")
+
+
+def read_metrics(path: str) -> list[dict[str, Any]]:
+    with open(path, encoding="utf-8") as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def plot_curves(records: list[dict[str, Any]], out_path: str, title: str = "training curves",
+                keys: tuple[str, ...] = CURVE_KEYS) -> str | None:
+    """One line per metric present in `records` (x = step); returns the PNG path, or None if nothing to draw."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    series = {}
+    for key in keys:
+        points = [(r["step"], r[key]) for r in records
+                  if isinstance(r.get(key), (int, float)) and not math.isnan(r[key]) and "step" in r]
+        if points:
+            series[key] = points
+    if not series:
+        return None
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for key, points in series.items():
+        xs, ys = zip(*points)
+        ax.plot(xs, ys, marker="o" if len(xs) < 30 else None, label=key)
+    ax.set_xlabel("step")
+    ax.set_ylabel("value")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    os.makedirs(os.path.dirname(out_path) or ".", exist_ok=True)
+    fig.savefig(out_path, dpi=110)
+    plt.close(fig)
+    return out_path

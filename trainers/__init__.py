@@ -1,0 +1,1 @@
+"""Bundled trainers: `python -m trainers.grpo | trainers.launch`."""

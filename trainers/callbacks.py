@@ -1,0 +1,43 @@
+"""Trainer callbacks shared by the trainers: metric log + reward curve, run summary."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from typing import Any
+
+from transformers import TrainerCallback
+
+from reasongym.plotting import plot_curves
+
+
+class MetricsLogCallback(TrainerCallback):
+    """Append every logged dict to `<output_dir>/metrics.jsonl`; draw `reward_curve.png` at the end."""
+
+    def __init__(self, output_dir: str, title: str = "GRPO"):
+        self.output_dir = output_dir
+        self.path = os.path.join(output_dir, "metrics.jsonl")
+        self.title = title
+        self.records: list[dict[str, Any]] = []
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if not state.is_world_process_zero or not logs:
+            return
+        record = {"step": state.global_step, **{k: _plain(v) for k, v in logs.items()}}
+        self.records.append(record)
+        os.makedirs(self.output_dir, exist_ok=True)
+        with open(self.path, "a", encoding="utf-8") as f:
+            f.write(json.dumps(record) + "\n")
+
+    def on_train_end(self, args, state, control, **kwargs):
+        if state.is_world_process_zero and self.records:
+            plot_curves(self.records, os.path.join(self.output_dir, "reward_curve.png"), title=self.title)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if hasattr(value, "item"):
+        return value.item()
+    return value
