@@ -38,7 +38,7 @@ def load_splits(
             files = {"train": data_files} if isinstance(data_files, str) else dict(data_files)
             for path in files.values():
                 if not os.path.exists(path):
-                    raise DatasetUnavailable(f"data file {path!r} does not exist")
+                    raise DatasetUnavailable(f"data file {path!r} does not exist: fix the path given in data_files=")
             loaded = datasets.load_dataset(_builder_for(files.values()), data_files=files)
         else:
             loaded = datasets.load_dataset(hub_id, config) if config else datasets.load_dataset(hub_id)

@@ -92,6 +92,10 @@ class Env(gymnasium.Env):
         """A completion (continuing after the template's pre-fill) that earns full reward."""
         return None
 
+    def gold_answer_forms(self, task: Task) -> list[str]:
+        """Other spellings of the gold answer the verifier promises to accept (testing kit)."""
+        return []
+
     # ----- public API -----------------------------------------------------------
     @property
     def full_reward(self) -> float:

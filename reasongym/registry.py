@@ -32,6 +32,13 @@ class EnvSpec:
     entry_point: str | Callable[..., Any]
     kwargs: dict[str, Any] = field(default_factory=dict)
     description: str = ""
+    # read by gymnasium's env checker, which expects its own EnvSpec fields
+    nondeterministic: bool = False
+    max_episode_steps: int = 1
+
+    def make(self, **overrides: Any):
+        """Build a fresh env from this spec (gymnasium's checker calls this)."""
+        return make(self.id, **{**self.kwargs, **overrides})
 
     @property
     def entry_point_name(self) -> str:

@@ -139,6 +139,17 @@ class CountdownEnv(Env):
             return None
         return f" I need to combine {nums} to reach {target}.\nTrying {expr} = {target}.\n</think>\n<answer>{expr}</answer>"
 
+    def gold_answer_forms(self, task: Task) -> list[str]:
+        expr = solve(task.question["nums"], task.question["target"], task.question.get("operators", ALL_OPS))
+        if expr is None:
+            return []
+        forms = [expr.replace(" ", ""), f"{expr} = {task.question['target']}", f"\n{expr}\n"]
+        if "*" in expr:
+            forms += [expr.replace("*", "x"), expr.replace("*", "×")]
+        if "/" in expr:
+            forms.append(expr.replace("/", "÷"))
+        return forms
+
     # ----- verifier ---------------------------------------------------------------
     def verify(self, text: str, task: Task) -> Score:
         if len(text) > MAX_COMPLETION_CHARS:

@@ -1,0 +1,29 @@
+"""Shared fixtures: a tiny policy built on the spot (no downloads), offline hub."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory) -> str:
+    """A 2-layer Qwen2 with a BPE tokenizer trained on countdown text."""
+    from trainers.tiny import build_tiny_model, env_corpus
+
+    out = tmp_path_factory.mktemp("tiny") / "model"
+    return build_tiny_model(str(out), env_corpus("countdown-3to4", n=100))
+
+
+@pytest.fixture(scope="session")
+def python() -> str:
+    return sys.executable
