@@ -187,7 +187,7 @@ def summarize(trainer, console: Console) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    console = Console()
+    console = Console(soft_wrap=True)
     if not argv or "-h" in argv or "--help" in argv:
         print(help_text("python -m trainers.grpo", SUMMARY, SCRIPT_OPTIONS, "GRPOConfig"))
         return 0

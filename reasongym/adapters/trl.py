@@ -57,7 +57,7 @@ def build_dataset(
     env: Env, split: str = "train", n: int | None = None, seed: int | None = 0, tokenizer: Any = None,
     tasks: Sequence[Task] | None = None,
 ) -> "datasets.Dataset":
-    """Rows {prompt, task, task_id, difficulty} for `n` tasks of `split`."""
+    """Rows {prompt, task, task_id, split, difficulty} for `n` tasks of `split`."""
     import datasets
 
     if tasks is None:
@@ -69,6 +69,7 @@ def build_dataset(
             "prompt": render_prompt(env, task, tokenizer),
             "task": task.to_json(),
             "task_id": task.id,
+            "split": split,
             "difficulty": float(task.difficulty) if task.difficulty is not None else float("nan"),
         }
         for task in tasks
@@ -146,7 +147,7 @@ class RewardAdapter:
         self._log_metrics(result, texts, kwargs.get("log_metric"))
         if self.log_samples:
             step = getattr(kwargs.get("trainer_state"), "global_step", None)
-            self._write_samples(step, prompts, texts, tasks, result.scores)
+            self._write_samples(step, kwargs.get("split"), prompts, texts, tasks, result.scores)
         return result.scores
 
     def _log_metrics(self, result: Any, texts: list[str], log_metric: Callable[[str, float], None] | None) -> None:
@@ -159,16 +160,17 @@ class RewardAdapter:
         log_metric("verifier/latency_max_ms", 1000 * result.latency_max)
         log_metric("aha_rate", sum(bool(AHA_PATTERN.search(t)) for t in texts) / total)
 
-    def _write_samples(self, step: int | None, prompts: list, texts: list[str], tasks: list[Task],
-                       scores: list[Score]) -> None:
+    def _write_samples(self, step: int | None, splits: list[str] | None, prompts: list, texts: list[str],
+                       tasks: list[Task], scores: list[Score]) -> None:
         assert self.log_dir is not None
         os.makedirs(self.log_dir, exist_ok=True)
         with open(os.path.join(self.log_dir, "samples.jsonl"), "a", encoding="utf-8") as all_f, open(
             os.path.join(self.log_dir, "successes.jsonl"), "a", encoding="utf-8"
         ) as ok_f:
-            for prompt, text, task, score in zip(prompts, texts, tasks, scores):
+            for i, (prompt, text, task, score) in enumerate(zip(prompts, texts, tasks, scores)):
                 record = {
                     "step": step,
+                    "split": splits[i] if splits else None,
                     "task_id": task.id,
                     "prompt": prompt_text(prompt),
                     "completion": text,

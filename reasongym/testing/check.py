@@ -92,7 +92,10 @@ def _property(name: str, examples: int, seed: int, strategy: st.SearchStrategy, 
     try:
         prop()
     except AssertionError:
-        return CheckResult(name, False, state["count"], state["failure"], _short(state["example"]))
+        example = state["example"]
+        if isinstance(example, tuple):  # (task, completion): the completion is the interesting part
+            example = example[-1]
+        return CheckResult(name, False, state["count"], state["failure"], _short(example))
     except Exception as exc:  # hypothesis could not generate: report, do not crash the whole check
         return CheckResult(name, False, state["count"], f"{type(exc).__name__}: {_short(exc)}")
     return CheckResult(name, True, state["count"])

@@ -1,0 +1,203 @@
+"""GRPO trainer: real TRL runs on a tiny model (plain and ZeRO-3 on CPU), pre-flight, recipes, launch."""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import REPO
+from trainers import grpo, preflight
+from trainers.recipes import RecipeError, parse_flags
+
+TINY_FLAGS = ["--max_steps", "2", "--per_device_train_batch_size", "4", "--num_generations", "4",
+              "--max_completion_length", "24", "--gradient_checkpointing", "false", "--train-size", "16"]
+
+
+def _env(**extra: str) -> dict[str, str]:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRL_EXPERIMENTAL_SILENCE": "1", "PYTHONPATH": REPO, **extra}
+    env.pop("PYTEST_CURRENT_TEST", None)
+    return env
+
+
+def _metrics(out_dir) -> list[dict]:
+    with open(os.path.join(out_dir, "metrics.jsonl")) as f:
+        return [json.loads(line) for line in f]
+
+
+@pytest.mark.slow
+def test_grpo_cli_end_to_end(tiny_model, tmp_path):
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "trainers.grpo", "--env", "countdown-3to4", "--model", tiny_model,
+           "--output-dir", str(out), "--eval-size", "4", "--eval_steps", "2", *TINY_FLAGS]
+    proc = subprocess.run(cmd, cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "GRPO run: 2 steps" in proc.stdout
+    records = _metrics(out)
+    train = [r for r in records if "reward" in r]
+    assert len(train) == 2
+    for key in ("rewards/format/mean", "rewards/correct/mean", "outcomes/unparseable", "outcomes/correct",
+                "verifier/latency_p50_ms", "aha_rate", "completions/mean_length", "frac_reward_zero_std"):
+        assert key in train[0], key
+    assert any("eval_rewards/correct/mean" in r for r in records)  # held-out accuracy
+    samples = [json.loads(line) for line in open(out / "samples.jsonl")]
+    assert len([s for s in samples if s["split"] == "train"]) == 2 * 4
+    assert {s["split"] for s in samples} == {"train", "test"}
+    assert {"step", "prompt", "completion", "reward", "components", "outcome"} <= set(samples[0])
+    assert samples[0]["prompt"].endswith("Let me solve this step by step.\n<think>")  # pre-fill rendered as text
+    assert (out / "successes.jsonl").exists() and (out / "reward_curve.png").stat().st_size > 0
+    assert (out / "model.safetensors").exists()
+
+
+@pytest.mark.slow
+def test_grpo_under_accelerate_deepspeed_zero3_cpu(tiny_model, tmp_path):
+    out = tmp_path / "zero3"
+    ext = os.environ.get("TORCH_EXTENSIONS_DIR", os.path.expanduser("~/.cache/reasongym/torch_extensions"))
+    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--config_file",
+           os.path.join(REPO, "recipes/accelerate/zero3-cpu.yaml"), "--num_processes", "2", "-m", "trainers.grpo",
+           "--env", "countdown-3to4", "--model", tiny_model, "--output-dir", str(out), *TINY_FLAGS]
+    proc = subprocess.run(cmd, cwd=tmp_path, env=_env(TORCH_EXTENSIONS_DIR=ext), capture_output=True, text=True,
+                          timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "8 completions per generation round" in proc.stdout and "2 process(es)" in proc.stdout
+    train = [r for r in _metrics(out) if "reward" in r]
+    assert len(train) == 2 and "rewards/correct/mean" in train[-1]
+
+
+def _preflight_error(argv: list[str]) -> str:
+    script, config = grpo.parse(argv)
+    with pytest.raises((preflight.PreflightError, RecipeError)) as err:
+        grpo.build_trainer(script, config, grpo.Console())
+    return str(err.value)
+
+
+def test_unknown_env_fails_before_loading_anything(capsys):
+    assert grpo.main(["--env", "countdwn-3to4", "--model", "/nonexistent"]) == 2
+    assert "countdown-3to4" in capsys.readouterr().out
+
+
+def test_batch_not_divisible_says_how_many_prompts(tiny_model):
+    message = _preflight_error(["--env", "countdown-3", "--model", tiny_model, "--per_device_train_batch_size", "6",
+                                "--num_generations", "4"])
+    assert "6 completions" in message and "--per_device_train_batch_size 4" in message and "prompt" in message
+
+
+def test_batch_plan_counts_prompts():
+    plan = preflight.check_batch({"per_device_train_batch_size": 8, "num_generations": 8,
+                                  "gradient_accumulation_steps": 4}, processes=3)
+    assert plan.generation_batch == 96 and plan.prompts_per_generation == 12
+    with pytest.raises(preflight.PreflightError, match=">= 2"):
+        preflight.check_batch({"num_generations": 1})
+    with pytest.raises(preflight.PreflightError, match="not both"):
+        preflight.check_batch({"generation_batch_size": 16, "steps_per_generation": 2})
+
+
+def test_vllm_requested_but_not_installed():
+    with pytest.raises(preflight.PreflightError, match="reasongym\\[vllm\\]"):
+        preflight.check_vllm({"use_vllm": True})
+
+
+def test_bf16_on_cpu_is_refused_and_default_cpu_run_drops_it():
+    with pytest.raises(preflight.PreflightError, match="no GPU"):
+        preflight.check_devices({"bf16": True})
+    assert preflight.check_devices({}) == {"use_cpu": True, "bf16": False, "fp16": False}
+
+
+def test_several_gpus_without_launcher(monkeypatch):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    monkeypatch.delenv("LOCAL_RANK", raising=False)
+    with pytest.raises(preflight.PreflightError, match="accelerate launch"):
+        preflight.check_devices({})
+
+
+def test_chat_env_with_a_tokenizer_without_chat_template(tiny_model, tmp_path):
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(tiny_model)
+    tok.chat_template = None
+    plain = tmp_path / "plain"
+    tok.save_pretrained(plain)
+    for name in ("config.json", "model.safetensors", "generation_config.json"):
+        os.symlink(os.path.join(tiny_model, name), plain / name)
+    for leftover in glob.glob(str(plain / "chat_template.*")):
+        os.remove(leftover)
+    message = _preflight_error(["--env", "countdown-3", "--model", str(plain), "--per_device_train_batch_size", "4",
+                                "--num_generations", "4"])
+    assert "no chat template" in message and "base" in message
+
+
+def test_unknown_option_suggests_the_field():
+    with pytest.raises(RecipeError, match="--learning_rate"):
+        grpo.parse(["--env", "countdown-3", "--model", "m", "--learning-rat", "1e-6"])
+
+
+def test_flags_override_recipe_and_coerce_types(tmp_path):
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("env: countdown-3\nmodel: m\nlearning_rate: 1.0e-5\nmax_steps: 5\n")
+    script, config = grpo.parse(["--config", str(recipe), "--learning-rate", "1e-6", "--use-peft",
+                                 "--env-kwargs", '{"template": "base"}'])
+    assert config["learning_rate"] == 1e-6 and config["max_steps"] == 5
+    assert script["use_peft"] is True and script["env_kwargs"] == {"template": "base"}
+    assert parse_flags(["--a=3", "--b", "true", "--c", "x,y"]) == {"a": 3, "b": True, "c": "x,y"}
+
+
+@pytest.mark.parametrize("recipe", sorted(glob.glob(os.path.join(REPO, "recipes/grpo/*.yaml"))))
+def test_every_recipe_builds_a_valid_grpo_config(recipe):
+    from trl import GRPOConfig
+
+    script, config = grpo.parse(["--config", recipe, "--use_cpu", "true", "--bf16", "false", "--output-dir", "/tmp/x"])
+    args = GRPOConfig(**config)
+    assert args.use_cpu and script["model"]
+    assert args.num_generations >= 2 and script["env"]
+    preflight.check_batch(config)
+    with open(recipe) as f:
+        header = f.read()
+    assert "python -m trainers" in header or "accelerate launch" in header
+
+
+def test_vllm_options_map_to_trl_fields():
+    from trl import GRPOConfig
+
+    recipe = os.path.join(REPO, "recipes/grpo/countdown-3to4_qwen2.5-3b-instruct.yaml")
+    _, server = grpo.parse(["--config", recipe, "--use_cpu", "true", "--bf16", "false", "--vllm_server_host",
+                            "127.0.0.1", "--vllm_server_port", "8123"])
+    args = GRPOConfig(**server)
+    assert (args.use_vllm, args.vllm_mode, args.vllm_server_host, args.vllm_server_port) == (True, "server", "127.0.0.1", 8123)
+    _, colocate = grpo.parse(["--config", recipe, "--use_cpu", "true", "--bf16", "false", "--vllm_mode", "colocate",
+                              "--vllm_gpu_memory_utilization", "0.4"])
+    args = GRPOConfig(**colocate)
+    assert args.vllm_mode == "colocate" and args.vllm_gpu_memory_utilization == 0.4
+
+
+def test_launch_plan_splits_gpus(capsys):
+    from trainers import launch
+
+    assert launch.main(["--gpus", "4", "--vllm-gpus", "1", "--dry-run", "--", "--env", "countdown-3to4",
+                        "--model", "Qwen/Qwen2.5-3B-Instruct"]) == 0
+    out = capsys.readouterr().out
+    assert "CUDA_VISIBLE_DEVICES=3 trl vllm-serve --model Qwen/Qwen2.5-3B-Instruct --host 127.0.0.1" in out
+    assert "CUDA_VISIBLE_DEVICES=0,1,2" in out and "--num_processes 3" in out and "--vllm_mode server" in out
+
+
+def test_launch_waits_for_a_real_http_server_and_tears_it_down(tmp_path):
+    from trainers import launch
+
+    (tmp_path / "health").write_text("ok")
+    server = subprocess.Popen([sys.executable, "-m", "http.server", "18731", "--bind", "127.0.0.1"], cwd=tmp_path,
+                              start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        launch.wait_for_health("http://127.0.0.1:18731/health", server, timeout=30)
+    finally:
+        launch.stop(server)
+    assert server.poll() is not None
+    dead = subprocess.Popen([sys.executable, "-c", "raise SystemExit(3)"], start_new_session=True)
+    with pytest.raises(RuntimeError, match="exited with code 3"):
+        launch.wait_for_health("http://127.0.0.1:18732/health", dead, timeout=30)

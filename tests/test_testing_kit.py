@@ -1,0 +1,147 @@
+"""The testing kit must catch planted verifier bugs, and pass every built-in env."""
+
+from __future__ import annotations
+
+import re
+import time
+
+import pytest
+
+import reasongym as rg
+from envs.countdown.env import CountdownEnv
+from reasongym.parsing import read_layout
+from reasongym.testing import VerifierCheckFailed, check_verifier
+from reasongym.testing.probes import PROBES
+
+
+class EvalCountdown(CountdownEnv):
+    """TinyZero's scorer: regex whitelist + eval (the decimal-glue and `**` holes)."""
+
+    def verify(self, text, task):
+        found = re.findall(r"<answer>(.*?)</answer>", text)
+        if not found:
+            return self.make_score({}, rg.Outcome.UNPARSEABLE)
+        eq = found[-1].strip()
+        nums = sorted(int(n) for n in re.findall(r"\d+", eq))
+        if nums != sorted(task.question["nums"]) or not re.match(r"^[\d+\-*/().\s]+$", eq):
+            return self.make_score({"format": 1.0}, rg.Outcome.WRONG)
+        if "**" in eq:  # keep the test fast: a real eval of a tower would hang
+            return self.make_score({"format": 1.0, "correct": 1.0}, rg.Outcome.CORRECT)
+        try:
+            ok = abs(eval(eq, {"__builtins__": None}, {}) - task.question["target"]) < 1e-5  # noqa: S307 - planted bug
+        except Exception:
+            ok = False
+        return self.make_score({"format": 1.0, "correct": float(ok)}, rg.Outcome.CORRECT if ok else rg.Outcome.WRONG)
+
+
+class SingleLineCountdown(CountdownEnv):
+    """X-R1's bug: the format rule only matches single-line completions."""
+
+    def verify(self, text, task):
+        score = super().verify(text, task)
+        if "\n" in text.split("</think>")[0]:
+            return self.make_score({"correct": score.components["correct"]}, score.outcome)
+        return score
+
+
+class TrailingTextCountdown(CountdownEnv):
+    """Scores text after </answer>: a stray digit after the answer loses the format reward."""
+
+    def verify(self, text, task):
+        score = super().verify(text, task)
+        tail = text[text.rfind("</answer>"):]
+        if any(ch.isdigit() or ch.isspace() for ch in tail[9:]):
+            return self.make_score({"correct": score.components["correct"]}, score.outcome)
+        return score
+
+
+class HangingCountdown(CountdownEnv):
+    """Hangs on a power tower, as eval-based scorers do."""
+
+    def verify(self, text, task):
+        layout = read_layout(text)
+        if "**" in (layout.answer() or ""):
+            while True:
+                time.sleep(0.01)
+        return super().verify(text, task)
+
+
+class GlueCountdown(CountdownEnv):
+    """Reads '1.5' as the numbers 1 and 5 (reasoning-gym / TinyZero's number check)."""
+
+    def verify(self, text, task):
+        layout = read_layout(text)
+        ans = layout.answer()
+        if ans and "." in ans:
+            from fractions import Fraction
+
+            nums = sorted(int(n) for n in re.findall(r"\d+", ans))
+            m = re.fullmatch(r"\s*(\d+)\.(\d+)\s*\*\s*(\d+)\s*", ans)
+            if m and nums == sorted(task.question["nums"]):
+                value = Fraction(f"{m.group(1)}.{m.group(2)}") * int(m.group(3))
+                if value == task.question["target"]:
+                    return self.make_score({"format": 1.0, "correct": 1.0}, rg.Outcome.CORRECT)
+        return super().verify(text, task)
+
+
+def _broken(cls, **kwargs):
+    env = cls(counts=(3, 4), **kwargs)
+    env.score_timeout = 1.0
+    return env
+
+
+def _failed(report) -> set[str]:
+    return {c.name for c in report.checks if not c.passed} | {f"probe {p.name}" for p in report.probes if not p.passed}
+
+
+def test_kit_catches_eval_based_verifier():
+    report = check_verifier(_broken(EvalCountdown), examples=30, raise_on_failure=False)
+    assert {"probe decimal_glue", "probe power"} <= _failed(report)
+    glue = next(p for p in report.probes if p.name == "decimal_glue")
+    assert glue.max_reward == 1.0 and "." in glue.worst
+
+
+def test_kit_catches_single_line_only_format():
+    report = check_verifier(_broken(SingleLineCountdown), examples=60, raise_on_failure=False)
+    gold = next(c for c in report.checks if c.name == "gold")
+    assert not gold.passed and "\n" in gold.example
+
+
+def test_kit_catches_scoring_of_trailing_text():
+    report = check_verifier(_broken(TrailingTextCountdown), examples=60, raise_on_failure=False)
+    trailing = next(c for c in report.checks if c.name == "invariance_trailing_text")
+    assert not trailing.passed
+    assert len(trailing.example) < 80  # hypothesis shrank it to a short suffix
+
+
+def test_kit_catches_a_hanging_verifier_without_hanging():
+    start = time.perf_counter()
+    report = check_verifier(_broken(HangingCountdown), examples=20, raise_on_failure=False)
+    assert time.perf_counter() - start < 60
+    bounded = next(c for c in report.checks if c.name == "bounded")
+    assert not bounded.passed and "timeout" in bounded.failure and "**" in bounded.example
+    assert "probe power_tower" in _failed(report)
+
+
+def test_kit_catches_decimal_glue_credit():
+    report = check_verifier(_broken(GlueCountdown), examples=20, raise_on_failure=False)
+    assert "probe decimal_glue" in _failed(report)
+    assert "probe power" not in _failed(report)
+
+
+def test_raises_in_pytest_with_minimal_examples():
+    with pytest.raises(VerifierCheckFailed, match="decimal_glue"):
+        check_verifier(_broken(EvalCountdown), examples=10)
+
+
+def test_fixture_form(check_verifier):
+    report = check_verifier(rg.make("countdown-3"), examples=20)
+    assert report.ok
+
+
+@pytest.mark.parametrize("env_id", [s.id for s in rg.list_envs() if s.entry_point_name.startswith("envs.")])
+def test_builtin_envs_keep_the_contract(env_id):
+    env = rg.make(env_id)
+    report = check_verifier(env, examples=50)
+    assert report.ok and {p.name for p in report.probes} == set(env.probes)
+    assert all(name in PROBES for name in env.probes)

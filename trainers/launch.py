@@ -1,0 +1,137 @@
+"""Split the GPUs between a vLLM server and accelerate training, in one command.
+
+    python -m trainers.launch --gpus 4 --vllm-gpus 1 -- --config recipes/grpo/countdown-3to4_qwen2.5-3b-instruct.yaml
+
+starts `trl vllm-serve` on the last K GPUs (loopback only), waits until its
+/health answers, runs `accelerate launch --num_processes N-K -m trainers.grpo …`
+on the others with the server flags filled in, and tears the server down when
+training ends or on Ctrl-C. `--vllm-gpus 0` runs colocated vLLM (or none).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from typing import Sequence
+
+from trainers.recipes import load_recipe, parse_flags
+
+
+@dataclass(frozen=True)
+class LaunchPlan:
+    server_cmd: list[str] | None
+    server_gpus: str
+    train_cmd: list[str]
+    train_gpus: str
+    health_url: str | None
+
+
+def plan(args: argparse.Namespace, trainer_args: list[str]) -> LaunchPlan:
+    if args.gpus < 1:
+        raise SystemExit("--gpus must be >= 1")
+    if not 0 <= args.vllm_gpus < args.gpus:
+        raise SystemExit(f"--vllm-gpus must be in 0..{args.gpus - 1}: training needs at least one GPU of --gpus {args.gpus}")
+    flags = parse_flags(trainer_args)
+    model = flags.get("model") or load_recipe(flags.get("config")).get("model")
+    train_gpus = list(range(args.gpus - args.vllm_gpus))
+    server_gpus = list(range(args.gpus - args.vllm_gpus, args.gpus))
+    train_cmd = [sys.executable, "-m", "accelerate.commands.launch", "--config_file", args.accelerate_config,
+                 "--num_processes", str(len(train_gpus)), "-m", args.trainer, *trainer_args]
+    server_cmd = None
+    health = None
+    if args.vllm_gpus:
+        if not model:
+            raise SystemExit("the vLLM server needs the model: pass --model in the trainer args or in the recipe")
+        server_cmd = shlex.split(args.server_cmd) if args.server_cmd else [
+            "trl", "vllm-serve", "--model", str(model), "--host", "127.0.0.1", "--port", str(args.port),
+            "--tensor-parallel-size", str(args.vllm_gpus),
+        ]
+        train_cmd += ["--use_vllm", "true", "--vllm_mode", "server", "--vllm_server_host", "127.0.0.1",
+                      "--vllm_server_port", str(args.port)]
+        health = f"http://127.0.0.1:{args.port}/health"
+    return LaunchPlan(server_cmd, ",".join(map(str, server_gpus)), train_cmd, ",".join(map(str, train_gpus)), health)
+
+
+def wait_for_health(url: str, server: subprocess.Popen, timeout: float) -> None:
+    """Poll `url` until it answers 200; fail early if the server process dies."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise RuntimeError(f"the vLLM server exited with code {server.returncode} before becoming healthy")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            pass
+        time.sleep(0.5)
+    raise TimeoutError(f"the vLLM server did not answer {url} within {timeout:.0f}s")
+
+
+def stop(process: subprocess.Popen | None) -> None:
+    """Terminate a process group started with start_new_session=True, then kill it."""
+    if process is None or process.poll() is not None:
+        return
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=20)
+    except (ProcessLookupError, subprocess.TimeoutExpired):
+        try:
+            os.killpg(process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        process.wait(timeout=5)
+
+
+def run(launch: LaunchPlan, health_timeout: float) -> int:
+    server = None
+    try:
+        if launch.server_cmd:
+            env = {**os.environ, "CUDA_VISIBLE_DEVICES": launch.server_gpus}
+            print(f"[launch] vLLM server on GPU(s) {launch.server_gpus}: {shlex.join(launch.server_cmd)}", flush=True)
+            server = subprocess.Popen(launch.server_cmd, env=env, start_new_session=True)
+            wait_for_health(launch.health_url or "", server, health_timeout)
+            print("[launch] server healthy", flush=True)
+        env = {**os.environ, "CUDA_VISIBLE_DEVICES": launch.train_gpus}
+        print(f"[launch] training on GPU(s) {launch.train_gpus}: {shlex.join(launch.train_cmd)}", flush=True)
+        return subprocess.run(launch.train_cmd, env=env).returncode
+    except KeyboardInterrupt:
+        print("[launch] interrupted: stopping the server", flush=True)
+        return 130
+    finally:
+        stop(server)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    own, trainer_args = (argv[: argv.index("--")], argv[argv.index("--") + 1 :]) if "--" in argv else (argv, [])
+    parser = argparse.ArgumentParser(prog="python -m trainers.launch", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--gpus", type=int, required=True, help="GPUs on this machine to use in all")
+    parser.add_argument("--vllm-gpus", type=int, default=1, help="GPUs (the last ones) for the vLLM server; 0 = none")
+    parser.add_argument("--accelerate-config", default="recipes/accelerate/zero3.yaml")
+    parser.add_argument("--trainer", default="trainers.grpo", help="trainer module to launch")
+    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--server-cmd", help="replace the vLLM server command (e.g. `vllm serve ...`)")
+    parser.add_argument("--health-timeout", type=float, default=900.0)
+    parser.add_argument("--dry-run", action="store_true", help="print the commands and exit")
+    args = parser.parse_args(own)
+    launch = plan(args, trainer_args)
+    if args.dry_run:
+        if launch.server_cmd:
+            print(f"CUDA_VISIBLE_DEVICES={launch.server_gpus} {shlex.join(launch.server_cmd)} &")
+        print(f"CUDA_VISIBLE_DEVICES={launch.train_gpus} {shlex.join(launch.train_cmd)}")
+        return 0
+    return run(launch, args.health_timeout)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
