@@ -8,13 +8,13 @@ that points at local files instead of surfacing a network stack trace.
 from __future__ import annotations
 
 import os
+import socket
+import urllib.parse
 from typing import Any, Iterable
 
+from reasongym.errors import DatasetUnavailable
+
 _BUILDERS = {".jsonl": "json", ".json": "json", ".parquet": "parquet", ".csv": "csv"}
-
-
-class DatasetUnavailable(RuntimeError):
-    """The data could not be loaded; the message says which option fixes it."""
 
 
 def _builder_for(paths: Iterable[str]) -> str:
@@ -22,6 +22,18 @@ def _builder_for(paths: Iterable[str]) -> str:
     if len(kinds) != 1 or None in kinds:
         raise DatasetUnavailable(f"data_files must all be one of {sorted(_BUILDERS)}, got {sorted(paths)}")
     return kinds.pop()
+
+
+def hub_reachable(timeout: float = 3.0) -> bool:
+    """One TCP connect to the hub endpoint: `datasets` would otherwise retry for ~25 s before failing."""
+    if os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes"):
+        return True  # offline mode: `datasets` reads its local cache and fails fast by itself
+    endpoint = urllib.parse.urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co"))
+    try:
+        with socket.create_connection((endpoint.hostname or "huggingface.co", endpoint.port or 443), timeout=timeout):
+            return True
+    except OSError:
+        return False
 
 
 def load_splits(
@@ -41,6 +53,8 @@ def load_splits(
                     raise DatasetUnavailable(f"data file {path!r} does not exist: fix the path given in data_files=")
             loaded = datasets.load_dataset(_builder_for(files.values()), data_files=files)
         else:
+            if not hub_reachable():
+                raise ConnectionError("the Hugging Face Hub is unreachable from this machine")
             loaded = datasets.load_dataset(hub_id, config) if config else datasets.load_dataset(hub_id)
     except DatasetUnavailable:
         raise

@@ -13,6 +13,7 @@ from rich.panel import Panel
 from rich.table import Table
 
 from reasongym import registry
+from reasongym.errors import DatasetUnavailable
 from reasongym.registry import UnknownEnvError
 
 
@@ -26,6 +27,17 @@ def _kwargs(text: str | None) -> dict:
     if not isinstance(value, dict):
         raise SystemExit("--env-kwargs must be a JSON object")
     return value
+
+
+def make_for_inspection(env_id: str, kwargs: dict, console: Console):
+    """Make the env; a dataset env whose hub is unreachable falls back to its built-in sample."""
+    try:
+        return registry.make(env_id, **kwargs)
+    except DatasetUnavailable as exc:
+        if "source" in kwargs:
+            raise
+        console.print(f"[yellow]{env_id}: data unavailable ({str(exc).split(' (')[0]}); using source='sample'[/]")
+        return registry.make(env_id, **{**kwargs, "source": "sample"})
 
 
 def cmd_list(args: argparse.Namespace, console: Console) -> int:
@@ -44,7 +56,7 @@ def cmd_list(args: argparse.Namespace, console: Console) -> int:
 
 def cmd_show(args: argparse.Namespace, console: Console) -> int:
     env_spec = registry.spec(args.id)
-    env = registry.make(args.id, **_kwargs(args.env_kwargs))
+    env = make_for_inspection(args.id, _kwargs(args.env_kwargs), console)
     table = Table(show_header=False, title=f"[bold]{env_spec.id}[/]")
     table.add_column(style="bold")
     table.add_column()
@@ -65,8 +77,8 @@ def cmd_show(args: argparse.Namespace, console: Console) -> int:
 
 
 def cmd_sample(args: argparse.Namespace, console: Console) -> int:
-    env = registry.make(args.id, **_kwargs(args.env_kwargs))
-    for task in env.tasks(split=args.split, n=args.n, seed=args.seed):
+    env = make_for_inspection(args.id, _kwargs(args.env_kwargs), console)
+    for task in env.tasks(split=args.split or env.splits[0], n=args.n, seed=args.seed):
         prompt = env.prompt(task)
         rendered = prompt if isinstance(prompt, str) else "\n".join(f"[{m['role']}] {m['content']}" for m in prompt)
         reference = env.reference_completion(task)
@@ -95,7 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("id")
     sample.add_argument("-n", type=int, default=3)
     sample.add_argument("--seed", type=int, default=0)
-    sample.add_argument("--split", default="train")
+    sample.add_argument("--split", default=None, help="default: the env's first split")
     sample.add_argument("--env-kwargs", help="JSON object of env overrides")
     check = sub.add_parser("check", help="run the verifier contract and reward-hacking probes")
     check.add_argument("id", nargs="?")
@@ -111,7 +123,7 @@ COMMANDS = {"list": cmd_list, "show": cmd_show, "sample": cmd_sample, "check": c
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    console = Console()
+    console = Console(emoji=False)
     try:
         return COMMANDS[args.command](args, console)
     except (UnknownEnvError, ValueError, RuntimeError) as exc:

@@ -155,7 +155,7 @@ class Env(gymnasium.Env):
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         super().reset(seed=seed)
         options = options or {}
-        split = options.get("split", "train")
+        split = options.get("split", "train" if "train" in self.splits else self.splits[0])
         self._check_split(split)
         if "task" in options:
             task = options["task"]

@@ -109,13 +109,29 @@ def load_plugins(force: bool = False) -> None:
         if _plugins_loaded and not force:
             return
         _plugins_loaded = True
-        for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
+        points = list(metadata.entry_points(group=ENTRY_POINT_GROUP))
+        for ep in points:
             try:
                 hook = ep.load()
                 if callable(hook):
                     hook()
             except Exception as exc:  # a broken plugin must not hide the others
                 _plugin_errors[ep.name] = f"{type(exc).__name__}: {exc}"
+        if not any(ep.value == BUILTIN_ENTRY_POINT for ep in points):
+            _register_builtins_from_source_tree()
+
+
+BUILTIN_ENTRY_POINT = "envs:register_builtin_envs"
+
+
+def _register_builtins_from_source_tree() -> None:
+    """A checkout on PYTHONPATH without `pip install` has no entry-point metadata:
+    register the built-ins through the same hook the entry point names."""
+    try:
+        hook = _resolve(BUILTIN_ENTRY_POINT)
+    except (ImportError, AttributeError):
+        return
+    hook()
 
 
 def plugin_errors() -> dict[str, str]:

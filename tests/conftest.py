@@ -27,3 +27,14 @@ def tiny_model(tmp_path_factory) -> str:
 @pytest.fixture(scope="session")
 def python() -> str:
     return sys.executable
+
+
+def make_builtin(env_id: str, **kwargs):
+    """Built-in env; dataset envs fall back to their built-in sample (tests run offline)."""
+    import reasongym as rg
+    from reasongym.errors import DatasetUnavailable
+
+    try:
+        return rg.make(env_id, **kwargs)
+    except DatasetUnavailable:
+        return rg.make(env_id, source="sample", **kwargs)

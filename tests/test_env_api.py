@@ -12,6 +12,7 @@ import reasongym as rg
 from reasongym import registry
 from reasongym.parsing import read_layout
 from reasongym.utils import EnvCheckError, check_env
+from tests.conftest import make_builtin
 
 
 class ParityEnv(rg.Env):
@@ -116,14 +117,14 @@ BUILTIN_IDS = [s.id for s in rg.list_envs() if s.entry_point_name.startswith("en
 
 @pytest.mark.parametrize("env_id", BUILTIN_IDS)
 def test_builtin_envs_pass_both_checkers(env_id):
-    env = rg.make(env_id)
+    env = make_builtin(env_id)
     check_env(env)
     gym_check_env(env, skip_render_check=True)
 
 
 @pytest.mark.parametrize("env_id", BUILTIN_IDS)
 def test_same_seed_same_tasks_prompts_scores(env_id):
-    a, b = rg.make(env_id), rg.make(env_id)
+    a, b = make_builtin(env_id), make_builtin(env_id)
     assert a.reset(seed=11) == b.reset(seed=11)
     ta, tb = a.tasks("test", n=5, seed=3), b.tasks("test", n=5, seed=3)
     assert ta == tb and [a.prompt(t) for t in ta] == [b.prompt(t) for t in tb]

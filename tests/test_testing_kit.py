@@ -12,6 +12,7 @@ from envs.countdown.env import CountdownEnv
 from reasongym.parsing import read_layout
 from reasongym.testing import VerifierCheckFailed, check_verifier
 from reasongym.testing.probes import PROBES
+from tests.conftest import make_builtin
 
 
 class EvalCountdown(CountdownEnv):
@@ -141,7 +142,7 @@ def test_fixture_form(check_verifier):
 
 @pytest.mark.parametrize("env_id", [s.id for s in rg.list_envs() if s.entry_point_name.startswith("envs.")])
 def test_builtin_envs_keep_the_contract(env_id):
-    env = rg.make(env_id)
+    env = make_builtin(env_id)
     report = check_verifier(env, examples=50)
     assert report.ok and {p.name for p in report.probes} == set(env.probes)
     assert all(name in PROBES for name in env.probes)

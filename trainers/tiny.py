@@ -17,7 +17,9 @@ CHATML_TEMPLATE = (
     "{% if not (loop.last and m['role'] == 'assistant') %}<|im_end|>\n{% endif %}{% endfor %}"
     "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
 )
-SPECIAL_TOKENS = ["<unk>", "<pad>", "<|im_start|>", "<|im_end|>", "<think>", "</think>", "<answer>", "</answer>"]
+SPECIAL_TOKENS = ["<unk>", "<pad>", "<|im_start|>", "<|im_end|>"]
+# Single tokens, but not "special": decoding with skip_special_tokens=True (as TRL does) must keep them.
+TAG_TOKENS = ["<think>", "</think>", "<answer>", "</answer>"]
 
 
 @dataclass(frozen=True)
@@ -46,6 +48,7 @@ def build_tokenizer(corpus: Iterable[str], vocab_size: int = 512):
     hf = PreTrainedTokenizerFast(
         tokenizer_object=tok, unk_token="<unk>", pad_token="<pad>", eos_token="<|im_end|>", padding_side="left"
     )
+    hf.add_tokens(TAG_TOKENS, special_tokens=False)
     hf.chat_template = CHATML_TEMPLATE
     return hf
 

@@ -124,9 +124,8 @@ def check_verifier(env: "Env", examples: int = 100, seed: int = 0, n_tasks: int 
     """
     started = time.perf_counter()
     report = VerifierReport(env.env_id)
-    tasks = env.tasks(split="train", n=n_tasks, seed=seed)
-    if env.task_count("train") is not None:
-        tasks = tasks[:n_tasks]
+    split = "train" if "train" in env.splits else env.splits[0]
+    tasks = env.tasks(split=split, n=n_tasks, seed=seed)
     timeout = env.score_timeout
     low, high = env.reward_range
 

@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 from reasongym import registry
+from reasongym.cli import make_for_inspection
 from reasongym.testing.check import VerifierReport, check_verifier
 
 
@@ -38,7 +39,7 @@ def run_check_cli(args: argparse.Namespace, console: Console) -> int:
     ids = [s.id for s in registry.list_envs()] if args.all else [args.id]
     failed = []
     for env_id in ids:
-        env = registry.make(env_id, **kwargs)
+        env = make_for_inspection(env_id, kwargs, console)
         report = check_verifier(env, examples=args.examples, seed=args.seed, raise_on_failure=False)
         render(report, console)
         if not report.ok:

@@ -1,0 +1,118 @@
+"""math-750 (X-R1's training set) and math-500 (the PRM800K MATH test subset) envs.
+
+Prediction: the last <answer> block after </think> (or, without one, the last
+\\boxed{} after </think>), parsed with math-verify; gold parsed first and passed
+first to `verify`. Gold answers math-verify cannot parse are never rewarded:
+the score's outcome is ERROR, which the TRL adapter turns into `None` (TRL then
+leaves the sample out of the group baseline) — never 1.0 as old open-r1 did.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, ClassVar
+
+from envs.answers import last_boxed
+from envs.math import verify as mv
+from reasongym.env import Env
+from reasongym.parsing import read_layout
+from reasongym.templates import PromptTemplate
+from reasongym.types import Outcome, Score, Task
+
+HERE = os.path.dirname(__file__)
+R1_SYSTEM = (
+    "A conversation between User and Assistant. The user asks a question, and the Assistant solves it. The assistant "
+    "first thinks about the reasoning process in the mind and then provides the user with the answer. The reasoning "
+    "process and answer are enclosed within <think> </think> and <answer> </answer> tags, respectively, i.e., "
+    "<think> reasoning process here </think><answer> answer here </answer>"
+)
+TEMPLATES = {"r1": PromptTemplate("r1", "chat", system=R1_SYSTEM, user="{problem}")}
+DATASETS = {
+    "math-750": {"hub": "xiaodongguaAIGC/X-R1-750", "columns": ("problem", "solution"),
+                 "sample": os.path.join(HERE, "sample_math750.jsonl"), "splits": ("train", "test")},
+    "math-500": {"hub": "HuggingFaceH4/MATH-500", "columns": ("problem", "solution", "answer"),
+                 "sample": os.path.join(HERE, "sample_math500.jsonl"), "splits": ("test",)},
+}
+MAX_COMPLETION_CHARS = 100_000
+MAX_ANSWER_CHARS = 1_000
+
+
+class MathEnv(Env):
+    templates: ClassVar[dict[str, PromptTemplate]] = TEMPLATES
+    default_template = "r1"
+    reward_modes: ClassVar[dict[str, dict[str, float]]] = {"default": {"format": 0.1, "correct": 0.9},
+                                                           "accuracy": {"correct": 1.0}}
+    cheap_verifier = False
+    score_timeout = 10.0
+    answer_kind = "math"
+    probes = ("several_answers", "empty_answer", "answer_in_think", "hedge", "echo_question", "judge_injection",
+              "very_long")
+
+    def __init__(self, dataset: str = "math-750", source: str = "hub",
+                 data_files: str | dict[str, str] | None = None, **kwargs: Any) -> None:
+        if dataset not in DATASETS:
+            raise ValueError(f"dataset must be one of {sorted(DATASETS)}, got {dataset!r}")
+        info = DATASETS[dataset]
+        self.splits = info["splits"]
+        super().__init__(**kwargs)
+        from envs.datasets_io import load_splits
+
+        self.dataset = dataset
+        if source == "sample":
+            data_files = {split: info["sample"] for split in info["splits"]}
+        elif source != "hub":
+            raise ValueError(f"source must be 'hub' or 'sample', got {source!r}")
+        rows = load_splits(info["hub"], data_files=data_files, columns=info["columns"])
+        if source == "sample" and len(info["splits"]) == 2:  # one file: even rows train, odd rows test
+            rows = {"train": rows["train"][0::2], "test": rows["train"][1::2]}
+        missing = [s for s in self.splits if s not in rows]
+        if missing:
+            raise ValueError(f"{dataset} needs split(s) {missing}; got {sorted(rows)}: pass data_files as a dict")
+        self._rows = rows
+        if self.reward_mode == "accuracy":
+            self.invariances = ("trailing_text",)
+
+    def _task_count(self, split: str) -> int | None:
+        return len(self._rows[split])
+
+    def _task_at(self, split: str, index: int, seed: int) -> Task:
+        row = self._rows[split][index]
+        gold = row.get("answer") or last_boxed(row["solution"]) or ""
+        level = row.get("level")
+        return Task(id=str(row.get("unique_id") or f"{self.dataset}:{split}:{index}"),
+                    question={"problem": row["problem"]}, answer=gold,
+                    difficulty=int(level) if isinstance(level, (int, float)) or str(level).isdigit() else None,
+                    metadata={"solution": row["solution"], "subject": row.get("subject") or row.get("type")})
+
+    def reference_completion(self, task: Task) -> str | None:
+        if not task.answer or not mv.parse_gold(str(task.answer)):
+            return None
+        return f"<think>\n{task.metadata.get('solution', '')}\n</think>\n<answer>${task.answer}$</answer>"
+
+    def gold_answer_forms(self, task: Task) -> list[str]:
+        gold = str(task.answer)
+        return [f"\\boxed{{{gold}}}", f"$\\boxed{{{gold}}}$", f"\\({gold}\\)", f"The final answer is ${gold}$"]
+
+    def verify(self, text: str, task: Task) -> Score:
+        if len(text) > MAX_COMPLETION_CHARS:
+            return self.make_score({}, Outcome.UNPARSEABLE, detail=f"completion longer than {MAX_COMPLETION_CHARS} chars")
+        layout = read_layout(text)
+        fmt = 1.0 if layout.well_formed else 0.0
+        answer = layout.answer("last")
+        if answer is None and "</think>" in text:
+            boxed = last_boxed(text[text.rfind("</think>"):])
+            answer = None if boxed is None else f"\\boxed{{{boxed}}}"
+        if answer is None or not answer.strip():
+            return self.make_score({"format": fmt}, Outcome.UNPARSEABLE, detail=layout.problem or "no answer")
+        if len(answer) > MAX_ANSWER_CHARS:
+            return self.make_score({"format": fmt}, Outcome.UNPARSEABLE, detail="answer too long")
+        gold = mv.parse_gold(str(task.answer))
+        if not gold:
+            return self.make_score({"format": fmt}, Outcome.ERROR, detail=f"gold answer {task.answer!r} cannot be parsed")
+        pred = mv.parse_prediction(answer)
+        if not pred:
+            return self.make_score({"format": fmt}, Outcome.UNPARSEABLE, parsed=answer[:100],
+                                   detail="math-verify could not parse the answer")
+        correct = mv.equivalent(gold, pred)
+        return self.make_score({"format": fmt, "correct": float(correct)}, Outcome.CORRECT if correct else Outcome.WRONG,
+                               parsed=str(pred[-1])[:200], detail="" if correct else f"not equivalent to {task.answer}")

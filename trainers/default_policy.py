@@ -1,0 +1,111 @@
+"""The embedded default policy: a small LM built and warm-started locally, no downloads.
+
+When `--model` is omitted, trainers use this: a BPE tokenizer trained on the
+env's own text, a small Qwen2 initialised from scratch, then supervised
+fine-tuning on the env's reference completions (the countdown solver's), so RL
+starts from a policy that knows the answer format and sometimes the answer.
+Built once per (env, kwargs, size, steps) and cached under the user cache dir.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from trainers.tiny import TinySize, build_tiny_model
+
+CACHE_VERSION = 2
+
+
+@dataclass(frozen=True)
+class WarmStart:
+    size: TinySize = TinySize(hidden_size=128, intermediate_size=384, num_hidden_layers=4, num_attention_heads=4,
+                              num_key_value_heads=2, vocab_size=768, max_position_embeddings=512)
+    sft_tasks: int = 10000
+    sft_steps: int = 400
+    batch_size: int = 32
+    learning_rate: float = 2e-3
+    seed: int = 0
+
+
+def cache_root() -> str:
+    base = os.environ.get("REASONGYM_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "reasongym")
+    return os.path.join(base, "policies")
+
+
+def policy_key(env_id: str, env_kwargs: dict[str, Any], warm: WarmStart) -> str:
+    blob = json.dumps({"v": CACHE_VERSION, "env": env_id, "kwargs": env_kwargs, "warm": asdict(warm)},
+                      sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def default_policy(env_id: str, env_kwargs: dict[str, Any] | None = None, warm: WarmStart = WarmStart(),
+                   console: Any = None) -> str:
+    """Path of the warm-started policy for this env, building it if it is not cached."""
+    env_kwargs = dict(env_kwargs or {})
+    path = os.path.join(cache_root(), f"{env_id}-{policy_key(env_id, env_kwargs, warm)}")
+    if os.path.exists(os.path.join(path, "READY")):
+        return path
+    tmp = path + ".building"
+    shutil.rmtree(tmp, ignore_errors=True)
+    build_policy(env_id, env_kwargs, warm, tmp, console)
+    with open(os.path.join(tmp, "READY"), "w") as f:
+        json.dump({"env": env_id, "kwargs": env_kwargs, "warm": asdict(warm)}, f, default=str)
+    shutil.rmtree(path, ignore_errors=True)
+    os.replace(tmp, path)
+    return path
+
+
+def build_policy(env_id: str, env_kwargs: dict[str, Any], warm: WarmStart, out_dir: str, console: Any = None) -> None:
+    import reasongym as rg
+    from reasongym.adapters.trl import render_prompt
+
+    env = rg.make(env_id, **env_kwargs)
+    tasks = [t for t in env.tasks("train", n=warm.sft_tasks, seed=warm.seed + 1) if env.reference_completion(t)]
+    corpus = []
+    for task in tasks[:500]:
+        prompt = env.prompt(task)
+        corpus.append(prompt if isinstance(prompt, str) else "\n".join(m["content"] for m in prompt))
+        corpus.append(env.reference_completion(task) or "")
+    build_tiny_model(out_dir, corpus, warm.size, seed=warm.seed)
+
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(out_dir)
+    rows = [{"prompt": render_prompt(env, t, tokenizer), "completion": env.reference_completion(t)} for t in tasks]
+    sft(out_dir, rows, warm, console)
+
+
+def sft(model_dir: str, rows: list[dict[str, str]], warm: WarmStart, console: Any = None,
+        out_dir: str | None = None) -> None:
+    """Prompt-completion SFT (loss on the completion only) with TRL's SFTTrainer."""
+    import datasets
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from trl import SFTConfig, SFTTrainer
+
+    from trainers.progress import RichProgressCallback
+
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
+    args = SFTConfig(
+        output_dir=os.path.join(model_dir, "_sft"), max_steps=warm.sft_steps,
+        per_device_train_batch_size=warm.batch_size, learning_rate=warm.learning_rate,
+        lr_scheduler_type="cosine", warmup_steps=max(1, warm.sft_steps // 20), weight_decay=0.0,
+        logging_steps=max(1, warm.sft_steps // 10), save_strategy="no", report_to="none", bf16=False,
+        use_cpu=not torch.cuda.is_available(), gradient_checkpointing=False, seed=warm.seed,
+        max_length=512, disable_tqdm=True,
+    )
+    trainer = SFTTrainer(model=model, args=args, train_dataset=datasets.Dataset.from_list(rows),
+                         processing_class=tokenizer,
+                         callbacks=[RichProgressCallback("warm start: SFT on solver completions", console)])
+    trainer.train()
+    target = out_dir or model_dir
+    trainer.save_model(target)
+    tokenizer.save_pretrained(target)
+    shutil.rmtree(os.path.join(model_dir, "_sft"), ignore_errors=True)
