@@ -96,6 +96,61 @@ def cmd_check(args: argparse.Namespace, console: Console) -> int:
     return run_check_cli(args, console)
 
 
+def cmd_plot(args: argparse.Namespace, console: Console) -> int:
+    from reasongym.runs import plot_run
+
+    written = plot_run(args.run_dir, args.out)
+    for path in written:
+        console.print(f"wrote {path}")
+    return 0 if written else 1
+
+
+def cmd_report(args: argparse.Namespace, console: Console) -> int:
+    from reasongym.runs import summarize
+
+    summary = summarize(args.run_dir)
+    table = Table(title=f"run {args.run_dir}: {summary['steps']} steps")
+    table.add_column("metric")
+    table.add_column("first 20% of steps", justify="right")
+    table.add_column("last 20% of steps", justify="right")
+    for key, values in summary["metrics"].items():
+        table.add_row(key, f"{values['first_20pct']:.3f}", f"{values['last_20pct']:.3f}")
+    console.print(table)
+    if summary["eval"]:
+        evals = Table(title="held-out evaluation")
+        evals.add_column("step", justify="right")
+        evals.add_column("eval_reward", justify="right")
+        evals.add_column("eval correct", justify="right")
+        for row in summary["eval"]:
+            correct = row["eval_correct"]
+            evals.add_row(str(row["step"]), f"{row['eval_reward']:.3f}", "" if correct is None else f"{correct:.3f}")
+        console.print(evals)
+    for sample in summary.get("last_correct_samples", []):
+        console.print(Panel(escape(sample["completion"]), title=f"a correct completion, step {sample['step']}",
+                            expand=False))
+    if args.json:
+        console.print_json(json.dumps(summary, default=str))
+    return 0
+
+
+def cmd_contamination(args: argparse.Namespace, console: Console) -> int:
+    from reasongym.contamination import contamination
+
+    env = make_for_inspection(args.id, _kwargs(args.env_kwargs), console)
+    report = contamination(env, n=args.n, seed=args.seed)
+    table = Table(title=f"contamination: {report['env']}")
+    table.add_column("split / pair")
+    table.add_column("tasks", justify="right")
+    table.add_column("duplicates / overlap", justify="right")
+    for split, stats in report["splits"].items():
+        table.add_row(split, str(stats["tasks"]), f"duplicate rate {stats['duplicate_rate']:.4f}")
+    for pair, stats in report["overlap"].items():
+        share = next(v for k, v in stats.items() if k.startswith("share_of_"))
+        table.add_row(pair, "", f"{stats['shared_unique_tasks']} shared tasks ({share:.2%} of the second split)")
+    console.print(table)
+    return 1 if any(s["shared_unique_tasks"] for s in report["overlap"].values()) else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m reasongym", description="Inspect and check reasongym envs.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -115,10 +170,22 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--examples", type=int, default=100, help="hypothesis examples per property")
     check.add_argument("--seed", type=int, default=0)
     check.add_argument("--env-kwargs", help="JSON object of env overrides")
+    plot = sub.add_parser("plot", help="PNG curves of a training run (reward, held-out, length, aha, difficulty)")
+    plot.add_argument("run_dir")
+    plot.add_argument("--out", default=None, help="output folder (default RUN_DIR/plots)")
+    report = sub.add_parser("report", help="summary of a training run")
+    report.add_argument("run_dir")
+    report.add_argument("--json", action="store_true")
+    contam = sub.add_parser("contamination", help="train/test overlap and duplicate rate of an env's splits")
+    contam.add_argument("id")
+    contam.add_argument("-n", type=int, default=10_000, help="tasks per procedural split")
+    contam.add_argument("--seed", type=int, default=0)
+    contam.add_argument("--env-kwargs", help="JSON object of env overrides")
     return parser
 
 
-COMMANDS = {"list": cmd_list, "show": cmd_show, "sample": cmd_sample, "check": cmd_check}
+COMMANDS = {"list": cmd_list, "show": cmd_show, "sample": cmd_sample, "check": cmd_check, "plot": cmd_plot,
+            "report": cmd_report, "contamination": cmd_contamination}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -126,7 +193,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     console = Console(emoji=False)
     try:
         return COMMANDS[args.command](args, console)
-    except (UnknownEnvError, ValueError, RuntimeError) as exc:
+    except (UnknownEnvError, ValueError, RuntimeError, FileNotFoundError) as exc:
         console.print(f"[red]error:[/] {exc}")
         return 2
 

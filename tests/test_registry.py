@@ -102,3 +102,16 @@ def test_importing_and_making_an_env_never_imports_torch_or_trl():
         "assert not heavy, heavy\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_source_checkout_without_install_still_registers_builtins(monkeypatch):
+    """No entry-point metadata (a clone on PYTHONPATH): the built-ins register through the same hook."""
+    saved = dict(registry._registry)
+    monkeypatch.setattr(registry.metadata, "entry_points", lambda group: [])
+    try:
+        registry._registry.clear()
+        registry.load_plugins(force=True)
+        assert "countdown-3to4" in {s.id for s in rg.list_envs()}
+    finally:
+        registry._registry.clear()
+        registry._registry.update(saved)

@@ -31,8 +31,21 @@ class MetricsLogCallback(TrainerCallback):
             f.write(json.dumps(record) + "\n")
 
     def on_train_end(self, args, state, control, **kwargs):
+        peak = peak_gpu_memory_gb()
+        if state.is_world_process_zero and peak is not None:
+            with open(self.path, "a", encoding="utf-8") as f:
+                f.write(json.dumps({"step": state.global_step, "peak_gpu_memory_gb": peak}) + "\n")
         if state.is_world_process_zero and self.records:
             plot_curves(self.records, os.path.join(self.output_dir, "reward_curve.png"), title=self.title)
+
+
+def peak_gpu_memory_gb() -> float | None:
+    """Peak memory allocated by torch on this process's GPU, or None on CPU."""
+    import torch
+
+    if not torch.cuda.is_available():
+        return None
+    return torch.cuda.max_memory_allocated() / 2**30
 
 
 def _plain(value: Any) -> Any:

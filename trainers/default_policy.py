@@ -32,6 +32,18 @@ class WarmStart:
     seed: int = 0
 
 
+PRESETS = {
+    # seconds: smoke tests of the pipeline (learns little)
+    "ci": WarmStart(size=TinySize(), sft_tasks=300, sft_steps=20, batch_size=16),
+    # 2 CPU cores, minutes: the offline main job
+    "cpu": WarmStart(),
+    # one GPU, a few minutes: 8 layers x 512 wide, longer warm start
+    "gpu": WarmStart(size=TinySize(hidden_size=512, intermediate_size=1536, num_hidden_layers=8, num_attention_heads=8,
+                                   num_key_value_heads=4, vocab_size=1024, max_position_embeddings=512),
+                     sft_tasks=20000, sft_steps=1500, batch_size=64, learning_rate=1e-3),
+}
+
+
 def cache_root() -> str:
     base = os.environ.get("REASONGYM_CACHE") or os.path.join(
         os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "reasongym")
@@ -89,8 +101,11 @@ def sft(model_dir: str, rows: list[dict[str, str]], warm: WarmStart, console: An
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from trl import SFTConfig, SFTTrainer
 
-    from trainers.progress import RichProgressCallback
+    from transformers import PrinterCallback
 
+    from trainers.progress import RichProgressCallback, quiet_libraries
+
+    quiet_libraries()
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
     args = SFTConfig(
@@ -104,6 +119,7 @@ def sft(model_dir: str, rows: list[dict[str, str]], warm: WarmStart, console: An
     trainer = SFTTrainer(model=model, args=args, train_dataset=datasets.Dataset.from_list(rows),
                          processing_class=tokenizer,
                          callbacks=[RichProgressCallback("warm start: SFT on solver completions", console)])
+    trainer.remove_callback(PrinterCallback)  # the rich bar shows the loss
     trainer.train()
     target = out_dir or model_dir
     trainer.save_model(target)

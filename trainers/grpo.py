@@ -26,7 +26,7 @@ from trainers.recipes import RecipeError, ScriptOption, help_text, load_recipe, 
 
 SCRIPT_OPTIONS = [
     ScriptOption("env", None, "env id (python -m reasongym list)"),
-    ScriptOption("model", None, "hub id or local path of the policy"),
+    ScriptOption("model", None, "hub id or local path of the policy (default: the embedded default policy)"),
     ScriptOption("config", None, "YAML recipe (recipes/grpo/*.yaml); flags override it"),
     ScriptOption("env_kwargs", None, "JSON object of env overrides, e.g. '{\"template\": \"base\"}'"),
     ScriptOption("reward_mode", None, "env reward mode (python -m reasongym show ID lists them)"),
@@ -40,6 +40,11 @@ SCRIPT_OPTIONS = [
     ScriptOption("lora_target_modules", "all-linear", "LoRA target modules"),
     ScriptOption("resume_from_checkpoint", None, "checkpoint dir to resume from (or true for the latest)"),
     ScriptOption("scoring_workers", None, "verifier processes (default: in-process for cheap verifiers)"),
+    ScriptOption("default_policy", "cpu", "without --model: size of the embedded default policy (cpu, gpu, ci)"),
+    ScriptOption("demo_eval_tasks", 500, "without --model: held-out tasks in the before/after table"),
+    ScriptOption("curriculum", None, "fixed | linear | adaptive: sample task difficulty by a schedule"),
+    ScriptOption("curriculum_band", "0.2,0.8", "adaptive: success band a level should sit in"),
+    ScriptOption("curriculum_window", 256, "adaptive: outcomes remembered per level"),
 ]
 SUMMARY = "Train a policy with GRPO (TRL GRPOTrainer) on a reasongym env."
 
@@ -56,12 +61,15 @@ def parse(argv: Sequence[str]) -> tuple[dict[str, Any], dict[str, Any]]:
     from trl import GRPOConfig
 
     flags = parse_flags(argv)
-    merged = {**load_recipe(flags.get("config")), **flags}
+    recipe = load_recipe(flags.get("config"))
+    if not flags.get("model") and not recipe.get("model") and not flags.get("config"):
+        from trainers.demo import DEMO_RECIPE
+
+        recipe = load_recipe(DEMO_RECIPE)  # no model, no recipe: the offline main job's settings
+    merged = {**recipe, **flags}
     script, config = split_options(merged, SCRIPT_OPTIONS, GRPOConfig)
     if not script["env"]:
         raise RecipeError("--env is required (python -m reasongym list shows the ids)")
-    if not script["model"]:
-        raise RecipeError("--model is required: a hub id (e.g. Qwen/Qwen2.5-0.5B-Instruct) or a local path")
     env_name = str(script["env"]).replace("/", "_")
     config = {**RUN_DEFAULTS, "output_dir": os.path.join("outputs", f"grpo-{env_name}"), **config}
     return script, config
@@ -99,6 +107,11 @@ def build_trainer(script: dict[str, Any], config_kwargs: dict[str, Any], console
         config_kwargs.setdefault("eval_steps", 50)
         config_kwargs.setdefault("per_device_eval_batch_size", config_kwargs.get("per_device_train_batch_size", 8))
         preflight.check_batch(config_kwargs)
+    if not script["resume_from_checkpoint"] and _is_main():
+        for stale in ("metrics.jsonl", "samples.jsonl", "successes.jsonl"):  # a fresh run starts fresh logs
+            path = os.path.join(config_kwargs["output_dir"], stale)
+            if os.path.exists(path):
+                os.remove(path)
     init_kwargs = dict(config_kwargs.get("model_init_kwargs") or {})
     init_kwargs.setdefault("dtype", "bfloat16" if config_kwargs.get("bf16") else "float32")
     config_kwargs["model_init_kwargs"] = init_kwargs
@@ -111,19 +124,40 @@ def build_trainer(script: dict[str, Any], config_kwargs: dict[str, Any], console
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
 
+    n_train = script["train_size"] or default_train_size(env, config_kwargs, plan)
+    seed_tasks = int(script["seed_tasks"])
+    train_tasks = env.tasks("train", n=n_train, seed=seed_tasks)
+    levels = sorted({t.difficulty for t in train_tasks if t.difficulty is not None})
+    scheduler = None
+    callbacks: list = []
+    if script["curriculum"]:
+        from trainers.curriculum_data import (CurriculumCallback, build_curriculum, curriculum_dataset, level_pools,
+                                              scheduler_feedback)
+
+        pools = level_pools(train_tasks)
+        band = tuple(float(x) for x in str(script["curriculum_band"]).split(","))
+        scheduler = build_curriculum(script["curriculum"], pools, int(config_kwargs.get("max_steps", -1)), band,
+                                     int(script["curriculum_window"]))
+        if int(config_kwargs.get("max_steps", -1)) <= 0:
+            raise RecipeError("--curriculum streams tasks without end: set --max_steps")
+        config_kwargs["shuffle_dataset"] = False  # the stream is already random; a shuffle buffer would lag the schedule
+        callbacks.append(CurriculumCallback(scheduler))
+
     funcs, weights = make_reward_funcs(
-        env, log_dir=config_kwargs["output_dir"],
+        env, log_dir=config_kwargs["output_dir"], levels=levels,
+        on_scores=scheduler_feedback(scheduler) if scheduler is not None else None,
         **({"engine": _engine(script)} if script.get("scoring_workers") is not None else {}),
     )
     config_kwargs.setdefault("reward_weights", weights)
     args = GRPOConfig(**config_kwargs)
 
-    n_train = script["train_size"] or default_train_size(env, config_kwargs, plan)
-    train = build_dataset(env, "train", n=n_train, seed=int(script["seed_tasks"]), tokenizer=tokenizer)
+    if scheduler is not None:
+        train = curriculum_dataset(env, pools, scheduler, tokenizer, seed_tasks)
+    else:
+        train = build_dataset(env, "train", tokenizer=tokenizer, tasks=train_tasks)
     evaluation = None
     if script["eval_size"]:
-        evaluation = build_dataset(env, "test", n=int(script["eval_size"]), seed=int(script["seed_tasks"]),
-                                   tokenizer=tokenizer)
+        evaluation = build_dataset(env, "test", n=int(script["eval_size"]), seed=seed_tasks, tokenizer=tokenizer)
 
     peft_config = None
     if script["use_peft"]:
@@ -140,7 +174,8 @@ def build_trainer(script: dict[str, Any], config_kwargs: dict[str, Any], console
         console.print(f"[bold]env[/] {env.env_id} ({env.template.name} template, {env.reward_mode} reward: "
                       + ", ".join(f"{k} x {w:g}" for k, w in env.reward_weights.items()) + ")")
         console.print(f"[bold]batch[/] {plan.describe()}")
-        console.print(f"[bold]data[/] {len(train)} train prompts" + (f", {len(evaluation)} held-out" if evaluation else ""))
+        console.print(f"[bold]data[/] {len(train_tasks)} train tasks" + (f", {len(evaluation)} held-out" if evaluation else "")
+                      + (f"; curriculum {scheduler.name} over levels {levels}" if scheduler else ""))
     trainer = GRPOTrainer(
         model=script["model"],
         reward_funcs=funcs,
@@ -149,7 +184,7 @@ def build_trainer(script: dict[str, Any], config_kwargs: dict[str, Any], console
         eval_dataset=evaluation,
         processing_class=tokenizer,
         peft_config=peft_config,
-        callbacks=[MetricsLogCallback(args.output_dir, title=f"GRPO on {env.env_id}")],
+        callbacks=[MetricsLogCallback(args.output_dir, title=f"GRPO on {env.env_id}"), *callbacks],
     )
     return trainer, env
 
@@ -193,8 +228,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     try:
         script, config = parse(argv)
+        if not script["model"]:
+            from trainers import demo
+
+            return demo.run(script, config, console, build_trainer)
         trainer, _ = build_trainer(script, config, console)
-    except (RecipeError, preflight.PreflightError, UnknownEnvError) as exc:
+    except (RecipeError, preflight.PreflightError, UnknownEnvError, ValueError) as exc:
         console.print(f"[red]error:[/] {exc}")
         return 2
     resume = script["resume_from_checkpoint"]

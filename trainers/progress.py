@@ -42,3 +42,13 @@ class RichProgressCallback(TrainerCallback):
         if self.progress is not None:
             self.progress.stop()
             self.progress = None
+
+
+def quiet_libraries() -> None:
+    """Silence the per-map / per-load progress bars of datasets and transformers: our own rich bars
+    say what is happening, and the library bars flood non-interactive logs."""
+    import datasets
+    from transformers.utils import logging as hf_logging
+
+    datasets.disable_progress_bars()
+    hf_logging.disable_progress_bar()

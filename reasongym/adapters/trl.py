@@ -103,9 +103,13 @@ class RewardAdapter:
         engine: ScoringEngine | None = None,
         log_dir: str | None = None,
         log_samples: bool = True,
+        levels: Sequence[Any] | None = None,
+        on_scores: Callable[[list[Task], list[Score]], None] | None = None,
     ) -> None:
         self.env = env
         self.engine = engine or default_engine(env)
+        self.levels = list(levels or [])
+        self.on_scores = on_scores
         self.log_dir = log_dir
         self.log_samples = log_samples and log_dir is not None and _is_main_process()
         self._lock = threading.Lock()
@@ -144,21 +148,50 @@ class RewardAdapter:
             tasks = [Task.from_json(t) for t in task]
             result = self.engine.score(self.env, texts, tasks)
             self._key, self._scores = key, result.scores
-        self._log_metrics(result, texts, kwargs.get("log_metric"))
+        if self.on_scores is not None:
+            self.on_scores(tasks, result.scores)
+        self._log_metrics(result, texts, tasks, kwargs.get("completion_ids"), kwargs.get("log_metric"))
         if self.log_samples:
             step = getattr(kwargs.get("trainer_state"), "global_step", None)
             self._write_samples(step, kwargs.get("split"), prompts, texts, tasks, result.scores)
         return result.scores
 
-    def _log_metrics(self, result: Any, texts: list[str], log_metric: Callable[[str, float], None] | None) -> None:
+    def _log_metrics(self, result: Any, texts: list[str], tasks: list[Task], completion_ids: list | None,
+                     log_metric: Callable[[str, float], None] | None) -> None:
+        """Outcome shares, verifier latency, aha rate, lengths of right vs wrong answers, per-level
+        accuracy and zero-variance groups. Every rank logs the same keys (NaN where a batch has none)."""
         if log_metric is None:
             return
-        total = max(1, len(result.scores))
+        nan = float("nan")
+        scores = result.scores
+        total = max(1, len(scores))
         for name in OUTCOME_NAMES:
             log_metric(f"outcomes/{name}", result.counts.get(name, 0) / total)
+        log_metric("verifier/timeouts", float(result.counts.get("timeout", 0)))
+        log_metric("verifier/errors", float(result.counts.get("error", 0)))
         log_metric("verifier/latency_p50_ms", 1000 * result.latency_p50)
+        log_metric("verifier/latency_p99_ms", 1000 * result.latency_quantile(0.99))
         log_metric("verifier/latency_max_ms", 1000 * result.latency_max)
         log_metric("aha_rate", sum(bool(AHA_PATTERN.search(t)) for t in texts) / total)
+        lengths = [len(ids) for ids in completion_ids] if completion_ids is not None else [len(t) for t in texts]
+        right = [n for n, s in zip(lengths, scores) if s.correct]
+        wrong = [n for n, s in zip(lengths, scores) if not s.correct]
+        log_metric("completions/mean_length_correct", sum(right) / len(right) if right else nan)
+        log_metric("completions/mean_length_wrong", sum(wrong) / len(wrong) if wrong else nan)
+        if not self.levels:
+            return
+        groups: dict[str, list[Score]] = {}
+        level_of: dict[str, Any] = {}
+        for task, score in zip(tasks, scores):
+            groups.setdefault(task.id, []).append(score)
+            level_of[task.id] = task.difficulty
+        for level in self.levels:
+            mine = [s for t, s in zip(tasks, scores) if t.difficulty == level]
+            log_metric(f"levels/{level}/accuracy", sum(s.correct for s in mine) / len(mine) if mine else nan)
+            level_groups = [g for tid, g in groups.items() if level_of[tid] == level and len(g) > 1]
+            flat = [len({s.reward for s in g}) == 1 for g in level_groups]
+            log_metric(f"levels/{level}/frac_zero_std", sum(flat) / len(flat) if flat else nan)
+            log_metric(f"levels/{level}/share", len(mine) / total)
 
     def _write_samples(self, step: int | None, splits: list[str] | None, prompts: list, texts: list[str],
                        tasks: list[Task], scores: list[Score]) -> None:

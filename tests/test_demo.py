@@ -1,0 +1,49 @@
+"""The offline main job, CI-sized: no --model, a seconds-long warm start, two GRPO steps,
+a before/after table and the PNG. (The learning claim itself: benchmarks/learning_cpu.py.)"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import REPO
+from trainers.stats import mcnemar, sign_test
+
+
+def test_exact_tests_hand_computed():
+    before = [False] * 10 + [True] * 10
+    after = [True] * 9 + [False] + [True] * 9 + [False]  # 9 fixed, 1 broken
+    test = mcnemar(before, after)
+    assert (test.improved, test.worsened) == (9, 1)
+    assert test.p_value == pytest.approx(11 / 1024)  # P(X >= 9 | Bin(10, 1/2))
+    assert mcnemar([True], [True]).p_value == 1.0
+    signs = sign_test([0, 1, 2, 3, 4], [1, 1, 3, 2, 4])  # two tasks better, one worse, two ties
+    assert (signs.improved, signs.worsened) == (2, 1) and signs.p_value == pytest.approx(4 / 8)
+    with pytest.raises(ValueError):
+        sign_test([1], [1, 2])
+
+
+@pytest.mark.slow
+def test_main_job_without_model_ci_sized(tmp_path):
+    out = tmp_path / "demo"
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRL_EXPERIMENTAL_SILENCE": "1", "PYTHONPATH": REPO,
+           "REASONGYM_CACHE": str(tmp_path / "cache")}
+    env.pop("PYTEST_CURRENT_TEST", None)
+    cmd = [sys.executable, "-m", "trainers.grpo", "--env", "countdown-3to4", "--default-policy", "ci",
+           "--demo-eval-tasks", "12", "--max_steps", "2", "--per_device_train_batch_size", "16",
+           "--max_completion_length", "24", "--output-dir", str(out)]
+    proc = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "countdown-3to4 is too hard" in proc.stdout  # the easier parametrisation is announced
+    assert "held-out test tasks: warm start vs after GRPO" in proc.stdout and "sign test" in proc.stdout
+    summary = json.loads((out / "demo_summary.json").read_text())
+    assert summary["env"] == "countdown" and summary["env_kwargs"]["counts"] == [2]
+    assert summary["samples"] == 12 * 4 and summary["steps"] == 2
+    assert 0.0 <= summary["before"]["accuracy"] <= 1.0 and 0.0 <= summary["sign_test"]["p_value"] <= 1.0
+    assert (out / "reward_curve.png").stat().st_size > 0
+    cached = [d for d in os.listdir(tmp_path / "cache" / "policies") if not d.endswith(".building")]
+    assert len(cached) == 1 and os.path.exists(tmp_path / "cache" / "policies" / cached[0] / "READY")

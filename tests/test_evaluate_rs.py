@@ -1,0 +1,121 @@
+"""pass@k, the evaluation CLI, rollout backends (incl. a real local OpenAI-compatible HTTP server),
+and the rejection-sampling trainer end to end."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+import reasongym as rg
+from tests.conftest import REPO
+from trainers.evaluate import pass_at_k
+from trainers.generation import HFBackend, OpenAIBackend, Sampling
+from trainers.rejection_sampling import select
+
+
+def test_pass_at_k_hand_computed_and_edges():
+    assert pass_at_k(10, 0, 1) == 0.0
+    assert pass_at_k(10, 10, 5) == 1.0
+    assert pass_at_k(10, 3, 1) == pytest.approx(0.3)
+    assert pass_at_k(4, 1, 2) == pytest.approx(1 - math.comb(3, 2) / math.comb(4, 2))  # = 0.5
+    assert pass_at_k(5, 2, 4) == 1.0  # n - c < k
+    with pytest.raises(ValueError):
+        pass_at_k(4, 1, 5)
+    with pytest.raises(ValueError):
+        pass_at_k(4, 5, 1)
+
+
+def test_select_dedupes_and_caps():
+    env = rg.make("countdown-3")
+    task = env.tasks(n=1)[0]
+    good = env.reference_completion(task)
+    texts = [good, good, "junk", good + " ", good.replace("Trying", "Try")]
+    scores = [env.score(t, task) for t in texts]
+    kept = select([task], [texts], [scores], max_per_prompt=2)
+    assert [t for _, t in kept] == [good, good.replace("Trying", "Try")]
+
+
+def _run(args: list[str], cwd) -> subprocess.CompletedProcess:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRL_EXPERIMENTAL_SILENCE": "1", "PYTHONPATH": REPO}
+    env.pop("PYTEST_CURRENT_TEST", None)
+    return subprocess.run([sys.executable, "-m", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+
+
+@pytest.mark.slow
+def test_evaluate_cli(tiny_model, tmp_path):
+    out = tmp_path / "eval"
+    proc = _run(["trainers.evaluate", "--env", "countdown-3to4", "--model", tiny_model, "--n", "6", "--samples", "4",
+                 "--k", "1,4", "--max-new-tokens", "12", "--output-dir", str(out)], tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = json.loads((out / "report.json").read_text())
+    assert report["tasks"] == 6 and report["samples_per_task"] == 4
+    assert set(report["pass_at"]) == {"pass@1", "pass@4"} and "3" in report["by_difficulty"] or "4" in report["by_difficulty"]
+    assert len((out / "samples.jsonl").read_text().splitlines()) == 24
+    bad = _run(["trainers.evaluate", "--env", "countdown-3to4", "--model", tiny_model, "--samples", "2", "--k", "4"],
+               tmp_path)
+    assert bad.returncode == 2 and "pass@4 needs --samples >= 4" in bad.stdout
+
+
+class _Completions(BaseHTTPRequestHandler):
+    """A tiny OpenAI-compatible /v1/completions server backed by the HF backend."""
+
+    backend: HFBackend
+
+    def do_POST(self):  # noqa: N802 - http.server API
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        sampling = Sampling(temperature=body["temperature"], max_new_tokens=body["max_tokens"], seed=body["seed"])
+        groups = self.backend.generate(body["prompt"], body["n"], sampling)
+        choices = [{"index": i * body["n"] + j, "text": text} for i, group in enumerate(groups)
+                   for j, text in enumerate(group)]
+        payload = json.dumps({"choices": choices[::-1]}).encode()  # out of order on purpose
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.mark.slow
+def test_openai_backend_against_a_real_local_server(tiny_model):
+    hf = HFBackend.from_pretrained(tiny_model, device="cpu")
+    handler = type("Handler", (_Completions,), {"backend": hf})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        env = rg.make("countdown-3to4")
+        from reasongym.adapters.trl import render_prompt
+
+        prompts = [render_prompt(env, t, hf.tokenizer) for t in env.tasks(n=2)]
+        client = OpenAIBackend(f"http://127.0.0.1:{server.server_port}", "tiny", tokenizer=hf.tokenizer)
+        greedy = Sampling(temperature=0.0, max_new_tokens=8)
+        remote = client.generate(prompts, 2, greedy)
+        assert [len(g) for g in remote] == [2, 2]
+        assert remote == hf.generate(prompts, 2, greedy)  # same text as the local backend, in order
+    finally:
+        server.shutdown()
+
+
+@pytest.mark.slow
+def test_rejection_sampling_end_to_end_with_oracle(tiny_model, tmp_path):
+    out = tmp_path / "rs"
+    proc = _run(["trainers.rejection_sampling", "--env", "countdown-3", "--model", tiny_model, "--rounds", "2",
+                 "--k", "2", "--prompts", "8", "--oracle", "--eval-size", "4", "--max-new-tokens", "16",
+                 "--batch-size", "4", "--output-dir", str(out), "--use-cpu"], tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [r["round"] for r in records] == [1, 2]
+    assert records[0]["accepted"] >= 8  # the oracle's reference completions
+    assert all(0.0 <= r["acceptance_rate"] <= 1.0 and "test_accuracy" in r for r in records)
+    assert (out / "round-1" / "model.safetensors").exists()
+    assert "rejection sampling on countdown-3" in proc.stdout

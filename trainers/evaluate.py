@@ -1,0 +1,214 @@
+"""Evaluate a policy on an env split: accuracy, pass@k, reward components, outcomes, per difficulty.
+
+    python -m trainers.evaluate --env countdown-3to4 --model M --split test --n 500 --samples 16 --k 1,8,16
+
+pass@k uses the unbiased estimator 1 - C(n-c, k) / C(n, k) over n samples with c
+correct (Chen et al., 2021), averaged over tasks. Writes `report.json` and
+`samples.jsonl` into the output dir.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+from collections import Counter, defaultdict
+from dataclasses import asdict, dataclass, field
+from typing import Any, Sequence
+
+from rich.console import Console
+from rich.table import Table
+
+import reasongym as rg
+from reasongym.adapters.trl import render_prompt
+from reasongym.types import Task
+from trainers.generation import Backend, Sampling
+
+
+def pass_at_k(n: int, c: int, k: int) -> float:
+    """Probability that at least one of k samples (drawn without replacement from n, c correct) is correct."""
+    if not 0 <= c <= n:
+        raise ValueError(f"need 0 <= c <= n, got c={c}, n={n}")
+    if not 1 <= k <= n:
+        raise ValueError(f"k={k} must lie in 1..n (n={n} samples per task): draw more samples or lower k")
+    if n - c < k:
+        return 1.0
+    return 1.0 - math.comb(n - c, k) / math.comb(n, k)
+
+
+@dataclass
+class EvalReport:
+    env_id: str
+    split: str
+    tasks: int
+    samples_per_task: int
+    accuracy: float
+    format_rate: float
+    mean_reward: float
+    pass_at: dict[str, float]
+    components: dict[str, float]
+    outcomes: dict[str, int]
+    by_difficulty: dict[str, dict[str, float]] = field(default_factory=dict)
+    correct_per_task: list[int] = field(default_factory=list)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2)
+
+
+def evaluate(env: rg.Env, backend: Backend, tasks: Sequence[Task], samples: int = 1, ks: Sequence[int] = (1,),
+             sampling: Sampling = Sampling(), tokenizer: Any = None, batch_prompts: int = 64,
+             console: Console | None = None, description: str = "evaluating",
+             sample_log: str | None = None) -> EvalReport:
+    """Generate `samples` completions per task, score them, aggregate."""
+    from trainers.progress import make_progress
+
+    for k in ks:
+        if k > samples:
+            raise ValueError(f"pass@{k} needs at least {k} samples per task; got --samples {samples}")
+    tok = tokenizer if tokenizer is not None else getattr(backend, "tokenizer", None)
+    correct_counts: list[int] = []
+    rewards: list[float] = []
+    components: dict[str, list[float]] = defaultdict(list)
+    outcomes: Counter = Counter()
+    per_level: dict[str, list[int]] = defaultdict(list)
+    log = open(sample_log, "w", encoding="utf-8") if sample_log else None
+    progress = make_progress(console)
+    try:
+        with progress:
+            bar = progress.add_task(description, total=len(tasks), info="")
+            for start in range(0, len(tasks), batch_prompts):
+                chunk = list(tasks[start : start + batch_prompts])
+                prompts = [render_prompt(env, t, tok) for t in chunk]
+                completions = backend.generate(prompts, samples, sampling)
+                flat_tasks = [t for t in chunk for _ in range(samples)]
+                flat = [c for group in completions for c in group]
+                scores = env.score_batch(flat, flat_tasks)
+                for i, task in enumerate(chunk):
+                    group = scores[i * samples : (i + 1) * samples]
+                    correct_counts.append(sum(s.correct for s in group))
+                    per_level[str(task.difficulty)].extend(int(s.correct) for s in group)
+                for task, text, score in zip(flat_tasks, flat, scores):
+                    rewards.append(score.reward)
+                    outcomes[score.outcome.value] += 1
+                    for name, value in score.components.items():
+                        components[name].append(value)
+                    if log:
+                        log.write(json.dumps({"task_id": task.id, "completion": text, **score.to_dict()}) + "\n")
+                done = len(correct_counts)
+                progress.update(bar, completed=done,
+                                info=f"acc {sum(correct_counts) / max(1, done * samples):.3f}")
+    finally:
+        if log:
+            log.close()
+    total = max(1, len(rewards))
+    return EvalReport(
+        env_id=env.env_id, split="", tasks=len(tasks), samples_per_task=samples,
+        accuracy=sum(correct_counts) / total,
+        format_rate=sum(components.get("format", [])) / total if "format" in components else float("nan"),
+        mean_reward=sum(rewards) / total,
+        pass_at={f"pass@{k}": sum(pass_at_k(samples, c, k) for c in correct_counts) / max(1, len(correct_counts))
+                 for k in ks},
+        components={name: sum(v) / len(v) for name, v in components.items()},
+        outcomes=dict(outcomes),
+        by_difficulty={level: {"accuracy": sum(v) / len(v), "samples": len(v)} for level, v in sorted(per_level.items())},
+        correct_per_task=correct_counts,
+    )
+
+
+def report_table(report: EvalReport, title: str) -> Table:
+    table = Table(title=title)
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    table.add_row("tasks x samples", f"{report.tasks} x {report.samples_per_task}")
+    table.add_row("accuracy", f"{report.accuracy:.3f}")
+    for name, value in report.pass_at.items():
+        table.add_row(name, f"{value:.3f}")
+    table.add_row("mean reward", f"{report.mean_reward:.3f}")
+    for name, value in report.components.items():
+        table.add_row(f"reward/{name}", f"{value:.3f}")
+    table.add_row("outcomes", ", ".join(f"{k} {v}" for k, v in sorted(report.outcomes.items())))
+    for level, stats in report.by_difficulty.items():
+        table.add_row(f"accuracy @ difficulty {level}", f"{stats['accuracy']:.3f} (n={stats['samples']})")
+    return table
+
+
+def make_backend(kind: str, model: str, base_url: str | None = None, batch_size: int = 64) -> Backend:
+    if kind == "hf":
+        from trainers.generation import HFBackend
+
+        return HFBackend.from_pretrained(model, batch_size=batch_size)
+    if kind == "vllm":
+        from trainers.generation import VLLMBackend
+
+        return VLLMBackend(model)
+    if kind == "openai":
+        from transformers import AutoTokenizer
+
+        from trainers.generation import OpenAIBackend
+
+        if not base_url:
+            raise SystemExit("--backend openai needs --base-url (e.g. http://127.0.0.1:8000)")
+        return OpenAIBackend(base_url, model, tokenizer=AutoTokenizer.from_pretrained(model))
+    raise SystemExit(f"--backend must be hf, vllm or openai, got {kind!r}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m trainers.evaluate", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--env", required=True)
+    parser.add_argument("--model", help="hub id or local path (default: the embedded default policy)")
+    parser.add_argument("--env-kwargs", default=None, help="JSON object of env overrides")
+    parser.add_argument("--split", default="test")
+    parser.add_argument("--n", type=int, default=500, help="number of tasks")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--samples", type=int, default=1, help="completions per task")
+    parser.add_argument("--k", default="1", help="comma-separated k values for pass@k")
+    parser.add_argument("--temperature", type=float, default=None, help="default: 0 (greedy) for 1 sample, else 1.0")
+    parser.add_argument("--top-p", type=float, default=1.0)
+    parser.add_argument("--max-new-tokens", type=int, default=512)
+    parser.add_argument("--backend", default="hf", choices=["hf", "vllm", "openai"])
+    parser.add_argument("--base-url", default=None)
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--output-dir", default=None)
+    args = parser.parse_args(argv)
+    console = Console(soft_wrap=True)
+    try:
+        ks = [int(k) for k in args.k.split(",") if k.strip()]
+    except ValueError:
+        raise SystemExit(f"--k must be comma-separated integers, got {args.k!r}")
+    env_kwargs = json.loads(args.env_kwargs) if args.env_kwargs else {}
+    try:
+        env = rg.make(args.env, **env_kwargs)
+    except rg.UnknownEnvError as exc:
+        console.print(f"[red]error:[/] {exc}")
+        return 2
+    if max(ks) > args.samples:
+        console.print(f"[red]error:[/] pass@{max(ks)} needs --samples >= {max(ks)} (got {args.samples})")
+        return 2
+    model = args.model
+    if model is None:
+        from trainers.default_policy import default_policy
+
+        model = default_policy(args.env, env_kwargs, console=console)
+    temperature = args.temperature if args.temperature is not None else (0.0 if args.samples == 1 else 1.0)
+    backend = make_backend(args.backend, model, args.base_url, args.batch_size)
+    out = args.output_dir or os.path.join("outputs", f"eval-{args.env}")
+    os.makedirs(out, exist_ok=True)
+    count = env.task_count(args.split)
+    tasks = env.tasks(args.split, n=args.n if count is None else min(args.n, count), seed=args.seed)
+    report = evaluate(env, backend, tasks, args.samples, ks,
+                      Sampling(temperature=temperature, top_p=args.top_p, max_new_tokens=args.max_new_tokens,
+                               seed=args.seed),
+                      console=console, sample_log=os.path.join(out, "samples.jsonl"))
+    report.split = args.split
+    with open(os.path.join(out, "report.json"), "w") as f:
+        f.write(report.to_json())
+    console.print(report_table(report, f"{args.env} / {args.split} (temperature {temperature:g})"))
+    console.print(f"report: {os.path.join(out, 'report.json')}  samples: {os.path.join(out, 'samples.jsonl')}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

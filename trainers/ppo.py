@@ -1,0 +1,398 @@
+"""PPO baseline on the env interface: actor-critic with a value head, GAE, clipped objective, KL to a reference.
+
+    python -m trainers.ppo --env countdown-3to4 --model M [--config recipes/ppo/...yaml] [--field value ...]
+    accelerate launch --config_file recipes/accelerate/zero3.yaml --num_processes N -m trainers.ppo ...
+
+Design: the value head is a linear layer on the policy's last hidden state
+(shared backbone). One model instead of two halves the memory and keeps ZeRO-3
+sharding to a single engine; the cost is that value and policy gradients share
+features, which `vf_coef` (0.1) keeps in check. The reference model is a frozen
+copy of the initial policy. Rollouts use HF generate on the (gathered) policy.
+Terminal reward = the env verifier's score; per-token reward = -kl_coef * KL.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import sys
+from dataclasses import asdict, dataclass
+from typing import Any, Sequence
+
+from rich.console import Console
+
+import reasongym as rg
+from reasongym.registry import UnknownEnvError
+from trainers import preflight
+from trainers.recipes import RecipeError, ScriptOption, help_text, load_recipe, parse_flags, split_options
+
+
+@dataclass
+class PPOConfig:
+    output_dir: str = "outputs/ppo"
+    max_steps: int = 100
+    learning_rate: float = 1e-6
+    per_device_batch_size: int = 8
+    mini_batch_size: int = 8
+    ppo_epochs: int = 4
+    max_completion_length: int = 256
+    temperature: float = 1.0
+    top_p: float = 1.0
+    gamma: float = 1.0
+    lam: float = 0.95
+    clip_range: float = 0.2
+    clip_range_value: float = 0.2
+    vf_coef: float = 0.1
+    kl_coef: float = 0.05
+    kl_estimator: str = "k1"
+    adaptive_kl: bool = False
+    target_kl: float = 6.0
+    kl_horizon: int = 10_000
+    whiten_advantages: bool = True
+    max_grad_norm: float = 1.0
+    weight_decay: float = 0.0
+    seed: int = 0
+    logging_steps: int = 1
+    save_steps: int = 0
+    bf16: bool = False
+    use_cpu: bool = False
+    report_to: str = "none"
+
+    def __post_init__(self) -> None:
+        if self.per_device_batch_size % self.mini_batch_size:
+            raise ValueError(f"per_device_batch_size {self.per_device_batch_size} must be a multiple of "
+                             f"mini_batch_size {self.mini_batch_size}")
+        if self.kl_estimator not in ("k1", "k3"):
+            raise ValueError("kl_estimator must be 'k1' or 'k3'")
+
+
+SCRIPT_OPTIONS = [
+    ScriptOption("env", None, "env id (python -m reasongym list)"),
+    ScriptOption("model", None, "hub id or local path of the policy (default: the embedded default policy)"),
+    ScriptOption("config", None, "YAML recipe (recipes/ppo/*.yaml); flags override it"),
+    ScriptOption("env_kwargs", None, "JSON object of env overrides"),
+    ScriptOption("reward_mode", None, "env reward mode"),
+    ScriptOption("train_size", 10_000, "training tasks"),
+    ScriptOption("seed_tasks", 0, "seed of the task draw"),
+    ScriptOption("resume_from_checkpoint", None, "checkpoint dir written by --save_steps"),
+]
+
+
+def build_policy(model_path: str, dtype: Any):
+    import torch
+    from torch import nn
+    from transformers import AutoModelForCausalLM
+
+    class PolicyWithValueHead(nn.Module):
+        """Causal LM + a scalar value per position, read from the last hidden state."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.policy = AutoModelForCausalLM.from_pretrained(model_path, dtype=dtype)
+            hidden = self.policy.config.hidden_size
+            self.value_head = nn.Linear(hidden, 1)
+            nn.init.zeros_(self.value_head.weight)
+            nn.init.zeros_(self.value_head.bias)
+
+        def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor):
+            out = self.policy(input_ids=input_ids, attention_mask=attention_mask, output_hidden_states=True,
+                              use_cache=False)
+            hidden = out.hidden_states[-1]
+            return out.logits, self.value_head(hidden.to(self.value_head.weight.dtype)).squeeze(-1)
+
+    return PolicyWithValueHead()
+
+
+class PPOTrainer:
+    def __init__(self, env: rg.Env, model_path: str, config: PPOConfig, tasks: list[rg.Task],
+                 console: Console | None = None):
+        import torch
+        from accelerate import Accelerator
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        self.env, self.cfg, self.console = env, config, console or Console()
+        log_with = None if config.report_to in ("none", "", None) else config.report_to
+        self.accelerator = Accelerator(cpu=config.use_cpu, mixed_precision="bf16" if config.bf16 else "no",
+                                       log_with=log_with, project_dir=config.output_dir)
+        ds_plugin = getattr(self.accelerator.state, "deepspeed_plugin", None)
+        if ds_plugin is not None:
+            ds_plugin.deepspeed_config["train_micro_batch_size_per_gpu"] = config.mini_batch_size
+            ds_plugin.deepspeed_config["gradient_accumulation_steps"] = 1
+        torch.manual_seed(config.seed + self.accelerator.process_index)
+        dtype = torch.bfloat16 if config.bf16 else torch.float32
+        self.tokenizer = AutoTokenizer.from_pretrained(model_path, padding_side="left")
+        if self.tokenizer.pad_token is None:
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+        model = build_policy(model_path, dtype)
+        optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
+        self.model, self.optimizer = self.accelerator.prepare(model, optimizer)
+        reference = AutoModelForCausalLM.from_pretrained(model_path, dtype=dtype).eval()
+        for p in reference.parameters():
+            p.requires_grad_(False)
+        if ds_plugin is not None:
+            from trl.models.utils import prepare_deepspeed
+
+            self.reference = prepare_deepspeed(reference, self.accelerator)
+        else:
+            self.reference = reference.to(self.accelerator.device)
+        from trainers.ppo_core import AdaptiveKL
+
+        self.kl = AdaptiveKL(config.kl_coef, config.target_kl, config.kl_horizon)
+        self.tasks = tasks
+        self.step = 0
+        self.history: list[dict[str, float]] = []
+        from reasongym.scoring import default_engine
+
+        self.engine = default_engine(env)
+        if log_with:
+            self.accelerator.init_trackers("reasongym-ppo", config=asdict(config))
+
+    # ----- rollouts -------------------------------------------------------------
+    def _prompts(self, step: int) -> list[rg.Task]:
+        n = self.cfg.per_device_batch_size
+        world, rank = self.accelerator.num_processes, self.accelerator.process_index
+        rng = random.Random(self.cfg.seed * 1_000_003 + step)
+        picks = rng.sample(range(len(self.tasks)), k=min(len(self.tasks), n * world))
+        mine = picks[rank * n : (rank + 1) * n]
+        return [self.tasks[i % len(self.tasks)] for i in mine] if mine else [self.tasks[0]] * n
+
+    def rollout(self, tasks: list[rg.Task]) -> dict[str, Any]:
+        import torch
+        from trl.models.utils import unwrap_model_for_generation
+
+        from reasongym.adapters.trl import render_prompt
+
+        prompts = [render_prompt(self.env, t, self.tokenizer) for t in tasks]
+        prompts = [p if isinstance(p, str) else self.tokenizer.apply_chat_template(p, tokenize=False,
+                                                                                     add_generation_prompt=True)
+                   for p in prompts]
+        enc = self.tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False).to(
+            self.accelerator.device)
+        with unwrap_model_for_generation(self.model, self.accelerator) as unwrapped, torch.no_grad():
+            sequences = unwrapped.policy.generate(
+                **enc, max_new_tokens=self.cfg.max_completion_length, do_sample=True, temperature=self.cfg.temperature,
+                top_p=self.cfg.top_p, top_k=0, pad_token_id=self.tokenizer.pad_token_id)
+        prompt_len = enc["input_ids"].shape[1]
+        completion = sequences[:, prompt_len:]
+        eos = self.tokenizer.eos_token_id
+        is_eos = completion == eos
+        first_eos = torch.where(is_eos.any(1), is_eos.float().argmax(1), torch.full_like(is_eos[:, 0], completion.shape[1],
+                                                                                         dtype=torch.long))
+        positions = torch.arange(completion.shape[1], device=completion.device).unsqueeze(0)
+        mask = (positions <= first_eos.unsqueeze(1)).long() & (positions < completion.shape[1]).long()
+        mask = mask * (first_eos.unsqueeze(1) >= 0).long()
+        texts = self.tokenizer.batch_decode(completion.masked_fill(mask == 0, self.tokenizer.pad_token_id),
+                                            skip_special_tokens=True)
+        result = self.engine.score(self.env, texts, tasks)
+        scores = torch.tensor([s.reward for s in result.scores], dtype=torch.float32, device=self.accelerator.device)
+        attention = torch.cat([enc["attention_mask"], mask], dim=1)
+        return {"sequences": sequences, "attention": attention, "mask": mask.float(), "prompt_len": prompt_len,
+                "scores": scores, "texts": texts, "result": result}
+
+    def _forward(self, model, batch: dict[str, Any]):
+        import torch
+
+        logits, values = model(batch["sequences"], batch["attention"])
+        start = batch["prompt_len"] - 1
+        logits = logits[:, start:-1].float() / self.cfg.temperature
+        tokens = batch["sequences"][:, batch["prompt_len"]:]
+        logprobs = torch.gather(torch.log_softmax(logits, -1), 2, tokens.unsqueeze(-1)).squeeze(-1)
+        return logprobs, values[:, start:-1].float(), logits
+
+    # ----- one PPO iteration ----------------------------------------------------------
+    def train_step(self) -> dict[str, float]:
+        import torch
+
+        from trainers import ppo_core as core
+
+        cfg = self.cfg
+        self.model.eval()
+        batch = self.rollout(self._prompts(self.step))
+        mask = batch["mask"]
+        with torch.no_grad():
+            old_logprobs, old_values, _ = self._forward(self.model, batch)
+            ref_logits = self.reference(input_ids=batch["sequences"], attention_mask=batch["attention"]).logits
+            ref_logits = ref_logits[:, batch["prompt_len"] - 1 : -1].float() / cfg.temperature
+            tokens = batch["sequences"][:, batch["prompt_len"]:]
+            ref_logprobs = torch.gather(torch.log_softmax(ref_logits, -1), 2, tokens.unsqueeze(-1)).squeeze(-1)
+            kl = core.kl_penalty(old_logprobs, ref_logprobs, cfg.kl_estimator) * mask
+            rewards = core.token_rewards(batch["scores"], kl, mask, self.kl.value)
+            advantages, returns = core.gae(rewards, old_values, mask, cfg.gamma, cfg.lam)
+            if cfg.whiten_advantages:
+                advantages = core.masked_whiten(advantages, mask)
+        self.model.train()
+        stats: dict[str, list[float]] = {"policy_loss": [], "value_loss": [], "clipfrac": [], "vf_clipfrac": [],
+                                         "entropy": [], "approx_kl": []}
+        n = batch["sequences"].shape[0]
+        for _ in range(cfg.ppo_epochs):
+            order = torch.randperm(n)
+            for start in range(0, n, cfg.mini_batch_size):
+                idx = order[start : start + cfg.mini_batch_size]
+                mb = {"sequences": batch["sequences"][idx], "attention": batch["attention"][idx],
+                      "prompt_len": batch["prompt_len"]}
+                logprobs, values, logits = self._forward(self.model, mb)
+                pl, clipfrac = core.policy_loss(logprobs, old_logprobs[idx], advantages[idx], mask[idx], cfg.clip_range)
+                vl, vf_clipfrac = core.value_loss(values, old_values[idx], returns[idx], mask[idx], cfg.clip_range_value)
+                loss = pl + cfg.vf_coef * vl
+                self.accelerator.backward(loss)
+                if self.accelerator.sync_gradients and cfg.max_grad_norm:
+                    self.accelerator.clip_grad_norm_(self.model.parameters(), cfg.max_grad_norm)
+                self.optimizer.step()
+                self.optimizer.zero_grad()
+                with torch.no_grad():
+                    stats["policy_loss"].append(pl.item())
+                    stats["value_loss"].append(vl.item())
+                    stats["clipfrac"].append(clipfrac.item())
+                    stats["vf_clipfrac"].append(vf_clipfrac.item())
+                    stats["entropy"].append(core.masked_mean(core.entropy_from_logits(logits), mask[idx]).item())
+                    stats["approx_kl"].append(core.masked_mean(0.5 * (logprobs - old_logprobs[idx]) ** 2, mask[idx]).item())
+        mean_kl = (kl.sum(1)).mean().item()
+        if cfg.adaptive_kl:
+            self.kl.update(mean_kl, n * self.accelerator.num_processes)
+        self.step += 1
+        result = batch["result"]
+        local = {
+            "reward": batch["scores"].mean().item(),
+            "completions/mean_length": mask.sum(1).mean().item(),
+            "kl": mean_kl,
+            "kl_coef": self.kl.value,
+            **{f"rewards/{name}/mean": sum(s.components.get(name, 0.0) for s in result.scores) / len(result.scores)
+               for name in self.env.reward_weights},
+            **{k: sum(v) / max(1, len(v)) for k, v in stats.items()},
+        }
+        return self._reduce(local)
+
+    def _reduce(self, local: dict[str, float]) -> dict[str, float]:
+        import torch
+
+        keys = sorted(local)
+        tensor = torch.tensor([local[k] for k in keys], device=self.accelerator.device)
+        mean = self.accelerator.reduce(tensor, reduction="mean")
+        return dict(zip(keys, mean.tolist()))
+
+    # ----- loop, checkpoints ------------------------------------------------------------
+    def train(self, resume_from: str | None = None) -> list[dict[str, float]]:
+        from trainers.progress import make_progress
+
+        if resume_from:
+            self.accelerator.load_state(resume_from)
+            with open(os.path.join(resume_from, "ppo_state.json")) as f:
+                state = json.load(f)
+            self.step, self.kl.value = state["step"], state["kl_coef"]
+        import time
+
+        main = self.accelerator.is_main_process
+        os.makedirs(self.cfg.output_dir, exist_ok=True)
+        started, first_step = time.perf_counter(), self.step
+        progress = make_progress(self.console)
+        if main:
+            progress.start()
+            bar = progress.add_task("PPO", total=self.cfg.max_steps, completed=self.step, info="")
+        try:
+            while self.step < self.cfg.max_steps:
+                metrics = self.train_step()
+                record = {"step": self.step, **metrics}
+                self.history.append(record)
+                if main:
+                    progress.update(bar, completed=self.step, info=f"reward {metrics['reward']:.3f}")
+                    if self.step % self.cfg.logging_steps == 0:
+                        with open(os.path.join(self.cfg.output_dir, "metrics.jsonl"), "a") as f:
+                            f.write(json.dumps(record) + "\n")
+                if self.accelerator.trackers:
+                    self.accelerator.log(metrics, step=self.step)
+                if self.cfg.save_steps and self.step % self.cfg.save_steps == 0:
+                    self.save_checkpoint()
+        finally:
+            if main:
+                progress.stop()
+        if main:
+            from trainers.callbacks import peak_gpu_memory_gb
+
+            runtime = time.perf_counter() - started
+            with open(os.path.join(self.cfg.output_dir, "metrics.jsonl"), "a") as f:
+                f.write(json.dumps({"step": self.step, "train_runtime": runtime,
+                                    "train_steps_per_second": (self.step - first_step) / max(runtime, 1e-9),
+                                    "peak_gpu_memory_gb": peak_gpu_memory_gb()}) + "\n")
+        self.save_final()
+        return self.history
+
+    def save_checkpoint(self) -> str:
+        path = os.path.join(self.cfg.output_dir, f"checkpoint-{self.step}")
+        self.accelerator.save_state(path)
+        if self.accelerator.is_main_process:
+            with open(os.path.join(path, "ppo_state.json"), "w") as f:
+                json.dump({"step": self.step, "kl_coef": self.kl.value}, f)
+        self.accelerator.wait_for_everyone()
+        return path
+
+    def save_final(self) -> None:
+        import torch
+
+        self.accelerator.wait_for_everyone()
+        unwrapped = self.accelerator.unwrap_model(self.model)
+        state = self.accelerator.get_state_dict(self.model)
+        if self.accelerator.is_main_process:
+            policy_state = {k[len("policy."):]: v for k, v in state.items() if k.startswith("policy.")}
+            unwrapped.policy.save_pretrained(self.cfg.output_dir, state_dict=policy_state)
+            self.tokenizer.save_pretrained(self.cfg.output_dir)
+            torch.save({k: v for k, v in state.items() if k.startswith("value_head.")},
+                       os.path.join(self.cfg.output_dir, "value_head.pt"))
+            from reasongym.plotting import plot_curves
+
+            plot_curves(self.history, os.path.join(self.cfg.output_dir, "reward_curve.png"), title=f"PPO on {self.env.env_id}",
+                        keys=("reward", "rewards/correct/mean", "kl", "entropy"))
+        if self.accelerator.trackers:
+            self.accelerator.end_training()
+
+
+def parse(argv: Sequence[str]) -> tuple[dict[str, Any], PPOConfig]:
+    flags = parse_flags(argv)
+    merged = {**load_recipe(flags.get("config")), **flags}
+    script, config = split_options(merged, SCRIPT_OPTIONS, PPOConfig)
+    if not script["env"]:
+        raise RecipeError("--env is required (python -m reasongym list shows the ids)")
+    config.setdefault("output_dir", os.path.join("outputs", f"ppo-{script['env']}"))
+    try:
+        return script, PPOConfig(**config)
+    except (TypeError, ValueError) as exc:
+        raise RecipeError(str(exc)) from None
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    console = Console(soft_wrap=True)
+    if not argv or "-h" in argv or "--help" in argv:
+        print(help_text("python -m trainers.ppo", "PPO (value head, GAE, clipped objective, KL to a reference).",
+                        SCRIPT_OPTIONS, "PPOConfig"))
+        return 0
+    try:
+        script, config = parse(argv)
+        env_kwargs = dict(script["env_kwargs"] or {})
+        if script["reward_mode"]:
+            env_kwargs["reward_mode"] = script["reward_mode"]
+        env = rg.make(script["env"], **env_kwargs)
+        updates = preflight.check_devices({"bf16": config.bf16 or None, "use_cpu": config.use_cpu})
+        config.use_cpu = updates.get("use_cpu", config.use_cpu)
+        config.bf16 = bool(updates.get("bf16", config.bf16)) and not config.use_cpu
+    except (RecipeError, preflight.PreflightError, UnknownEnvError, ValueError) as exc:
+        console.print(f"[red]error:[/] {exc}")
+        return 2
+    model = script["model"]
+    if model is None:
+        from trainers.default_policy import default_policy
+
+        model = default_policy(script["env"], dict(script["env_kwargs"] or {}), console=console)
+    count = env.task_count("train")
+    tasks = env.tasks("train", n=None if count is not None else int(script["train_size"]), seed=int(script["seed_tasks"]))
+    trainer = PPOTrainer(env, model, config, tasks, console)
+    history = trainer.train(resume_from=script["resume_from_checkpoint"])
+    if trainer.accelerator.is_main_process and history:
+        first, last = history[0], history[-1]
+        console.print(f"PPO: {trainer.step} steps; reward {first['reward']:.3f} -> {last['reward']:.3f}; "
+                      f"kl {last['kl']:.4f}; output: {config.output_dir}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
