@@ -16,7 +16,7 @@ DEMO_ENV='{"counts": [2], "num_range": [1, 20], "target_range": [1, 100]}'
 
 t0=$(date +%s)
 CUDA_VISIBLE_DEVICES=0 python3 -m trainers.grpo --env countdown-3to4 --default-policy gpu --output-dir /tmp/demo \
-    --max_steps ${DEMO_STEPS:-150} --per_device_train_batch_size 256 --learning_rate 5e-5 --bf16 true \
+    --max_steps ${DEMO_STEPS:-150} --per_device_train_batch_size 256 --bf16 true \
     > "$OUT/demo.log" 2>&1
 echo "demo rc=$? wall_s=$(( $(date +%s) - t0 ))" | tee -a "$OUT/summary.txt"
 cp /tmp/demo/demo_summary.json /tmp/demo/reward_curve.png "$OUT/" 2>/dev/null
@@ -24,7 +24,7 @@ POLICY=$(ls -d /tmp/rgcache/policies/countdown-* | grep -v building | head -1)
 echo "policy=$POLICY" >> "$OUT/summary.txt"
 
 COMMON=(--env countdown --env-kwargs "$DEMO_ENV" --model "$POLICY" --max_steps 30 --num_generations 8
-        --max_completion_length 64 --learning_rate 5e-5 --lr_scheduler_type constant --bf16 true
+        --max_completion_length 64 --learning_rate 1e-4 --lr_scheduler_type constant --bf16 true
         --gradient_checkpointing false --train-size 8000 --logging_steps 5)
 t0=$(date +%s)
 CUDA_VISIBLE_DEVICES=0 python3 -m trainers.grpo "${COMMON[@]}" --per_device_train_batch_size 128 \

@@ -40,7 +40,7 @@ PRESETS = {
     # one GPU, a few minutes: 8 layers x 512 wide, longer warm start
     "gpu": WarmStart(size=TinySize(hidden_size=512, intermediate_size=1536, num_hidden_layers=8, num_attention_heads=8,
                                    num_key_value_heads=4, vocab_size=1024, max_position_embeddings=512),
-                     sft_tasks=20000, sft_steps=1500, batch_size=64, learning_rate=1e-3),
+                     sft_tasks=20000, sft_steps=500, batch_size=64, learning_rate=1e-3),
 }
 
 

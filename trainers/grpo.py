@@ -112,8 +112,11 @@ def build_trainer(script: dict[str, Any], config_kwargs: dict[str, Any], console
             path = os.path.join(config_kwargs["output_dir"], stale)
             if os.path.exists(path):
                 os.remove(path)
+    # float32 weights unless the recipe asks otherwise: with bf16=True the trainer autocasts and keeps
+    # fp32 master weights (pure-bf16 Adam updates of small models diverged on the GPU check);
+    # big-model recipes set model_init_kwargs {dtype: bfloat16} to halve memory.
     init_kwargs = dict(config_kwargs.get("model_init_kwargs") or {})
-    init_kwargs.setdefault("dtype", "bfloat16" if config_kwargs.get("bf16") else "float32")
+    init_kwargs.setdefault("dtype", "float32")
     config_kwargs["model_init_kwargs"] = init_kwargs
 
     from transformers import AutoTokenizer

@@ -17,6 +17,7 @@ import json
 import os
 import random
 import sys
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from typing import Any, Sequence
 
@@ -79,6 +80,21 @@ SCRIPT_OPTIONS = [
 ]
 
 
+@contextmanager
+def generation_model(model: Any, accelerator: Any):
+    """The plain module to call `.policy.generate` on; under ZeRO-3 its shards are gathered first
+    (every rank holds the full weights while generating, as TRL's ds3_gather_for_generation does)."""
+    unwrapped = accelerator.unwrap_model(model)
+    plugin = getattr(accelerator.state, "deepspeed_plugin", None)
+    if plugin is not None and plugin.zero_stage == 3:
+        import deepspeed
+
+        with deepspeed.zero.GatheredParameters(list(model.parameters())):
+            yield unwrapped
+    else:
+        yield unwrapped
+
+
 def build_policy(model_path: str, dtype: Any):
     import torch
     from torch import nn
@@ -120,14 +136,16 @@ class PPOTrainer:
             ds_plugin.deepspeed_config["train_micro_batch_size_per_gpu"] = config.mini_batch_size
             ds_plugin.deepspeed_config["gradient_accumulation_steps"] = 1
         torch.manual_seed(config.seed + self.accelerator.process_index)
-        dtype = torch.bfloat16 if config.bf16 else torch.float32
+        # fp32 master weights for policy + value head (one dtype, as ZeRO-3 requires); bf16 runs autocast.
+        # The frozen reference only runs inference, so it may live in bf16.
+        ref_dtype = torch.bfloat16 if config.bf16 else torch.float32
         self.tokenizer = AutoTokenizer.from_pretrained(model_path, padding_side="left")
         if self.tokenizer.pad_token is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
-        model = build_policy(model_path, dtype)
+        model = build_policy(model_path, torch.float32)
         optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
         self.model, self.optimizer = self.accelerator.prepare(model, optimizer)
-        reference = AutoModelForCausalLM.from_pretrained(model_path, dtype=dtype).eval()
+        reference = AutoModelForCausalLM.from_pretrained(model_path, dtype=ref_dtype).eval()
         for p in reference.parameters():
             p.requires_grad_(False)
         if ds_plugin is not None:
@@ -159,7 +177,6 @@ class PPOTrainer:
 
     def rollout(self, tasks: list[rg.Task]) -> dict[str, Any]:
         import torch
-        from trl.models.utils import unwrap_model_for_generation
 
         from reasongym.adapters.trl import render_prompt
 
@@ -169,7 +186,7 @@ class PPOTrainer:
                    for p in prompts]
         enc = self.tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False).to(
             self.accelerator.device)
-        with unwrap_model_for_generation(self.model, self.accelerator) as unwrapped, torch.no_grad():
+        with generation_model(self.model, self.accelerator) as unwrapped, torch.no_grad():
             sequences = unwrapped.policy.generate(
                 **enc, max_new_tokens=self.cfg.max_completion_length, do_sample=True, temperature=self.cfg.temperature,
                 top_p=self.cfg.top_p, top_k=0, pad_token_id=self.tokenizer.pad_token_id)
