@@ -107,7 +107,8 @@ def build_policy(model_path: str, dtype: Any):
             super().__init__()
             self.policy = AutoModelForCausalLM.from_pretrained(model_path, dtype=dtype)
             hidden = self.policy.config.hidden_size
-            self.value_head = nn.Linear(hidden, 1)
+            # same dtype as the policy: ZeRO-3 partitions all parameters as one flat buffer
+            self.value_head = nn.Linear(hidden, 1, dtype=next(self.policy.parameters()).dtype)
             nn.init.zeros_(self.value_head.weight)
             nn.init.zeros_(self.value_head.bias)
 
