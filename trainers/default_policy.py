@@ -18,7 +18,7 @@ from typing import Any
 
 from trainers.tiny import TinySize, build_tiny_model
 
-CACHE_VERSION = 2
+CACHE_VERSION = 3
 
 
 @dataclass(frozen=True)

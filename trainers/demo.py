@@ -119,7 +119,9 @@ def run(script: dict[str, Any], config: dict[str, Any], console: Console, build_
     before, before_greedy = held_out(env, script["model"], tasks, max_new, temperature, console, "warm start")
     trainer, _ = build_trainer(script, config, console)
     trainer.train()
-    trainer.save_model(trainer.args.output_dir)
+    from trainers.grpo import save_policy
+
+    save_policy(trainer, script["model"])
     after, after_greedy = held_out(env, trainer.args.output_dir, tasks, max_new, temperature, console, "after GRPO")
     test = sign_test(before.correct_per_task, after.correct_per_task)
     greedy_test = mcnemar([c > 0 for c in before_greedy.correct_per_task], [c > 0 for c in after_greedy.correct_per_task])

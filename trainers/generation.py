@@ -60,9 +60,11 @@ class HFBackend:
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
+        from trainers.tiny import load_kwargs
+
         device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         tokenizer = AutoTokenizer.from_pretrained(path, padding_side="left")
-        model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype).to(device).eval()
+        model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, **load_kwargs(path)).to(device).eval()
         return cls(model, tokenizer, batch_size)
 
     def generate(self, prompts: Sequence[Prompt], n: int, sampling: Sampling) -> list[list[str]]:

@@ -115,7 +115,9 @@ def build_trainer(script: dict[str, Any], config_kwargs: dict[str, Any], console
     # float32 weights unless the recipe asks otherwise: with bf16=True the trainer autocasts and keeps
     # fp32 master weights (pure-bf16 Adam updates of small models diverged on the GPU check);
     # big-model recipes set model_init_kwargs {dtype: bfloat16} to halve memory.
-    init_kwargs = dict(config_kwargs.get("model_init_kwargs") or {})
+    from trainers.tiny import load_kwargs
+
+    init_kwargs = {**load_kwargs(script["model"]), **dict(config_kwargs.get("model_init_kwargs") or {})}
     init_kwargs.setdefault("dtype", "float32")
     config_kwargs["model_init_kwargs"] = init_kwargs
 
@@ -202,6 +204,14 @@ def _is_main() -> bool:
     return os.environ.get("RANK", "0") == "0"
 
 
+def save_policy(trainer, source_model: str) -> None:
+    from trainers.tiny import copy_load_hints
+
+    trainer.save_model(trainer.args.output_dir)
+    if _is_main():
+        copy_load_hints(source_model, trainer.args.output_dir)
+
+
 def summarize(trainer, console: Console) -> None:
     history = [h for h in trainer.state.log_history if "reward" in h]
     if not history or not _is_main():
@@ -241,7 +251,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     resume = script["resume_from_checkpoint"]
     trainer.train(resume_from_checkpoint=resume)
-    trainer.save_model(trainer.args.output_dir)
+    save_policy(trainer, script["model"])
     summarize(trainer, console)
     return 0
 

@@ -100,12 +100,14 @@ def build_policy(model_path: str, dtype: Any):
     from torch import nn
     from transformers import AutoModelForCausalLM
 
+    from trainers.tiny import load_kwargs
+
     class PolicyWithValueHead(nn.Module):
         """Causal LM + a scalar value per position, read from the last hidden state."""
 
         def __init__(self) -> None:
             super().__init__()
-            self.policy = AutoModelForCausalLM.from_pretrained(model_path, dtype=dtype)
+            self.policy = AutoModelForCausalLM.from_pretrained(model_path, dtype=dtype, **load_kwargs(model_path))
             hidden = self.policy.config.hidden_size
             # same dtype as the policy: ZeRO-3 partitions all parameters as one flat buffer
             self.value_head = nn.Linear(hidden, 1, dtype=next(self.policy.parameters()).dtype)
@@ -129,6 +131,7 @@ class PPOTrainer:
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         self.env, self.cfg, self.console = env, config, console or Console()
+        self.model_path = model_path
         log_with = None if config.report_to in ("none", "", None) else config.report_to
         self.accelerator = Accelerator(cpu=config.use_cpu, mixed_precision="bf16" if config.bf16 else "no",
                                        log_with=log_with, project_dir=config.output_dir)
@@ -146,7 +149,9 @@ class PPOTrainer:
         model = build_policy(model_path, torch.float32)
         optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
         self.model, self.optimizer = self.accelerator.prepare(model, optimizer)
-        reference = AutoModelForCausalLM.from_pretrained(model_path, dtype=ref_dtype).eval()
+        from trainers.tiny import load_kwargs
+
+        reference = AutoModelForCausalLM.from_pretrained(model_path, dtype=ref_dtype, **load_kwargs(model_path)).eval()
         for p in reference.parameters():
             p.requires_grad_(False)
         if ds_plugin is not None:
@@ -354,6 +359,9 @@ class PPOTrainer:
             policy_state = {k[len("policy."):]: v for k, v in state.items() if k.startswith("policy.")}
             unwrapped.policy.save_pretrained(self.cfg.output_dir, state_dict=policy_state)
             self.tokenizer.save_pretrained(self.cfg.output_dir)
+            from trainers.tiny import copy_load_hints
+
+            copy_load_hints(self.model_path, self.cfg.output_dir)
             torch.save({k: v for k, v in state.items() if k.startswith("value_head.")},
                        os.path.join(self.cfg.output_dir, "value_head.pt"))
             from reasongym.plotting import plot_curves

@@ -178,7 +178,10 @@ def finetune(model_dir: str, rows: list[dict[str, str]], out_dir: str, args: arg
     trainer.train()
     trainer.save_model(out_dir)
     if trainer.accelerator.is_main_process:
+        from trainers.tiny import copy_load_hints
+
         tokenizer.save_pretrained(out_dir)
+        copy_load_hints(model_dir, out_dir)
     shutil.rmtree(os.path.join(out_dir, "runs"), ignore_errors=True)
     return out_dir
 

@@ -8,6 +8,7 @@ from the env itself (prompts and reference completions), so numbers and the
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
 from typing import Iterable
@@ -17,6 +18,8 @@ CHATML_TEMPLATE = (
     "{% if not (loop.last and m['role'] == 'assistant') %}<|im_end|>\n{% endif %}{% endfor %}"
     "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
 )
+LOAD_HINTS = "reasongym_load.json"
+TINY_LOAD_KWARGS = {"attn_implementation": "eager"}
 SPECIAL_TOKENS = ["<unk>", "<pad>", "<|im_start|>", "<|im_end|>"]
 # Single tokens, but not "special": decoding with skip_special_tokens=True (as TRL does) must keep them.
 TAG_TOKENS = ["<think>", "</think>", "<answer>", "</answer>"]
@@ -79,7 +82,30 @@ def build_tiny_model(out_dir: str, corpus: Iterable[str], size: TinySize = TinyS
     os.makedirs(out_dir, exist_ok=True)
     model.save_pretrained(out_dir)
     tokenizer.save_pretrained(out_dir)
+    with open(os.path.join(out_dir, LOAD_HINTS), "w") as f:
+        json.dump(TINY_LOAD_KWARGS, f)
     return out_dir
+
+
+def copy_load_hints(source: str, target: str) -> None:
+    """Carry a built model's loading hints to a checkpoint trained from it."""
+    path = os.path.join(source, LOAD_HINTS)
+    if os.path.isfile(path) and os.path.isdir(target):
+        with open(path) as f, open(os.path.join(target, LOAD_HINTS), "w") as g:
+            g.write(f.read())
+
+
+def load_kwargs(model_path: str) -> dict:
+    """Loading hints a model built here carries (none for other models).
+
+    Small from-scratch models sampled in bf16 with SDPA attention and left padding produced NaN
+    probabilities on H200 ("probability tensor contains inf/nan"; fp32, or bf16 with eager
+    attention, ran clean), so models built here ask for eager attention."""
+    path = os.path.join(model_path, LOAD_HINTS)
+    if not os.path.isfile(path):
+        return {}
+    with open(path) as f:
+        return dict(json.load(f))
 
 
 def env_corpus(env_id: str, n: int = 200, **env_kwargs) -> list[str]:
