@@ -52,8 +52,10 @@ def test_pool_keeps_order_kills_hung_workers_and_survives_crashes():
         assert result.latency_max >= 0.5
         again = engine.score(env, ["ok", "no"], tasks[:2])  # replacements work
         assert [s.reward for s in again.scores] == [1.0, 0.0]
+        workers = [w.process for w in engine._pool.workers]
     time.sleep(0.1)
-    assert not [p for p in mp.active_children() if p.is_alive()]
+    assert workers and not [p for p in workers if p.is_alive()]  # closed: no worker left behind
+    assert not [p for p in mp.active_children() if p in workers]
 
 
 def test_in_process_engine_for_cheap_verifiers():

@@ -189,7 +189,7 @@ def build_trainer(script: dict[str, Any], config_kwargs: dict[str, Any], console
         eval_dataset=evaluation,
         processing_class=tokenizer,
         peft_config=peft_config,
-        callbacks=[MetricsLogCallback(args.output_dir, title=f"GRPO on {env.env_id}"), *callbacks],
+        callbacks=[*callbacks, MetricsLogCallback(args.output_dir, title=f"GRPO on {env.env_id}")],  # curriculum keys first
     )
     return trainer, env
 

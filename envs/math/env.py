@@ -10,6 +10,7 @@ leaves the sample out of the group baseline) — never 1.0 as old open-r1 did.
 from __future__ import annotations
 
 import os
+import re
 from typing import Any, ClassVar
 
 from envs.answers import last_boxed
@@ -35,6 +36,50 @@ DATASETS = {
 }
 MAX_COMPLETION_CHARS = 100_000
 MAX_ANSWER_CHARS = 1_000
+MATH_SPANS = re.compile(r"\$\$.*?\$\$|\$.*?\$|\\\(.*?\\\)|\\\[.*?\\\]", re.DOTALL)
+
+
+_WORD = re.compile(r"(?<![\\a-zA-Z])[a-zA-Z]{3,}")
+
+
+def prose(answer: str) -> bool:
+    """Sentences without a marked math span: math-verify would fish a number out of them
+    ("... output a score of 1.0" pays when the gold is 1)."""
+    return not MATH_SPANS.search(answer) and "\\boxed{" not in answer and len(_WORD.findall(answer)) > 2
+
+
+def _bare(text: str) -> str:
+    """Text without math delimiters, box wrappers and whitespace, for echo comparison."""
+    text = re.sub(r"\\boxed\{(.*)\}", r"\1", text)
+    for mark in ("$", "\\(", "\\)", "\\[", "\\]"):
+        text = text.replace(mark, "")
+    return re.sub(r"\s+", "", text)
+
+
+def echoes_question(answer: str, problem: str) -> bool:
+    """The answer is an expression copied from the problem ("What is $3^4 - 2^5$?" answered with
+    $3^4 - 2^5$): math-verify evaluates it and would pay an unsolved echo."""
+    compact = _bare(answer.strip())
+    if len(compact) < 3 or not re.search(r"[-+*/^\\a-zA-Z]", compact):
+        return False  # plain numbers may legitimately appear in the problem
+    return compact in _bare(problem)
+
+
+def hedged(answer: str) -> bool:
+    """Several candidate answers in one answer block ("1 or $5$", "$3$, $4$", two boxes).
+
+    math-verify extracts the highest-priority match and would pay "1 or $5$" when the
+    gold is 5; a single math span (or box) with no other numbers around it is required."""
+    spans = MATH_SPANS.findall(answer)
+    outside = MATH_SPANS.sub(" ", answer)
+    boxes = outside.count("\\boxed{") + outside.count("\\fbox{")
+    marked = len(spans) + boxes
+    if marked > 1:
+        return True
+    if marked == 1:
+        residue = re.sub(r"\\(?:boxed|fbox)\{(?:[^{}]|\{[^{}]*\})*\}", " ", outside)
+        return bool(re.search(r"\d", residue))
+    return False
 
 
 class MathEnv(Env):
@@ -106,6 +151,15 @@ class MathEnv(Env):
             return self.make_score({"format": fmt}, Outcome.UNPARSEABLE, detail=layout.problem or "no answer")
         if len(answer) > MAX_ANSWER_CHARS:
             return self.make_score({"format": fmt}, Outcome.UNPARSEABLE, detail="answer too long")
+        if prose(answer):
+            return self.make_score({"format": fmt}, Outcome.UNPARSEABLE, parsed=answer[:100],
+                                   detail="prose answer: put the final answer in $...$ or \\boxed{}")
+        if echoes_question(answer, str(task.question.get("problem", ""))):
+            return self.make_score({"format": fmt}, Outcome.WRONG, parsed=answer[:100],
+                                   detail="the answer repeats an expression from the problem")
+        if hedged(answer):
+            return self.make_score({"format": fmt}, Outcome.WRONG, parsed=answer[:100],
+                                   detail="several candidate answers in one answer block")
         gold = mv.parse_gold(str(task.answer))
         if not gold:
             return self.make_score({"format": fmt}, Outcome.ERROR, detail=f"gold answer {task.answer!r} cannot be parsed")
