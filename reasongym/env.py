@@ -148,7 +148,9 @@ class Env(gymnasium.Env):
     ) -> Score:
         """Fill every declared component (missing ones are 0) and weight them into the reward."""
         full = {name: float(components.get(name, 0.0)) for name in self.reward_weights}
-        reward = sum(self.reward_weights[name] * value for name, value in full.items())
+        reward = 0.0
+        for name, weight in self.reward_weights.items():
+            reward += weight * full[name]
         return Score(reward=reward, components=full, outcome=outcome, parsed=parsed, detail=detail)
 
     # ----- gymnasium ------------------------------------------------------------

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import collections
 import time
+from fractions import Fraction
 
 import pytest
 from hypothesis import given, settings
@@ -73,6 +73,27 @@ def test_parametrised_family_knobs():
 
 
 # ---- solver ------------------------------------------------------------------------------
+def test_evaluator_precedence_exactness_and_errors():
+    assert arith.evaluate_text("2 + 3 * 4").value == 14
+    assert arith.evaluate_text("(2 + 3) * 4").value == 20
+    assert arith.evaluate_text("10 - 4 - 3").value == 3  # left associative
+    assert arith.evaluate_text("8 / 4 / 2").value == 1
+    assert arith.evaluate_text("1 / 3 * 3").value == 1 and arith.evaluate_text("7 / 2").value == Fraction(7, 2)
+    assert arith.evaluate_text("3 - 5").value == -2 and arith.evaluate_text("4 / (3 - 5)").value == -2
+    assert arith.evaluate_text("5 / (3 - 3)").divides_by_zero
+    assert arith.evaluate_text("2 × 3 ÷ 6 x 1").value == 1
+    for bad, message in [("2 ** 3", "power"), ("7 // 2", "floor"), ("1.5 * 2", "decimal"), ("-3 + 4", "unary"),
+                         ("05 + 3", "leading zero"), ("(1 + 2", "unbalanced"), ("1 + 2)", "unbalanced"), ("1 + ()", "unexpected"),
+                         ("", "empty"), ("1 +", "ends too early"), ("2 3", "missing operator"),
+                         ("1234567 + 1", "digits"), ("abs(3)", "character"), ("(" * 40 + "1" + ")" * 40, "deeper")]:
+        with pytest.raises(arith.ExprError, match=message):
+            arith.evaluate_text(bad)
+    with pytest.raises(arith.WrongNumbers):
+        arith.evaluate_text("1 + 2 + 3 + 4", numbers=[1, 2, 3])
+    with pytest.raises(arith.WrongNumbers):  # checked before evaluating: nothing is computed
+        arith.evaluate_text("999999 * 999999 * 999999", numbers=[1, 2, 3])
+
+
 def test_solver_finds_valid_expressions_and_proves_impossible():
     expr = solve([44, 19, 35], 98)
     assert expr is not None and check_expression(expr, TASK.question)[0] is rg.Outcome.CORRECT
@@ -88,8 +109,8 @@ def test_fast_solvable_agrees_with_exhaustive_reachability(nums, target):
     found = solve(nums, target)
     assert (found is not None) == expected
     if found is not None:
-        node = arith.parse(found)
-        assert arith.uses_exactly(node, nums) and arith.evaluate(node) == target
+        result = arith.evaluate_text(found)
+        assert sorted(result.literals) == sorted(nums) and result.equals(target)
 
 
 # ---- verifier: the reference's hole table (tasks.md §A5) ----------------------------------

@@ -8,22 +8,30 @@ Grammar (whitespace ignored):
     INT    := "0" | [1-9][0-9]{0,5}          (ASCII digits only; no sign, no decimal point)
 
 Unary signs, `**`, `//`, decimals, names and everything else are rejected. The
-input length, literal size and nesting depth are capped, and the literals must
-match the given numbers before anything is evaluated, so evaluating a valid
-expression costs a handful of exact `Fraction` operations at most.
+input length, literal size and nesting depth are capped, and the literals must be
+the task's numbers before anything is evaluated, so the evaluation is a handful
+of exact integer-rational operations at most.
+
+One pass (operator-precedence parsing) tokenises, checks and evaluates: the
+verifier runs once per completion in the training loop, so it is kept cheaper
+than the regex + `eval` scorers it replaces (benchmarks/countdown_verify.py).
 """
 
 from __future__ import annotations
 
-from collections import Counter
-from dataclasses import dataclass
+import re
 from fractions import Fraction
+from math import gcd
+from typing import NamedTuple
 
 MAX_EXPR_CHARS = 256
 MAX_LITERAL_DIGITS = 6
 MAX_DEPTH = 32
 
 _OPS = {"+": "+", "-": "-", "*": "*", "x": "*", "×": "*", "/": "/", "÷": "/"}
+_PRECEDENCE = {"+": 1, "-": 1, "*": 2, "/": 2}
+_ALLOWED = re.compile(r"[0-9+\-*/x×÷()\s]*")
+_TOKEN = re.compile(r"\d+|[-+*/x×÷()]")
 _DIGITS = frozenset("0123456789")
 
 
@@ -31,153 +39,127 @@ class ExprError(ValueError):
     """The text is not an expression of the Countdown language."""
 
 
-@dataclass(frozen=True)
-class Num:
-    value: int
+class WrongNumbers(ExprError):
+    """The literals are not the task's numbers (as a multiset): wrong, and never evaluated."""
 
 
-@dataclass(frozen=True)
-class BinOp:
-    op: str
-    left: "Num | BinOp"
-    right: "Num | BinOp"
+class Evaluated(NamedTuple):  # a tuple: built once per completion in the training loop, so it is cheap
+    numerator: int
+    denominator: int  # > 0; 0 marks a division by zero somewhere in the expression
+    literals: list[int]
+    operators: set[str]
+
+    @property
+    def divides_by_zero(self) -> bool:
+        return self.denominator == 0
+
+    @property
+    def value(self) -> Fraction:
+        return Fraction(self.numerator, self.denominator)
+
+    def equals(self, target: int) -> bool:
+        return not self.divides_by_zero and self.numerator == target * self.denominator
 
 
-Node = Num | BinOp
+def _explain(text: str) -> str:
+    for ch in text:
+        if ch == ".":
+            return "decimal numbers are not allowed"
+        if not _ALLOWED.fullmatch(ch):
+            return f"character {ch!r} is not allowed"
+    return "invalid expression"
 
 
-def tokenize(text: str) -> list[str]:
+def _apply(values: list[tuple[int, int]], op: str) -> None:
+    bn, bd = values.pop()
+    an, ad = values.pop()
+    if ad == 0 or bd == 0:
+        values.append((0, 0))
+        return
+    if op == "+":
+        n, d = an * bd + bn * ad, ad * bd
+    elif op == "-":
+        n, d = an * bd - bn * ad, ad * bd
+    elif op == "*":
+        n, d = an * bn, ad * bd
+    else:
+        if bn == 0:
+            values.append((0, 0))
+            return
+        n, d = an * bd, ad * bn
+        if d < 0:
+            n, d = -n, -d
+    g = gcd(n, d)
+    values.append((n // g, d // g) if g > 1 else (n, d))
+
+
+def evaluate_text(text: str, numbers: list[int] | None = None) -> Evaluated:
+    """Parse and evaluate exactly; raises ExprError on anything outside the language, and
+    WrongNumbers (before evaluating) when `numbers` is given and the literals differ from it."""
     if len(text) > MAX_EXPR_CHARS:
         raise ExprError(f"expression longer than {MAX_EXPR_CHARS} characters")
     if "**" in text:
         raise ExprError("'**' (power) is not allowed")
     if "//" in text:
         raise ExprError("'//' (floor division) is not allowed")
-    tokens: list[str] = []
-    i, n = 0, len(text)
-    while i < n:
-        ch = text[i]
-        if ch in _DIGITS:
-            j = i
-            while j < n and text[j] in _DIGITS:
-                j += 1
-            literal = text[i:j]
-            if len(literal) > 1 and literal[0] == "0":
-                raise ExprError(f"leading zero in {literal!r}")
-            if len(literal) > MAX_LITERAL_DIGITS:
-                raise ExprError(f"literal with more than {MAX_LITERAL_DIGITS} digits")
-            if j < n and text[j] == ".":
-                raise ExprError("decimal numbers are not allowed")
-            tokens.append(literal)
-            i = j
-        elif ch in _OPS:
-            tokens.append(_OPS[ch])
-            i += 1
-        elif ch in "()":
-            tokens.append(ch)
-            i += 1
-        elif ch.isspace():
-            i += 1
-        elif ch == ".":
-            raise ExprError("decimal numbers are not allowed")
-        else:
-            raise ExprError(f"character {ch!r} is not allowed")
-    if not tokens:
-        raise ExprError("empty expression")
-    return tokens
-
-
-class _Parser:
-    def __init__(self, tokens: list[str]):
-        self.tokens = tokens
-        self.pos = 0
-
-    def parse(self) -> Node:
-        node = self.expr(0)
-        if self.pos != len(self.tokens):
-            raise ExprError(f"unexpected {self.tokens[self.pos]!r}")
-        return node
-
-    def peek(self) -> str | None:
-        return self.tokens[self.pos] if self.pos < len(self.tokens) else None
-
-    def expr(self, depth: int) -> Node:
-        node = self.term(depth)
-        while self.peek() in ("+", "-"):
-            op = self.tokens[self.pos]
-            self.pos += 1
-            node = BinOp(op, node, self.term(depth))
-        return node
-
-    def term(self, depth: int) -> Node:
-        node = self.factor(depth)
-        while self.peek() in ("*", "/"):
-            op = self.tokens[self.pos]
-            self.pos += 1
-            node = BinOp(op, node, self.factor(depth))
-        return node
-
-    def factor(self, depth: int) -> Node:
-        token = self.peek()
-        if token is None:
-            raise ExprError("expression ends too early")
-        if token == "(":
-            if depth >= MAX_DEPTH:
-                raise ExprError(f"parentheses nested deeper than {MAX_DEPTH}")
-            self.pos += 1
-            node = self.expr(depth + 1)
-            if self.peek() != ")":
-                raise ExprError("unbalanced parentheses")
-            self.pos += 1
-            return node
+    if not _ALLOWED.fullmatch(text):
+        raise ExprError(_explain(text))
+    tokens = _TOKEN.findall(text)
+    literals = [int(t) for t in tokens if t[0] in _DIGITS and _check_literal(t)]
+    if numbers is not None and sorted(literals) != sorted(numbers):
+        raise WrongNumbers(f"uses {sorted(literals)}, must use each of {sorted(numbers)} once")
+    values: list[tuple[int, int]] = []
+    stack: list[str] = []
+    used: set[str] = set()
+    depth = 0
+    expect_operand = True
+    literal = iter(literals)
+    for token in tokens:
         if token[0] in _DIGITS:
-            self.pos += 1
-            return Num(int(token))
-        if token in ("+", "-"):
-            raise ExprError("unary signs are not allowed")
-        raise ExprError(f"unexpected {token!r}")
-
-
-def parse(text: str) -> Node:
-    return _Parser(tokenize(text)).parse()
-
-
-def literals(node: Node) -> list[int]:
-    out: list[int] = []
-    stack = [node]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, Num):
-            out.append(item.value)
+            if not expect_operand:
+                raise ExprError(f"missing operator before {token!r}")
+            values.append((next(literal), 1))
+            expect_operand = False
+        elif token == "(":
+            if not expect_operand:
+                raise ExprError("missing operator before '('")
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise ExprError(f"parentheses nested deeper than {MAX_DEPTH}")
+            stack.append(token)
+        elif token == ")":
+            if expect_operand:
+                raise ExprError("unexpected ')'")
+            while stack and stack[-1] != "(":
+                _apply(values, stack.pop())
+            if not stack:
+                raise ExprError("unbalanced parentheses")
+            stack.pop()
+            depth -= 1
         else:
-            stack.extend((item.right, item.left))
-    return out
-
-
-def operators(node: Node) -> set[str]:
-    found: set[str] = set()
-    stack = [node]
+            op = _OPS[token]
+            if expect_operand:
+                raise ExprError("unary signs are not allowed" if op in "+-" else f"unexpected {token!r}")
+            while stack and stack[-1] != "(" and _PRECEDENCE[stack[-1]] >= _PRECEDENCE[op]:
+                _apply(values, stack.pop())
+            stack.append(op)
+            used.add(op)
+            expect_operand = True
+    if expect_operand:
+        raise ExprError("empty expression" if not tokens else "expression ends too early")
     while stack:
-        item = stack.pop()
-        if isinstance(item, BinOp):
-            found.add(item.op)
-            stack.extend((item.left, item.right))
-    return found
+        op = stack.pop()
+        if op == "(":
+            raise ExprError("unbalanced parentheses")
+        _apply(values, op)
+    numerator, denominator = values[0]
+    return Evaluated(numerator, denominator, literals, used)
 
 
-def evaluate(node: Node) -> Fraction:
-    """Exact value; raises ZeroDivisionError on division by zero."""
-    if isinstance(node, Num):
-        return Fraction(node.value)
-    left, right = evaluate(node.left), evaluate(node.right)
-    if node.op == "+":
-        return left + right
-    if node.op == "-":
-        return left - right
-    if node.op == "*":
-        return left * right
-    return left / right
-
-
-def uses_exactly(node: Node, numbers: list[int]) -> bool:
-    return Counter(literals(node)) == Counter(numbers)
+def _check_literal(token: str) -> bool:
+    if len(token) > 1:
+        if token[0] == "0":
+            raise ExprError(f"leading zero in {token!r}")
+        if len(token) > MAX_LITERAL_DIGITS:
+            raise ExprError(f"literal with more than {MAX_LITERAL_DIGITS} digits")
+    return True

@@ -185,18 +185,16 @@ def check_expression(answer: str, question: dict[str, Any]) -> tuple[Outcome, st
         if claimed != str(target):
             return Outcome.WRONG, text, f"claims '= {claimed}', target is {target}"
     try:
-        node = arith.parse(text)
+        result = arith.evaluate_text(text, numbers=nums)
+    except arith.WrongNumbers as exc:
+        return Outcome.WRONG, text, str(exc)
     except arith.ExprError as exc:
         return Outcome.UNPARSEABLE, None, str(exc)
-    used = arith.operators(node) - allowed
+    used = result.operators - allowed
     if used:
         return Outcome.WRONG, text, f"operator(s) {sorted(used)} not allowed"
-    if not arith.uses_exactly(node, nums):
-        return Outcome.WRONG, text, f"uses {sorted(arith.literals(node))}, must use each of {sorted(nums)} once"
-    try:
-        value = arith.evaluate(node)
-    except ZeroDivisionError:
+    if result.divides_by_zero:
         return Outcome.WRONG, text, "division by zero"
-    if value != target:
-        return Outcome.WRONG, text, f"evaluates to {value}, target is {target}"
+    if not result.equals(target):
+        return Outcome.WRONG, text, f"evaluates to {result.value}, target is {target}"
     return Outcome.CORRECT, text, ""
