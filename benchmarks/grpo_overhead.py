@@ -5,7 +5,7 @@
 A: `trainers.grpo.build_trainer` (env -> dataset, per-component reward functions through the
    scoring engine, sample logs, metrics callback).
 B: `trl.GRPOTrainer` on the same rendered prompts with a hand-written TinyZero-style reward.
-Runs alternate A, B, A, B, ... and the median step time of each is compared. Prints the
+Runs alternate (A then B, then B then A, ...) and the median step time of each is compared. Prints the
 step-time ratio A/B (target <= 1.02) and the share of A's step time spent in reward functions.
 """
 
@@ -66,10 +66,11 @@ def main() -> None:
     from transformers import AutoTokenizer
     from trl import GRPOConfig, GRPOTrainer
 
+    import reasongym as rg
     from reasongym.adapters.trl import build_dataset
     from trainers import grpo
     from trainers.progress import quiet_libraries
-    from trainers.tiny import build_tiny_model, env_corpus
+    from trainers.tiny import build_tiny_model, env_corpus, load_kwargs
 
     quiet_libraries()
     work = tempfile.mkdtemp(prefix="grpo-overhead-")
@@ -79,9 +80,9 @@ def main() -> None:
              "--gradient_checkpointing", "false", "--train-size", "256", "--logging_steps", "5", "--seed", "0",
              "--disable_tqdm", "true"]
     ours_times, plain_times, reward_share = [], [], []
-    for repeat in range(args.repeats):
+    def run_ours(repeat: int) -> None:
         script, config = grpo.parse(flags + ["--output-dir", os.path.join(work, f"ours{repeat}")])
-        trainer, env = grpo.build_trainer(script, config, Console(quiet=True))
+        trainer, _ = grpo.build_trainer(script, config, Console(quiet=True))
         spent: list[float] = []
         trainer.reward_funcs = [timed(f, spent) for f in trainer.reward_funcs]
         start = time.perf_counter()
@@ -90,18 +91,24 @@ def main() -> None:
         ours_times.append(elapsed / args.steps)
         reward_share.append(sum(spent) / elapsed)
 
+    def run_plain(repeat: int) -> None:
         tokenizer = AutoTokenizer.from_pretrained(model, padding_side="left")
-        dataset = build_dataset(env, "train", n=256, seed=0, tokenizer=tokenizer)
+        dataset = build_dataset(rg.make("countdown-3to4"), "train", n=256, seed=0, tokenizer=tokenizer)
         plain_args = GRPOConfig(output_dir=os.path.join(work, f"plain{repeat}"), max_steps=args.steps,
                                 per_device_train_batch_size=16, num_generations=4, max_completion_length=32,
                                 gradient_checkpointing=False, use_cpu=True, bf16=False, logging_steps=5,
                                 report_to="none", save_strategy="no", seed=0, disable_tqdm=True,
-                                model_init_kwargs={"dtype": "float32"})
+                                model_init_kwargs={"dtype": "float32", **load_kwargs(model)})
         plain = GRPOTrainer(model=model, reward_funcs=[tinyzero_reward], args=plain_args, train_dataset=dataset,
                             processing_class=tokenizer)
         start = time.perf_counter()
         plain.train()
         plain_times.append((time.perf_counter() - start) / args.steps)
+
+    for repeat in range(args.repeats):  # alternate which goes first, so warm-up and drift hit both
+        order = (run_ours, run_plain) if repeat % 2 == 0 else (run_plain, run_ours)
+        for run in order:
+            run(repeat)
     ours, plain = statistics.median(ours_times), statistics.median(plain_times)
     print(f"steps per run: {args.steps}, runs each: {args.repeats} (alternating)")
     print(f"trainers.grpo   : {1000 * ours:8.1f} ms/step")
