@@ -16,8 +16,11 @@ def read_metrics(path: str) -> list[dict[str, Any]]:
 
 
 def plot_curves(records: list[dict[str, Any]], out_path: str, title: str = "training curves",
-                keys: tuple[str, ...] = CURVE_KEYS) -> str | None:
-    """One line per metric present in `records` (x = step); returns the PNG path, or None if nothing to draw."""
+                keys: tuple[str, ...] = CURVE_KEYS,
+                points: list[tuple[list[float], list[float], str]] | None = None) -> str | None:
+    """One line per metric present in `records` (x = step), plus optional labelled, annotated
+    point series (e.g. held-out accuracy before and after); returns the PNG path, or None if
+    nothing to draw."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -29,12 +32,16 @@ def plot_curves(records: list[dict[str, Any]], out_path: str, title: str = "trai
                   if isinstance(r.get(key), (int, float)) and not math.isnan(r[key]) and "step" in r]
         if points:
             series[key] = points
-    if not series:
+    if not series and not points:
         return None
     fig, ax = plt.subplots(figsize=(7, 4))
-    for key, points in series.items():
-        xs, ys = zip(*points)
+    for key, line in series.items():
+        xs, ys = zip(*line)
         ax.plot(xs, ys, marker="o" if len(xs) < 30 else None, label=key)
+    for xs, ys, label in points or []:
+        ax.scatter(xs, ys, color="black", zorder=3, label=label)
+        for x, y in zip(xs, ys):
+            ax.annotate(f"{y:.3f}", (x, y), textcoords="offset points", xytext=(4, 6))
     ax.set_xlabel("step")
     ax.set_ylabel("value")
     ax.set_title(title)

@@ -201,3 +201,20 @@ def test_launch_waits_for_a_real_http_server_and_tears_it_down(tmp_path):
     dead = subprocess.Popen([sys.executable, "-c", "raise SystemExit(3)"], start_new_session=True)
     with pytest.raises(RuntimeError, match="exited with code 3"):
         launch.wait_for_health("http://127.0.0.1:18732/health", dead, timeout=30)
+
+
+@pytest.mark.slow
+def test_grpo_resumes_from_a_checkpoint(tiny_model, tmp_path):
+    out = tmp_path / "resume"
+    flags = [f for f in TINY_FLAGS if f not in ("--max_steps", "2")]
+    base = [sys.executable, "-m", "trainers.grpo", "--env", "countdown-3", "--model", tiny_model, "--output-dir",
+            str(out), *flags, "--save_strategy", "steps", "--save_steps", "1"]
+    first = subprocess.run(base + ["--max_steps", "1"], cwd=tmp_path, env=_env(), capture_output=True, text=True,
+                           timeout=600)
+    assert first.returncode == 0, first.stderr[-3000:]
+    assert (out / "checkpoint-1").is_dir()
+    second = subprocess.run(base + ["--max_steps", "2", "--resume-from-checkpoint", str(out / "checkpoint-1")],
+                            cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=600)
+    assert second.returncode == 0, second.stderr[-3000:]
+    steps = [r["step"] for r in _metrics(out) if "reward" in r]
+    assert steps == [1, 2]  # the resumed run appended step 2 to the same log

@@ -73,3 +73,25 @@ def test_pool_and_in_process_agree():
     completions = [env.reference_completion(t) if i % 3 else "<answer>1+2</answer>" for i, t in enumerate(tasks)]
     with ScoringEngine(workers=2) as pool:
         assert pool.score(env, completions, tasks).scores == ScoringEngine(0).score(env, completions, tasks).scores
+
+
+def test_ctrl_c_during_a_batch_leaves_no_worker(monkeypatch):
+    import reasongym.scoring as scoring
+
+    env = SlowEnv()
+    tasks = env.tasks(n=4, seed=None)
+    engine = ScoringEngine(workers=2, timeout=5.0)
+    engine.score(env, ["ok"], tasks[:1])  # start the pool
+    workers = [w.process for w in engine._pool.workers]
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(scoring, "wait", interrupted)
+    import pytest
+
+    with pytest.raises(KeyboardInterrupt):
+        engine.score(env, ["hang", "hang"], tasks[:2])
+    time.sleep(0.1)
+    assert not [p for p in workers if p.is_alive()]
+    engine.close()

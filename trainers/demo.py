@@ -67,31 +67,12 @@ def comparison_table(before, after, before_greedy, after_greedy, temperature: fl
 
 
 def plot_demo(output_dir: str, records: list[dict[str, Any]], before: float, after: float, last_step: int,
-              title: str) -> str:
-    import matplotlib
+              title: str) -> str | None:
+    from reasongym.plotting import plot_curves
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    steps = [r["step"] for r in records if "reward" in r]
-    fig, ax = plt.subplots(figsize=(7, 4))
-    for key, label in (("reward", "train reward"), ("rewards/correct/mean", "train accuracy")):
-        ys = [r.get(key) for r in records if "reward" in r]
-        if any(y is not None for y in ys):
-            ax.plot(steps, ys, label=label)
-    ax.scatter([0, last_step], [before, after], color="black", zorder=3, label="held-out accuracy")
-    ax.annotate(f"{before:.3f}", (0, before), textcoords="offset points", xytext=(5, -12))
-    ax.annotate(f"{after:.3f}", (last_step, after), textcoords="offset points", xytext=(-30, 8))
-    ax.set_xlabel("GRPO step")
-    ax.set_ylabel("value")
-    ax.set_title(title)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    path = os.path.join(output_dir, "reward_curve.png")
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return plot_curves(records, os.path.join(output_dir, "reward_curve.png"), title=title,
+                       keys=("reward", "rewards/correct/mean"),
+                       points=[([0, last_step], [before, after], "held-out accuracy")])
 
 
 def run(script: dict[str, Any], config: dict[str, Any], console: Console, build_trainer) -> int:

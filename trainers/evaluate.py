@@ -25,6 +25,7 @@ import reasongym as rg
 from reasongym.adapters.trl import render_prompt
 from reasongym.types import Task
 from trainers.generation import Backend, Sampling
+from trainers.recipes import open_env
 
 
 def pass_at_k(n: int, c: int, k: int) -> float:
@@ -178,12 +179,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         ks = [int(k) for k in args.k.split(",") if k.strip()]
     except ValueError:
         raise SystemExit(f"--k must be comma-separated integers, got {args.k!r}")
-    env_kwargs = json.loads(args.env_kwargs) if args.env_kwargs else {}
-    try:
-        env = rg.make(args.env, **env_kwargs)
-    except rg.UnknownEnvError as exc:
-        console.print(f"[red]error:[/] {exc}")
+    env = open_env(args.env, args.env_kwargs, console)
+    if env is None:
         return 2
+    env_kwargs = json.loads(args.env_kwargs) if args.env_kwargs else {}
     if max(ks) > args.samples:
         console.print(f"[red]error:[/] pass@{max(ks)} needs --samples >= {max(ks)} (got {args.samples})")
         return 2

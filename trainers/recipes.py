@@ -121,3 +121,17 @@ def help_text(prog: str, summary: str, script_options: Sequence[ScriptOption], c
         "--config sets the same keys; flags override the recipe.",
     ]
     return "\n".join(lines)
+
+
+def open_env(env_id: str, env_kwargs_json: str | None, console: Any):
+    """The env a trainer CLI asked for, or None after printing why (unknown id, bad JSON)."""
+    import reasongym as rg
+
+    try:
+        kwargs = json.loads(env_kwargs_json) if env_kwargs_json else {}
+        return rg.make(env_id, **kwargs)
+    except json.JSONDecodeError as exc:
+        console.print(f"[red]error:[/] --env-kwargs must be a JSON object ({exc})")
+    except (rg.UnknownEnvError, TypeError, ValueError) as exc:
+        console.print(f"[red]error:[/] {exc}")
+    return None

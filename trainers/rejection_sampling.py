@@ -27,6 +27,7 @@ from rich.table import Table
 import reasongym as rg
 from reasongym.adapters.trl import render_prompt
 from trainers.generation import HFBackend, Sampling
+from trainers.recipes import open_env
 
 
 def select(tasks: list[rg.Task], completions: list[list[str]], scores: list[list[rg.Score]], max_per_prompt: int
@@ -74,12 +75,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     args = build_parser().parse_args(argv)
     console = Console(soft_wrap=True)
-    env_kwargs = json.loads(args.env_kwargs) if args.env_kwargs else {}
-    try:
-        env = rg.make(args.env, **env_kwargs)
-    except rg.UnknownEnvError as exc:
-        console.print(f"[red]error:[/] {exc}")
+    env = open_env(args.env, args.env_kwargs, console)
+    if env is None:
         return 2
+    env_kwargs = json.loads(args.env_kwargs) if args.env_kwargs else {}
     state = PartialState(cpu=args.use_cpu or not torch.cuda.is_available())
     model = args.model
     if model is None:
