@@ -98,7 +98,7 @@ def main() -> None:
                                 per_device_train_batch_size=16, num_generations=4, max_completion_length=32,
                                 gradient_checkpointing=False, use_cpu=True, bf16=False, logging_steps=5,
                                 report_to="none", save_strategy="no", seed=0, disable_tqdm=True,
-                                model_init_kwargs={"dtype": "float32", **load_kwargs(model)})
+                                model_init_kwargs={"dtype": "float32", **load_kwargs(model, False)})
         plain = GRPOTrainer(model=model, reward_funcs=[tinyzero_reward], args=plain_args, train_dataset=dataset,
                             processing_class=tokenizer)
         start = time.perf_counter()

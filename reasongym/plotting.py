@@ -28,10 +28,10 @@ def plot_curves(records: list[dict[str, Any]], out_path: str, title: str = "trai
 
     series = {}
     for key in keys:
-        points = [(r["step"], r[key]) for r in records
-                  if isinstance(r.get(key), (int, float)) and not math.isnan(r[key]) and "step" in r]
-        if points:
-            series[key] = points
+        line = [(r["step"], r[key]) for r in records
+                if isinstance(r.get(key), (int, float)) and not math.isnan(r[key]) and "step" in r]
+        if line:
+            series[key] = line
     if not series and not points:
         return None
     fig, ax = plt.subplots(figsize=(7, 4))

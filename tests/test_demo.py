@@ -47,3 +47,15 @@ def test_main_job_without_model_ci_sized(tmp_path):
     assert (out / "reward_curve.png").stat().st_size > 0
     cached = [d for d in os.listdir(tmp_path / "cache" / "policies") if not d.endswith(".building")]
     assert len(cached) == 1 and os.path.exists(tmp_path / "cache" / "policies" / cached[0] / "READY")
+
+
+def test_models_built_here_ask_for_eager_attention_in_bf16(tiny_model, tmp_path):
+    from trainers.generation import _bf16
+    from trainers.tiny import copy_load_hints, load_kwargs
+
+    assert load_kwargs(tiny_model, bf16=True) == {"attn_implementation": "eager"}
+    assert load_kwargs(tiny_model, bf16=False) == {}  # fp32 keeps SDPA (faster on CPU)
+    assert load_kwargs(str(tmp_path), bf16=True) == {}  # other models: no hints
+    copy_load_hints(tiny_model, str(tmp_path))
+    assert load_kwargs(str(tmp_path), bf16=True) == {"attn_implementation": "eager"}
+    assert not _bf16(tiny_model, "auto") and _bf16(tiny_model, "bfloat16")

@@ -12,7 +12,6 @@ import pytest
 import torch
 
 import reasongym as rg
-from reasongym import registry
 from tests.conftest import REPO
 from trainers import ppo_core as core
 

@@ -44,6 +44,18 @@ def prompt_to_text(prompt: Prompt, tokenizer: Any) -> str:
     return tokenizer.apply_chat_template(prompt, tokenize=False, add_generation_prompt=True)
 
 
+def _bf16(path: str, dtype: str) -> bool:
+    """Will `from_pretrained(path, dtype=dtype)` give bf16 weights? ("auto" keeps the saved dtype.)"""
+    if dtype != "auto":
+        return dtype == "bfloat16"
+    try:
+        with open(f"{path}/config.json") as f:
+            config = json.load(f)
+    except OSError:
+        return False
+    return (config.get("dtype") or config.get("torch_dtype")) == "bfloat16"
+
+
 class HFBackend:
     """transformers `generate` with left padding; batches of `batch_size` sequences."""
 
@@ -64,7 +76,8 @@ class HFBackend:
 
         device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         tokenizer = AutoTokenizer.from_pretrained(path, padding_side="left")
-        model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, **load_kwargs(path)).to(device).eval()
+        model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, **load_kwargs(path, _bf16(path, dtype)))
+        model = model.to(device).eval()
         return cls(model, tokenizer, batch_size)
 
     def generate(self, prompts: Sequence[Prompt], n: int, sampling: Sampling) -> list[list[str]]:

@@ -117,7 +117,8 @@ def build_trainer(script: dict[str, Any], config_kwargs: dict[str, Any], console
     # big-model recipes set model_init_kwargs {dtype: bfloat16} to halve memory.
     from trainers.tiny import load_kwargs
 
-    init_kwargs = {**load_kwargs(script["model"]), **dict(config_kwargs.get("model_init_kwargs") or {})}
+    init_kwargs = {**load_kwargs(script["model"], bool(config_kwargs.get("bf16"))),
+                   **dict(config_kwargs.get("model_init_kwargs") or {})}
     init_kwargs.setdefault("dtype", "float32")
     config_kwargs["model_init_kwargs"] = init_kwargs
 

@@ -95,7 +95,7 @@ def generation_model(model: Any, accelerator: Any):
         yield unwrapped
 
 
-def build_policy(model_path: str, dtype: Any):
+def build_policy(model_path: str, dtype: Any, bf16: bool = False):
     import torch
     from torch import nn
     from transformers import AutoModelForCausalLM
@@ -107,7 +107,7 @@ def build_policy(model_path: str, dtype: Any):
 
         def __init__(self) -> None:
             super().__init__()
-            self.policy = AutoModelForCausalLM.from_pretrained(model_path, dtype=dtype, **load_kwargs(model_path))
+            self.policy = AutoModelForCausalLM.from_pretrained(model_path, dtype=dtype, **load_kwargs(model_path, bf16))
             hidden = self.policy.config.hidden_size
             # same dtype as the policy: ZeRO-3 partitions all parameters as one flat buffer
             self.value_head = nn.Linear(hidden, 1, dtype=next(self.policy.parameters()).dtype)
@@ -146,12 +146,13 @@ class PPOTrainer:
         self.tokenizer = AutoTokenizer.from_pretrained(model_path, padding_side="left")
         if self.tokenizer.pad_token is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
-        model = build_policy(model_path, torch.float32)
+        model = build_policy(model_path, torch.float32, config.bf16)
         optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
         self.model, self.optimizer = self.accelerator.prepare(model, optimizer)
         from trainers.tiny import load_kwargs
 
-        reference = AutoModelForCausalLM.from_pretrained(model_path, dtype=ref_dtype, **load_kwargs(model_path)).eval()
+        reference = AutoModelForCausalLM.from_pretrained(model_path, dtype=ref_dtype,
+                                                         **load_kwargs(model_path, config.bf16)).eval()
         for p in reference.parameters():
             p.requires_grad_(False)
         if ds_plugin is not None:
