@@ -146,3 +146,21 @@ def test_builtin_envs_keep_the_contract(env_id):
     report = check_verifier(env, examples=50)
     assert report.ok and {p.name for p in report.probes} == set(env.probes)
     assert all(name in PROBES for name in env.probes)
+
+
+def test_strategies_draw_tasks_and_completions_users_can_use_directly():
+    from hypothesis import given, settings
+
+    from reasongym.testing import strategies as rst
+
+    env = make_builtin("math-500")  # a test-only split
+    seen = []
+
+    @settings(max_examples=10, deadline=None, database=None)
+    @given(rst.tasks(env), rst.completions(env))
+    def prop(task, completion):
+        seen.append(task.id)
+        assert env.score(completion[:2000], task).outcome is not rg.Outcome.ERROR
+
+    prop()
+    assert seen and all(t in {x.id for x in env.tasks("test", n=None)} for t in seen)

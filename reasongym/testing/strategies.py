@@ -48,8 +48,9 @@ ADVERSARIAL = [
 _REASONING = st.text(alphabet=st.characters(blacklist_characters="<>", blacklist_categories=("Cs",)), max_size=80)
 
 
-def tasks(env: "Env", split: str = "train", pool: int = 200, seed: int = 0) -> st.SearchStrategy[Task]:
-    """Tasks of `split` (drawn from the first `pool` under `seed`)."""
+def tasks(env: "Env", split: str | None = None, pool: int = 200, seed: int = 0) -> st.SearchStrategy[Task]:
+    """Tasks of `split` (default: train, or the env's only split), drawn from the first `pool` under `seed`."""
+    split = split or ("train" if "train" in env.splits else env.splits[0])
     count = env.task_count(split)
     size = pool if count is None else min(pool, count)
     task_list = env.tasks(split=split, n=size, seed=seed)
