@@ -119,3 +119,19 @@ def test_rejection_sampling_end_to_end_with_oracle(tiny_model, tmp_path):
     assert all(0.0 <= r["acceptance_rate"] <= 1.0 and "test_accuracy" in r for r in records)
     assert (out / "round-1" / "model.safetensors").exists()
     assert "rejection sampling on countdown-3" in proc.stdout
+
+
+def test_rejection_sampling_refuses_multi_process_launches(tmp_path, monkeypatch, capsys):
+    import accelerate
+
+    from trainers import rejection_sampling
+
+    class TwoProcesses:  # what PartialState reports under `accelerate launch --num_processes 2`, rank 0
+        num_processes, process_index, is_main_process = 2, 0, True
+
+        def __init__(self, **kwargs):
+            pass
+
+    monkeypatch.setattr(accelerate, "PartialState", TwoProcesses)
+    assert rejection_sampling.main(["--env", "countdown-3", "--model", "unused", "--use-cpu"]) == 2
+    assert "one process" in capsys.readouterr().out

@@ -1,10 +1,9 @@
 """Rejection sampling / STaR / RFT: sample k, keep the verified, fine-tune on them, repeat.
 
     python -m trainers.rejection_sampling --env countdown-3to4 --model M --rounds 3 --k 8
-    accelerate launch --config_file recipes/accelerate/zero3.yaml --num_processes N -m trainers.rejection_sampling ...
 
-Each round: every process samples k completions for its share of that round's
-training prompts, the env verifies them, verified completions are kept
+One process for now: a multi-process (accelerate/DeepSpeed) launch is refused, see main().
+Each round: the process samples k completions for each of that round's training prompts, the env verifies them, verified completions are kept
 (deduplicated, at most `--max-per-prompt` per prompt), TRL's SFTTrainer trains
 on the prompt-completion pairs (loss on the completion only; the prompt is the
 same text GRPO sees, chat template and pre-fill included), and the new policy is
@@ -19,6 +18,7 @@ import json
 import os
 import shutil
 import sys
+from contextlib import contextmanager
 from typing import Any, Sequence
 
 from rich.console import Console
@@ -28,6 +28,22 @@ import reasongym as rg
 from reasongym.adapters.trl import render_prompt
 from trainers.generation import HFBackend, Sampling
 from trainers.recipes import open_env
+
+
+@contextmanager
+def whole_model_loading():
+    """Load a full copy of the model on this process, even under a DeepSpeed ZeRO-3 launch.
+
+    Each rank samples its own prompts; a ZeRO-3-partitioned model would need every rank in every
+    forward pass, and ranks generating different lengths would wait on each other forever."""
+    from transformers.integrations import deepspeed as hf_deepspeed
+
+    saved = hf_deepspeed._hf_deepspeed_config_weak_ref
+    hf_deepspeed._hf_deepspeed_config_weak_ref = None
+    try:
+        yield
+    finally:
+        hf_deepspeed._hf_deepspeed_config_weak_ref = saved
 
 
 def select(tasks: list[rg.Task], completions: list[list[str]], scores: list[list[rg.Score]], max_per_prompt: int
@@ -80,6 +96,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     env_kwargs = json.loads(args.env_kwargs) if args.env_kwargs else {}
     state = PartialState(cpu=args.use_cpu or not torch.cuda.is_available())
+    if state.num_processes > 1:
+        # Sampling and SFT run sharded (per-rank shards, barrier, distributed SFTTrainer), but a 2-process
+        # ZeRO-3 run on CPU hung after the first round's SFT; refuse rather than hang until that is fixed.
+        if state.is_main_process:
+            console.print("[red]error:[/] rejection sampling runs in one process for now (a multi-process "
+                          "DeepSpeed run hung after the first round); launch it with plain `python -m`")
+        return 2
     model = args.model
     if model is None:
         from trainers.default_policy import default_policy
@@ -104,7 +127,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         start = ((round_index - 1) * args.prompts) % max(1, len(pool))
         round_tasks = (pool[start:] + pool[:start])[: args.prompts]
         mine = round_tasks[state.process_index :: state.num_processes]
-        backend = HFBackend.from_pretrained(current, device=str(state.device), batch_size=args.gen_batch_size)
+        with whole_model_loading():
+            backend = HFBackend.from_pretrained(current, device=str(state.device), batch_size=args.gen_batch_size)
         sampling = Sampling(temperature=args.temperature, max_new_tokens=args.max_new_tokens,
                             seed=args.seed * 1000 + round_index * 10 + state.process_index)
         prompts = [render_prompt(env, t, backend.tokenizer) for t in mine]
@@ -134,7 +158,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if state.is_main_process:
             from trainers.evaluate import evaluate
 
-            evaluation = evaluate(env, HFBackend.from_pretrained(current, batch_size=args.gen_batch_size), test_tasks,
+            with whole_model_loading():
+                eval_backend = HFBackend.from_pretrained(current, batch_size=args.gen_batch_size)
+            evaluation = evaluate(env, eval_backend, test_tasks,
                                   1, (1,), Sampling(temperature=0.0, max_new_tokens=args.max_new_tokens),
                                   console=console, description=f"round {round_index}: test split")
             record["test_accuracy"] = evaluation.accuracy
