@@ -18,6 +18,8 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from reasongym.plotting import read_metrics
+
 DEMO_ENV = "countdown"
 DEMO_ENV_KWARGS = {"counts": [2], "num_range": [1, 20], "target_range": [1, 100]}
 DEMO_RECIPE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "recipes", "grpo",
@@ -111,7 +113,8 @@ def run(script: dict[str, Any], config: dict[str, Any], console: Console, build_
     console.print(f"greedy accuracy: {greedy_test.describe()}")
     console.print("[dim]The held-out claim is the sampled accuracy (the policy GRPO optimises); greedy accuracy is "
                   "shown for transparency.[/]")
-    records = [h | {"step": h.get("step", 0)} for h in _metrics(trainer.args.output_dir)]
+    metrics_path = os.path.join(trainer.args.output_dir, "metrics.jsonl")
+    records = read_metrics(metrics_path) if os.path.exists(metrics_path) else []
     png = plot_demo(trainer.args.output_dir, records, before.accuracy, after.accuracy, trainer.state.global_step,
                     f"GRPO on {env.env_id}\n{json.dumps(env_kwargs)}")
     summary = {"env": script["env"], "env_kwargs": env_kwargs, "policy": script["model"],
@@ -130,10 +133,3 @@ def run(script: dict[str, Any], config: dict[str, Any], console: Console, build_
     console.print(f"curve: {png}  summary: {os.path.join(trainer.args.output_dir, 'demo_summary.json')}")
     return 0
 
-
-def _metrics(output_dir: str) -> list[dict[str, Any]]:
-    path = os.path.join(output_dir, "metrics.jsonl")
-    if not os.path.exists(path):
-        return []
-    with open(path) as f:
-        return [json.loads(line) for line in f if line.strip()]
