@@ -204,8 +204,7 @@ class PPOTrainer:
         first_eos = torch.where(is_eos.any(1), is_eos.float().argmax(1), torch.full_like(is_eos[:, 0], completion.shape[1],
                                                                                          dtype=torch.long))
         positions = torch.arange(completion.shape[1], device=completion.device).unsqueeze(0)
-        mask = (positions <= first_eos.unsqueeze(1)).long() & (positions < completion.shape[1]).long()
-        mask = mask * (first_eos.unsqueeze(1) >= 0).long()
+        mask = (positions <= first_eos.unsqueeze(1)).long()  # completion tokens up to and including the first EOS
         texts = self.tokenizer.batch_decode(completion.masked_fill(mask == 0, self.tokenizer.pad_token_id),
                                             skip_special_tokens=True)
         result = self.engine.score(self.env, texts, tasks)
