@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 
 import pytest
@@ -38,3 +39,19 @@ def make_builtin(env_id: str, **kwargs):
         return rg.make(env_id, **kwargs)
     except DatasetUnavailable:
         return rg.make(env_id, source="sample", **kwargs)
+
+
+def run_module(args: list[str], cwd, processes: int = 1, timeout: int = 900, **extra_env: str
+               ) -> subprocess.CompletedProcess:
+    """`python -m <args>` in a subprocess, offline; with processes > 1, under
+    `accelerate launch` with the DeepSpeed ZeRO-3 CPU config (gloo), as a multi-GPU user would."""
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRL_EXPERIMENTAL_SILENCE": "1", "PYTHONPATH": REPO,
+           "TORCH_EXTENSIONS_DIR": os.environ.get("TORCH_EXTENSIONS_DIR",
+                                                  os.path.expanduser("~/.cache/reasongym/torch_extensions")),
+           **extra_env}
+    env.pop("PYTEST_CURRENT_TEST", None)
+    launcher = [sys.executable, "-m"]
+    if processes > 1:
+        launcher += ["accelerate.commands.launch", "--config_file",
+                     os.path.join(REPO, "recipes/accelerate/zero3-cpu.yaml"), "--num_processes", str(processes), "-m"]
+    return subprocess.run(launcher + args, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)

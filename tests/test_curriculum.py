@@ -6,8 +6,6 @@ from __future__ import annotations
 import json
 import os
 import random
-import subprocess
-import sys
 
 import pytest
 
@@ -15,7 +13,7 @@ import reasongym as rg
 from reasongym.cli import main as rg_main
 from reasongym.contamination import contamination
 from reasongym.curriculum import AdaptiveCurriculum, Curriculum, LinearCurriculum, make_curriculum
-from tests.conftest import REPO
+from tests.conftest import run_module
 
 
 def feed(curriculum: AdaptiveCurriculum, level, rate: float, n: int, rng: random.Random) -> None:
@@ -77,14 +75,12 @@ def test_linear_and_fixed_schedules():
 @pytest.fixture(scope="module")
 def curriculum_run(tiny_model, tmp_path_factory) -> str:
     out = tmp_path_factory.mktemp("cur") / "run"
-    cmd = [sys.executable, "-m", "trainers.grpo", "--env", "countdown", "--env-kwargs",
+    cmd = ["trainers.grpo", "--env", "countdown", "--env-kwargs",
            json.dumps({"counts": [2, 3, 4], "num_range": [1, 9], "target_range": [1, 30]}), "--model", tiny_model,
            "--output-dir", str(out), "--curriculum", "adaptive", "--curriculum-window", "8", "--max_steps", "3",
            "--per_device_train_batch_size", "8", "--num_generations", "4", "--max_completion_length", "16",
            "--gradient_checkpointing", "false", "--train-size", "60", "--eval-size", "4", "--eval_steps", "3"]
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRL_EXPERIMENTAL_SILENCE": "1", "PYTHONPATH": REPO}
-    env.pop("PYTEST_CURRENT_TEST", None)
-    proc = subprocess.run(cmd, cwd=out.parent, env=env, capture_output=True, text=True, timeout=600)
+    proc = run_module(cmd, out.parent)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "curriculum adaptive over levels [2, 3, 4]" in proc.stdout
     return str(out)

@@ -5,12 +5,10 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 
 import pytest
 
-from tests.conftest import REPO
+from tests.conftest import run_module
 from trainers.stats import mcnemar, sign_test
 
 
@@ -30,13 +28,10 @@ def test_exact_tests_hand_computed():
 @pytest.mark.slow
 def test_main_job_without_model_ci_sized(tmp_path):
     out = tmp_path / "demo"
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRL_EXPERIMENTAL_SILENCE": "1", "PYTHONPATH": REPO,
-           "REASONGYM_CACHE": str(tmp_path / "cache")}
-    env.pop("PYTEST_CURRENT_TEST", None)
-    cmd = [sys.executable, "-m", "trainers.grpo", "--env", "countdown-3to4", "--default-policy", "ci",
+    cmd = ["trainers.grpo", "--env", "countdown-3to4", "--default-policy", "ci",
            "--demo-eval-tasks", "12", "--max_steps", "2", "--per_device_train_batch_size", "16",
            "--max_completion_length", "24", "--output-dir", str(out)]
-    proc = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900)
+    proc = run_module(cmd, tmp_path, REASONGYM_CACHE=str(tmp_path / "cache"))
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "countdown-3to4 is too hard" in proc.stdout  # the easier parametrisation is announced
     assert "held-out test tasks: warm start vs after GRPO" in proc.stdout and "sign test" in proc.stdout

@@ -6,15 +6,13 @@ from __future__ import annotations
 import json
 import math
 import os
-import subprocess
-import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 import reasongym as rg
-from tests.conftest import REPO
+from tests.conftest import run_module
 from trainers.evaluate import pass_at_k
 from trainers.generation import HFBackend, OpenAIBackend, Sampling
 from trainers.rejection_sampling import select
@@ -42,23 +40,17 @@ def test_select_dedupes_and_caps():
     assert [t for _, t in kept] == [good, good.replace("Trying", "Try")]
 
 
-def _run(args: list[str], cwd) -> subprocess.CompletedProcess:
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRL_EXPERIMENTAL_SILENCE": "1", "PYTHONPATH": REPO}
-    env.pop("PYTEST_CURRENT_TEST", None)
-    return subprocess.run([sys.executable, "-m", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
-
-
 @pytest.mark.slow
 def test_evaluate_cli(tiny_model, tmp_path):
     out = tmp_path / "eval"
-    proc = _run(["trainers.evaluate", "--env", "countdown-3to4", "--model", tiny_model, "--n", "6", "--samples", "4",
+    proc = run_module(["trainers.evaluate", "--env", "countdown-3to4", "--model", tiny_model, "--n", "6", "--samples", "4",
                  "--k", "1,4", "--max-new-tokens", "12", "--output-dir", str(out)], tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = json.loads((out / "report.json").read_text())
     assert report["tasks"] == 6 and report["samples_per_task"] == 4
     assert set(report["pass_at"]) == {"pass@1", "pass@4"} and "3" in report["by_difficulty"] or "4" in report["by_difficulty"]
     assert len((out / "samples.jsonl").read_text().splitlines()) == 24
-    bad = _run(["trainers.evaluate", "--env", "countdown-3to4", "--model", tiny_model, "--samples", "2", "--k", "4"],
+    bad = run_module(["trainers.evaluate", "--env", "countdown-3to4", "--model", tiny_model, "--samples", "2", "--k", "4"],
                tmp_path)
     assert bad.returncode == 2 and "pass@4 needs --samples >= 4" in bad.stdout
 
@@ -109,29 +101,41 @@ def test_openai_backend_against_a_real_local_server(tiny_model):
 @pytest.mark.slow
 def test_rejection_sampling_end_to_end_with_oracle(tiny_model, tmp_path):
     out = tmp_path / "rs"
-    proc = _run(["trainers.rejection_sampling", "--env", "countdown-3", "--model", tiny_model, "--rounds", "2",
+    proc = run_module(["trainers.rejection_sampling", "--env", "countdown-3", "--model", tiny_model, "--rounds", "2",
                  "--k", "2", "--prompts", "8", "--oracle", "--eval-size", "4", "--max-new-tokens", "16",
                  "--batch-size", "4", "--output-dir", str(out), "--use-cpu"], tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
-    assert [r["round"] for r in records] == [1, 2]
-    assert records[0]["accepted"] >= 8  # the oracle's reference completions
-    assert all(0.0 <= r["acceptance_rate"] <= 1.0 and "test_accuracy" in r for r in records)
+    assert [r["round"] for r in records] == [0, 1, 2]  # round 0: the starting policy's test accuracy
+    assert records[0]["acceptance_rate"] is None and records[0]["policy"] == tiny_model
+    assert records[1]["accepted"] >= 8  # the oracle's reference completions
+    assert all(0.0 <= r["acceptance_rate"] <= 1.0 and 0.0 <= r["test_accuracy"] <= 1.0 for r in records[1:])
     assert (out / "round-1" / "model.safetensors").exists()
     assert "rejection sampling on countdown-3" in proc.stdout
 
 
-def test_rejection_sampling_refuses_multi_process_launches(tmp_path, monkeypatch, capsys):
-    import accelerate
+@pytest.mark.slow
+def test_rejection_sampling_under_accelerate_deepspeed_zero3_cpu(tiny_model, tmp_path):
+    """Two processes: each samples its share with a whole model, SFT runs ZeRO-3-sharded twice."""
+    from safetensors.torch import load_file
 
-    from trainers import rejection_sampling
-
-    class TwoProcesses:  # what PartialState reports under `accelerate launch --num_processes 2`, rank 0
-        num_processes, process_index, is_main_process = 2, 0, True
-
-        def __init__(self, **kwargs):
-            pass
-
-    monkeypatch.setattr(accelerate, "PartialState", TwoProcesses)
-    assert rejection_sampling.main(["--env", "countdown-3", "--model", "unused", "--use-cpu"]) == 2
-    assert "one process" in capsys.readouterr().out
+    out = tmp_path / "rs-z3"
+    proc = run_module(["trainers.rejection_sampling", "--env", "countdown-3", "--model", tiny_model, "--rounds", "2",
+                       "--k", "2", "--prompts", "8", "--oracle", "every", "--eval-size", "5", "--max-new-tokens", "16",
+                       "--batch-size", "2", "--output-dir", str(out), "--use-cpu"], tmp_path, processes=2)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "(2 process(es))" in proc.stdout
+    records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [r["round"] for r in records] == [0, 1, 2]
+    assert [r["test_tasks"] for r in records] == [5, 5, 5]  # the split of 5 over 2 ranks is merged back
+    assert records[2]["policy"] == str(out / "round-2")  # round 2 trained on top of round 1
+    env = rg.make("countdown-3")
+    for rank in (0, 1):  # both ranks contributed verified rows: the oracle's 4 per rank, all correct
+        rows = [json.loads(line) for line in (out / f"round2-accepted-rank{rank}.jsonl").read_text().splitlines()]
+        tasks = {t.id: t for t in env.tasks("train", n=16, seed=0)}
+        assert len(rows) >= 4 and all(env.score(r["completion"], tasks[r["task_id"]]).correct for r in rows)
+    before = load_file(os.path.join(tiny_model, "model.safetensors"))
+    after = load_file(str(out / "round-2" / "model.safetensors"))
+    assert before.keys() == after.keys()  # gathered from the ZeRO-3 shards, not empty partitions
+    assert all(after[name].shape == before[name].shape for name in before)
+    assert any(not (after[name].float() == before[name].float()).all() for name in before)

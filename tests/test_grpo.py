@@ -10,18 +10,12 @@ import sys
 
 import pytest
 
-from tests.conftest import REPO
+from tests.conftest import REPO, run_module
 from trainers import grpo, preflight
 from trainers.recipes import RecipeError, parse_flags
 
 TINY_FLAGS = ["--max_steps", "2", "--per_device_train_batch_size", "4", "--num_generations", "4",
               "--max_completion_length", "24", "--gradient_checkpointing", "false", "--train-size", "16"]
-
-
-def _env(**extra: str) -> dict[str, str]:
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRL_EXPERIMENTAL_SILENCE": "1", "PYTHONPATH": REPO, **extra}
-    env.pop("PYTEST_CURRENT_TEST", None)
-    return env
 
 
 def _metrics(out_dir) -> list[dict]:
@@ -32,9 +26,8 @@ def _metrics(out_dir) -> list[dict]:
 @pytest.mark.slow
 def test_grpo_cli_end_to_end(tiny_model, tmp_path):
     out = tmp_path / "run"
-    cmd = [sys.executable, "-m", "trainers.grpo", "--env", "countdown-3to4", "--model", tiny_model,
-           "--output-dir", str(out), "--eval-size", "4", "--eval_steps", "2", *TINY_FLAGS]
-    proc = subprocess.run(cmd, cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=600)
+    proc = run_module(["trainers.grpo", "--env", "countdown-3to4", "--model", tiny_model, "--output-dir", str(out),
+                       "--eval-size", "4", "--eval_steps", "2", *TINY_FLAGS], tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "GRPO run: 2 steps" in proc.stdout
     records = _metrics(out)
@@ -56,12 +49,8 @@ def test_grpo_cli_end_to_end(tiny_model, tmp_path):
 @pytest.mark.slow
 def test_grpo_under_accelerate_deepspeed_zero3_cpu(tiny_model, tmp_path):
     out = tmp_path / "zero3"
-    ext = os.environ.get("TORCH_EXTENSIONS_DIR", os.path.expanduser("~/.cache/reasongym/torch_extensions"))
-    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--config_file",
-           os.path.join(REPO, "recipes/accelerate/zero3-cpu.yaml"), "--num_processes", "2", "-m", "trainers.grpo",
-           "--env", "countdown-3to4", "--model", tiny_model, "--output-dir", str(out), *TINY_FLAGS]
-    proc = subprocess.run(cmd, cwd=tmp_path, env=_env(TORCH_EXTENSIONS_DIR=ext), capture_output=True, text=True,
-                          timeout=900)
+    proc = run_module(["trainers.grpo", "--env", "countdown-3to4", "--model", tiny_model, "--output-dir", str(out),
+                       *TINY_FLAGS], tmp_path, processes=2)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "8 completions per generation round" in proc.stdout and "2 process(es)" in proc.stdout
     train = [r for r in _metrics(out) if "reward" in r]
@@ -207,14 +196,12 @@ def test_launch_waits_for_a_real_http_server_and_tears_it_down(tmp_path):
 def test_grpo_resumes_from_a_checkpoint(tiny_model, tmp_path):
     out = tmp_path / "resume"
     flags = [f for f in TINY_FLAGS if f not in ("--max_steps", "2")]
-    base = [sys.executable, "-m", "trainers.grpo", "--env", "countdown-3", "--model", tiny_model, "--output-dir",
+    base = ["trainers.grpo", "--env", "countdown-3", "--model", tiny_model, "--output-dir",
             str(out), *flags, "--save_strategy", "steps", "--save_steps", "1"]
-    first = subprocess.run(base + ["--max_steps", "1"], cwd=tmp_path, env=_env(), capture_output=True, text=True,
-                           timeout=600)
+    first = run_module(base + ["--max_steps", "1"], tmp_path)
     assert first.returncode == 0, first.stderr[-3000:]
     assert (out / "checkpoint-1").is_dir()
-    second = subprocess.run(base + ["--max_steps", "2", "--resume-from-checkpoint", str(out / "checkpoint-1")],
-                            cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=600)
+    second = run_module(base + ["--max_steps", "2", "--resume-from-checkpoint", str(out / "checkpoint-1")], tmp_path)
     assert second.returncode == 0, second.stderr[-3000:]
     steps = [r["step"] for r in _metrics(out) if "reward" in r]
     assert steps == [1, 2]  # the resumed run appended step 2 to the same log

@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import subprocess
-import sys
 
 import pytest
 import torch
 
 import reasongym as rg
-from tests.conftest import REPO
+from tests.conftest import run_module
 from trainers import ppo_core as core
 
 
@@ -97,14 +94,6 @@ def test_ppo_learns_a_dense_reward(tiny_model, tmp_path):
         assert key in history[-1]
 
 
-def _run(cmd: list[str], cwd) -> subprocess.CompletedProcess:
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": REPO,
-           "TORCH_EXTENSIONS_DIR": os.environ.get("TORCH_EXTENSIONS_DIR",
-                                                  os.path.expanduser("~/.cache/reasongym/torch_extensions"))}
-    env.pop("PYTEST_CURRENT_TEST", None)
-    return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=900)
-
-
 PPO_FLAGS = ["--env", "countdown-3to4", "--per_device_batch_size", "4", "--mini_batch_size", "2", "--ppo_epochs", "1",
              "--max_completion_length", "16", "--train-size", "32"]
 
@@ -112,11 +101,11 @@ PPO_FLAGS = ["--env", "countdown-3to4", "--per_device_batch_size", "4", "--mini_
 @pytest.mark.slow
 def test_ppo_cli_checkpoints_and_resumes(tiny_model, tmp_path):
     out = tmp_path / "run"
-    first = _run([sys.executable, "-m", "trainers.ppo", "--model", tiny_model, "--output_dir", str(out), *PPO_FLAGS,
+    first = run_module(["trainers.ppo", "--model", tiny_model, "--output_dir", str(out), *PPO_FLAGS,
                   "--max_steps", "1", "--save_steps", "1"], tmp_path)
     assert first.returncode == 0, first.stderr[-3000:]
     assert (out / "checkpoint-1" / "ppo_state.json").exists()
-    resumed = _run([sys.executable, "-m", "trainers.ppo", "--model", tiny_model, "--output_dir", str(out), *PPO_FLAGS,
+    resumed = run_module(["trainers.ppo", "--model", tiny_model, "--output_dir", str(out), *PPO_FLAGS,
                     "--max_steps", "2", "--resume-from-checkpoint", str(out / "checkpoint-1")], tmp_path)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     records = [json.loads(line) for line in open(out / "metrics.jsonl")]
@@ -129,9 +118,8 @@ def test_ppo_cli_checkpoints_and_resumes(tiny_model, tmp_path):
 @pytest.mark.slow
 def test_ppo_under_zero3_cpu(tiny_model, tmp_path):
     out = tmp_path / "z3"
-    proc = _run([sys.executable, "-m", "accelerate.commands.launch", "--config_file",
-                 os.path.join(REPO, "recipes/accelerate/zero3-cpu.yaml"), "--num_processes", "2", "-m", "trainers.ppo",
-                 "--model", tiny_model, "--output_dir", str(out), *PPO_FLAGS, "--max_steps", "2"], tmp_path)
+    proc = run_module(["trainers.ppo", "--model", tiny_model, "--output_dir", str(out), *PPO_FLAGS,
+                       "--max_steps", "2"], tmp_path, processes=2)
     assert proc.returncode == 0, proc.stderr[-3000:]
     records = [json.loads(line) for line in open(out / "metrics.jsonl") if "reward" in line]
     assert [r["step"] for r in records] == [1, 2] and "kl" in records[-1]

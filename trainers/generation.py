@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import urllib.request
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol, Sequence
 
@@ -56,8 +57,27 @@ def _bf16(path: str, dtype: str) -> bool:
     return (config.get("dtype") or config.get("torch_dtype")) == "bfloat16"
 
 
+@contextmanager
+def whole_model_loading():
+    """Load a full copy of the model in this process, even inside a DeepSpeed ZeRO-3 launch.
+
+    Under ZeRO-3, transformers would partition the weights across ranks at load time; a backend
+    serves one rank's prompts on its own, so it needs every weight locally."""
+    from transformers.integrations import deepspeed as hf_deepspeed
+
+    saved = hf_deepspeed._hf_deepspeed_config_weak_ref
+    hf_deepspeed._hf_deepspeed_config_weak_ref = None
+    try:
+        yield
+    finally:
+        hf_deepspeed._hf_deepspeed_config_weak_ref = saved
+
+
 class HFBackend:
-    """transformers `generate` with left padding; batches of `batch_size` sequences."""
+    """transformers `generate` with left padding; batches of `batch_size` sequences.
+
+    The model is whole in this process (never ZeRO-3 partitioned), so ranks of a
+    multi-process launch can each generate for their own prompts."""
 
     def __init__(self, model: Any, tokenizer: Any, batch_size: int = 32):
         self.model = model
@@ -76,7 +96,8 @@ class HFBackend:
 
         device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         tokenizer = AutoTokenizer.from_pretrained(path, padding_side="left")
-        model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, **load_kwargs(path, _bf16(path, dtype)))
+        with whole_model_loading():
+            model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, **load_kwargs(path, _bf16(path, dtype)))
         model = model.to(device).eval()
         return cls(model, tokenizer, batch_size)
 
@@ -91,8 +112,11 @@ class HFBackend:
         for start in range(0, len(flat), self.batch_size):
             chunk = flat[start : start + self.batch_size]
             enc = self.tokenizer(chunk, return_tensors="pt", padding=True, add_special_tokens=False).to(device)
+            # synced_gpus=False: this process holds the whole model, so it must not wait on other ranks
+            # (transformers turns the sync on under a ZeRO-3 launch, and ranks that stop at different
+            # lengths would then wait for each other forever).
             kwargs: dict[str, Any] = {"max_new_tokens": sampling.max_new_tokens,
-                                      "pad_token_id": self.tokenizer.pad_token_id}
+                                      "pad_token_id": self.tokenizer.pad_token_id, "synced_gpus": False}
             if sampling.greedy:
                 kwargs["do_sample"] = False
             else:

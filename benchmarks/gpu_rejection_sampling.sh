@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Rejection sampling on a lent 2-GPU machine (see ../shared/tools/gpu/README.md): run from the repo
+# root with the wheels of .whl/ carried. Results land in $OUT (or ./gpu-out).
+#   1. the `gpu` default policy (8 x 512, built on the spot, no downloads) for a 3-number countdown
+#   2. 3 rounds of rejection sampling on one GPU
+#   3. the same 3 rounds under DeepSpeed ZeRO-3 over 2 GPUs (same global prompts and SFT batch)
+# Prints per-round acceptance rate, SFT rows and greedy test accuracy, and the wall-time ratio.
+set -uo pipefail
+OUT=${OUT:-$PWD/gpu-out}
+mkdir -p "$OUT"
+python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
+export PYTHONPATH=/tmp/site:$PWD PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 TRL_EXPERIMENTAL_SILENCE=1
+export REASONGYM_CACHE=/tmp/rgcache TORCH_EXTENSIONS_DIR=/tmp/ext
+nvidia-smi --query-gpu=name,memory.total --format=csv | tee "$OUT/gpus.txt"
+ENV_KWARGS='{"counts": [3], "num_range": [1, 20], "target_range": [1, 100]}'
+
+t0=$(date +%s)
+CUDA_VISIBLE_DEVICES=0 python3 - "$ENV_KWARGS" > "$OUT/policy.log" 2>&1 <<'PY'
+import json, sys
+from trainers.default_policy import PRESETS, default_policy
+open("/tmp/policy_path", "w").write(default_policy("countdown", json.loads(sys.argv[1]), PRESETS["gpu"]))
+PY
+POLICY=$(cat /tmp/policy_path)
+echo "policy rc=$? wall_s=$(( $(date +%s) - t0 )) path=$POLICY" | tee -a "$OUT/summary.txt"
+
+RS=(--env countdown --env-kwargs "$ENV_KWARGS" --model "$POLICY" --rounds ${ROUNDS:-3} --k 8 --prompts 1024
+    --max-per-prompt 2 --eval-size 512 --max-new-tokens 64 --learning-rate 5e-5 --gen-batch-size 1024)
+t0=$(date +%s)
+CUDA_VISIBLE_DEVICES=0 timeout 400 python3 -m trainers.rejection_sampling "${RS[@]}" --batch-size 64 \
+    --output-dir /tmp/rs1 > "$OUT/rs_1gpu.log" 2>&1
+echo "rs_1gpu rc=$? wall_s=$(( $(date +%s) - t0 ))" | tee -a "$OUT/summary.txt"
+t0=$(date +%s)
+timeout 400 python3 -m accelerate.commands.launch --config_file recipes/accelerate/zero3.yaml --num_processes 2 \
+    -m trainers.rejection_sampling "${RS[@]}" --batch-size 32 --output-dir /tmp/rs2 > "$OUT/rs_zero3_2gpu.log" 2>&1
+echo "rs_zero3_2gpu rc=$? wall_s=$(( $(date +%s) - t0 ))" | tee -a "$OUT/summary.txt"
+
+for run in rs1 rs2; do
+    echo "== $run" | tee -a "$OUT/summary.txt"
+    cat /tmp/$run/metrics.jsonl 2>/dev/null | tee -a "$OUT/summary.txt"
+done
+grep -h "wall_s" "$OUT/summary.txt" | awk '/rs_1gpu/ {split($3, a, "="); one=a[2]} /rs_zero3/ {split($3, b, "="); two=b[2]}
+    END {if (one > 0) printf "wall-time ratio zero3_2gpu / 1gpu = %.2f\n", two / one}' | tee -a "$OUT/summary.txt"
