@@ -147,11 +147,12 @@ class Env(gymnasium.Env):
         self, components: dict[str, float], outcome: Outcome, parsed: Any = None, detail: str = ""
     ) -> Score:
         """Fill every declared component (missing ones are 0) and weight them into the reward."""
-        full = {name: float(components.get(name, 0.0)) for name in self.reward_weights}
+        full: dict[str, float] = {}
         reward = 0.0
         for name, weight in self.reward_weights.items():
-            reward += weight * full[name]
-        return Score(reward=reward, components=full, outcome=outcome, parsed=parsed, detail=detail)
+            value = full[name] = float(components.get(name, 0.0))
+            reward += weight * value
+        return Score(reward, full, outcome, parsed, detail)
 
     # ----- gymnasium ------------------------------------------------------------
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):

@@ -8,18 +8,18 @@ answer" means the same thing in every env.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from typing import NamedTuple
 
 THINK_OPEN, THINK_CLOSE = "<think>", "</think>"
 ANSWER_OPEN, ANSWER_CLOSE = "<answer>", "</answer>"
 
 
-@dataclass(frozen=True)
-class Layout:
-    """What a completion contains, structurally."""
+class Layout(NamedTuple):
+    """What a completion contains, structurally. (A tuple: read once per completion in the
+    training loop, where a frozen dataclass's construction cost shows.)"""
 
     think: str | None
-    answers: list[str] = field(default_factory=list)
+    answers: list[str] = []  # never mutated; read_layout always passes its own list
     well_formed: bool = False
     problem: str = ""
 
@@ -60,7 +60,7 @@ def read_layout(text: str) -> Layout:
     if open_at < 0 and close_at < 0:
         return Layout(think=None, answers=answer_blocks(text), problem="no <think> block")
     if close_at < 0:
-        return Layout(think=text[open_at + len(THINK_OPEN) :], problem="<think> is never closed")
+        return Layout(think=text[open_at + len(THINK_OPEN) :], answers=[], problem="<think> is never closed")
     tail = text[close_at + len(THINK_CLOSE) :]
     answers = answer_blocks(tail)
     think = text[open_at + len(THINK_OPEN) : close_at] if 0 <= open_at < close_at else None

@@ -10,6 +10,7 @@ refer to (the opening "<think>"), so `scoring_prefix` is re-attached before scor
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, Callable
 
 Messages = list[dict[str, str]]
@@ -36,7 +37,7 @@ class PromptTemplate:
         if self.kind == "text" and self.text is None:
             raise ValueError(f"text template {self.name!r} needs a text pattern")
 
-    @property
+    @cached_property  # read once per scored completion
     def scoring_prefix(self) -> str:
         """The tail of the pre-fill that belongs to the answer format (from the
         last "<think>" on); the verifier sees it in front of the completion."""

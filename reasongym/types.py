@@ -66,7 +66,7 @@ class Task:
         return cls.from_dict(json.loads(text))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class Score:
     """The verdict on one completion.
 
@@ -79,6 +79,13 @@ class Score:
     outcome: Outcome
     parsed: Any = None
     detail: str = ""
+
+    def __init__(self, reward: float, components: dict[str, float], outcome: Outcome, parsed: Any = None,
+                 detail: str = "") -> None:
+        # One Score per completion in the training loop: setting __dict__ once costs half of the
+        # five frozen-field assignments the generated __init__ makes. Still frozen afterwards.
+        object.__setattr__(self, "__dict__", {"reward": reward, "components": components, "outcome": outcome,
+                                              "parsed": parsed, "detail": detail})
 
     @property
     def correct(self) -> bool:

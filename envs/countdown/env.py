@@ -176,7 +176,7 @@ def check_expression(answer: str, question: dict[str, Any]) -> tuple[Outcome, st
     prompt's habit of writing the result); any other `=` use is rejected.
     """
     nums, target = list(question["nums"]), int(question["target"])
-    allowed = set(question.get("operators", ALL_OPS))
+    allowed = question.get("operators", ALL_OPS)  # a string (or list) of one-character operators
     text = answer.strip()
     if text.count("=") > 1:
         return Outcome.UNPARSEABLE, None, "more than one '='"
@@ -190,9 +190,8 @@ def check_expression(answer: str, question: dict[str, Any]) -> tuple[Outcome, st
         return Outcome.WRONG, text, str(exc)
     except arith.ExprError as exc:
         return Outcome.UNPARSEABLE, None, str(exc)
-    used = result.operators - allowed
-    if used:
-        return Outcome.WRONG, text, f"operator(s) {sorted(used)} not allowed"
+    if any(op not in allowed for op in result.operators):
+        return Outcome.WRONG, text, f"operator(s) {sorted(set(result.operators) - set(allowed))} not allowed"
     if result.divides_by_zero:
         return Outcome.WRONG, text, "division by zero"
     if not result.equals(target):
