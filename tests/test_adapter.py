@@ -1,4 +1,4 @@
-"""The TRL adapter without a trainer: dataset rows, reward functions, metrics, samples, environment tool."""
+"""The TRL adapter without a trainer: dataset rows, reward functions, metrics, samples."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import json
 import pytest
 
 import reasongym as rg
-from reasongym.adapters.trl import EnvironmentTool, RewardAdapter, build_dataset, make_reward_funcs, render_prompt
+from reasongym.adapters.trl import RewardAdapter, build_dataset, make_reward_funcs, render_prompt
 from reasongym.scoring import ScoringEngine
 
 
@@ -61,19 +61,3 @@ def test_reward_functions_score_once_and_log(tmp_path):
     assert len(open(tmp_path / "successes.jsonl").read().splitlines()) == 1
     funcs2, weights = make_reward_funcs(rg.make("countdown-3to4", reward_mode="mini-r1"))
     assert weights == [1.0, 1.0]
-
-
-def test_environment_tool_contract():
-    env = rg.make("countdown-3to4")
-    task = env.tasks(n=1)[0]
-    tool = EnvironmentTool.factory(env)()
-    with pytest.raises(ValueError, match="task"):
-        tool.reset()
-    tool.reset(task=task.to_json(), prompt="ignored")
-    assert tool.get_reward() == 0.0
-    from envs.countdown.solver import solve
-
-    assert tool.submit_answer(solve(task.question["nums"], task.question["target"])) == "correct"
-    assert tool.get_reward() == 1.0
-    assert tool.submit_answer("1.5*10").startswith("not accepted")
-    assert tool.get_reward() == 0.0

@@ -229,8 +229,11 @@ class EnvironmentTool:
     """TRL `environment_factory` adapter for a single-turn env.
 
     The model answers by calling the `submit_answer` tool; `get_reward` returns
-    the env's reward for that answer (0 if it never submitted). Use as
-    `environment_factory=EnvironmentTool.factory(env)` with a `task` column.
+    the env's `correct` component for that answer (0 if it never submitted). Use as
+    `environment_factory=EnvironmentTool.factory(env)` with the `task` column that
+    `build_dataset` writes. Tool calls need chat prompts, so the env's template must
+    not pre-fill the assistant turn, and the tokenizer's chat template must support
+    tools (TRL parses calls for the templates it knows, e.g. Qwen2.5 and Qwen3).
     """
 
     def __init__(self, env: Env):
@@ -240,6 +243,13 @@ class EnvironmentTool:
 
     @classmethod
     def factory(cls, env: Env) -> Callable[[], "EnvironmentTool"]:
+        if env.template.kind != "chat" or env.template.prefill:
+            raise ValueError(
+                f"EnvironmentTool needs chat prompts without a pre-fill (TRL's tool loop renders the conversation "
+                f"itself); env template {env.template.name!r} is {env.template.kind!r}"
+                + (f" and pre-fills {env.template.prefill!r}" if env.template.prefill else "")
+                + ": pass template=PromptTemplate(name=..., kind='chat', user=...) to rg.make"
+            )
         return lambda: cls(env)
 
     def reset(self, task: str | None = None, **row: Any) -> None:
