@@ -5,12 +5,7 @@
 #   2. GRPO from that policy: 1 GPU, then DeepSpeed ZeRO-3 over 2 GPUs (steps/s, peak memory, reward trend)
 #   3. PPO from that policy: 1 GPU, then ZeRO-3 over 2 GPUs
 set -uo pipefail
-OUT=${OUT:-$PWD/gpu-out}
-mkdir -p "$OUT"
-python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
-export PYTHONPATH=/tmp/site:$PWD PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 TRL_EXPERIMENTAL_SILENCE=1
-export REASONGYM_CACHE=/tmp/rgcache TORCH_EXTENSIONS_DIR=/tmp/ext
-nvidia-smi --query-gpu=name,memory.total --format=csv | tee "$OUT/gpus.txt"
+source "$(dirname "$0")/gpu_setup.sh"
 ACC="python3 -m accelerate.commands.launch --config_file recipes/accelerate/zero3.yaml --num_processes 2"
 DEMO_ENV='{"counts": [2], "num_range": [1, 20], "target_range": [1, 100]}'
 

@@ -2,9 +2,7 @@
 # Reproduce and bisect the "probability tensor contains inf/nan" generation crash seen in
 # single-GPU GRPO runs of the warm-started default policy (fp32 weights + bf16 autocast).
 set -uo pipefail
-OUT=${OUT:-$PWD/gpu-out}; mkdir -p "$OUT"
-python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
-export PYTHONPATH=/tmp/site:$PWD PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 TRL_EXPERIMENTAL_SILENCE=1 REASONGYM_CACHE=/tmp/rgcache
+source "$(dirname "$0")/gpu_setup.sh"
 DEMO_ENV='{"counts": [2], "num_range": [1, 20], "target_range": [1, 100]}'
 POLICY=$(python3 -c "
 from trainers.default_policy import default_policy, PRESETS

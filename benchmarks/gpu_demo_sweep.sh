@@ -3,9 +3,7 @@
 #   A: the CPU demo's env (2 numbers in 1..20) with a lower learning rate (1e-5)
 #   B: a harder member of the family (3 numbers in 1..20), lr 2e-5
 set -uo pipefail
-OUT=${OUT:-$PWD/gpu-out}; mkdir -p "$OUT"
-python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
-export PYTHONPATH=/tmp/site:$PWD PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 TRL_EXPERIMENTAL_SILENCE=1 REASONGYM_CACHE=/tmp/rgcache
+source "$(dirname "$0")/gpu_setup.sh"
 run() { name=$1; shift; t0=$(date +%s)
   python3 -m trainers.grpo --default-policy gpu --output-dir /tmp/$name --max_steps 150 \
       --per_device_train_batch_size 256 --bf16 true "$@" > "$OUT/$name.log" 2>&1

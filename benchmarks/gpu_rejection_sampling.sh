@@ -6,12 +6,7 @@
 #   3. the same 3 rounds under DeepSpeed ZeRO-3 over 2 GPUs (same global prompts and SFT batch)
 # Prints per-round acceptance rate, SFT rows and greedy test accuracy, and the wall-time ratio.
 set -uo pipefail
-OUT=${OUT:-$PWD/gpu-out}
-mkdir -p "$OUT"
-python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
-export PYTHONPATH=/tmp/site:$PWD PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 TRL_EXPERIMENTAL_SILENCE=1
-export REASONGYM_CACHE=/tmp/rgcache TORCH_EXTENSIONS_DIR=/tmp/ext
-nvidia-smi --query-gpu=name,memory.total --format=csv | tee "$OUT/gpus.txt"
+source "$(dirname "$0")/gpu_setup.sh"
 ENV_KWARGS='{"counts": [3], "num_range": [1, 20], "target_range": [1, 100]}'
 
 t0=$(date +%s)

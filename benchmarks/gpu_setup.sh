@@ -1,0 +1,9 @@
+# Sourced by the benchmarks/gpu_*.sh scripts on a lent GPU machine (see ../shared/tools/gpu/README.md):
+# installs the carried .whl/ set beside the machine's torch/transformers, sets the offline
+# environment, and records the GPUs. Results go to $OUT (or ./gpu-out).
+OUT=${OUT:-$PWD/gpu-out}
+mkdir -p "$OUT"
+python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
+export PYTHONPATH=/tmp/site:$PWD PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 TRL_EXPERIMENTAL_SILENCE=1
+export REASONGYM_CACHE=/tmp/rgcache TORCH_EXTENSIONS_DIR=/tmp/ext
+nvidia-smi --query-gpu=name,memory.total --format=csv | tee "$OUT/gpus.txt"
