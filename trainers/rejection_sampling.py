@@ -75,7 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 class Shards:
     """Per-process files in the output dir, merged after a barrier: ranks exchange results through
-    the filesystem, which works the same on one machine, over gloo or NCCL."""
+    the filesystem, the same over gloo or NCCL. Across machines, the output dir must be shared storage."""
 
     def __init__(self, out: str, state: Any):
         self.out, self.state = out, state
