@@ -41,7 +41,7 @@ def make_builtin(env_id: str, **kwargs):
         return rg.make(env_id, source="sample", **kwargs)
 
 
-def run_module(args: list[str], cwd, processes: int = 1, timeout: int = 900, **extra_env: str
+def run_module(args: list[str], cwd, processes: int = 1, timeout: int = 600, **extra_env: str
                ) -> subprocess.CompletedProcess:
     """`python -m <args>` in a subprocess, offline; with processes > 1, under
     `accelerate launch` with the DeepSpeed ZeRO-3 CPU config (gloo), as a multi-GPU user would."""

@@ -44,14 +44,14 @@ def test_select_dedupes_and_caps():
 def test_evaluate_cli(tiny_model, tmp_path):
     out = tmp_path / "eval"
     proc = run_module(["trainers.evaluate", "--env", "countdown-3to4", "--model", tiny_model, "--n", "6", "--samples", "4",
-                 "--k", "1,4", "--max-new-tokens", "12", "--output-dir", str(out)], tmp_path)
+                       "--k", "1,4", "--max-new-tokens", "12", "--output-dir", str(out)], tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = json.loads((out / "report.json").read_text())
     assert report["tasks"] == 6 and report["samples_per_task"] == 4
     assert set(report["pass_at"]) == {"pass@1", "pass@4"} and "3" in report["by_difficulty"] or "4" in report["by_difficulty"]
     assert len((out / "samples.jsonl").read_text().splitlines()) == 24
     bad = run_module(["trainers.evaluate", "--env", "countdown-3to4", "--model", tiny_model, "--samples", "2", "--k", "4"],
-               tmp_path)
+                     tmp_path)
     assert bad.returncode == 2 and "pass@4 needs --samples >= 4" in bad.stdout
 
 
@@ -102,8 +102,8 @@ def test_openai_backend_against_a_real_local_server(tiny_model):
 def test_rejection_sampling_end_to_end_with_oracle(tiny_model, tmp_path):
     out = tmp_path / "rs"
     proc = run_module(["trainers.rejection_sampling", "--env", "countdown-3", "--model", tiny_model, "--rounds", "2",
-                 "--k", "2", "--prompts", "8", "--oracle", "--eval-size", "4", "--max-new-tokens", "16",
-                 "--batch-size", "4", "--output-dir", str(out), "--use-cpu"], tmp_path)
+                       "--k", "2", "--prompts", "8", "--oracle", "--eval-size", "4", "--max-new-tokens", "16",
+                       "--batch-size", "4", "--output-dir", str(out), "--use-cpu"], tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert [r["round"] for r in records] == [0, 1, 2]  # round 0: the starting policy's test accuracy
@@ -122,7 +122,8 @@ def test_rejection_sampling_under_accelerate_deepspeed_zero3_cpu(tiny_model, tmp
     out = tmp_path / "rs-z3"
     proc = run_module(["trainers.rejection_sampling", "--env", "countdown-3", "--model", tiny_model, "--rounds", "2",
                        "--k", "2", "--prompts", "8", "--oracle", "every", "--eval-size", "5", "--max-new-tokens", "16",
-                       "--batch-size", "2", "--output-dir", str(out), "--use-cpu"], tmp_path, processes=2)
+                       "--batch-size", "2", "--output-dir", str(out), "--use-cpu"], tmp_path, processes=2,
+                      timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "(2 process(es))" in proc.stdout
     records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
@@ -130,9 +131,9 @@ def test_rejection_sampling_under_accelerate_deepspeed_zero3_cpu(tiny_model, tmp
     assert [r["test_tasks"] for r in records] == [5, 5, 5]  # the split of 5 over 2 ranks is merged back
     assert records[2]["policy"] == str(out / "round-2")  # round 2 trained on top of round 1
     env = rg.make("countdown-3")
+    tasks = {t.id: t for t in env.tasks("train", n=16, seed=0)}
     for rank in (0, 1):  # both ranks contributed verified rows: the oracle's 4 per rank, all correct
         rows = [json.loads(line) for line in (out / f"round2-accepted-rank{rank}.jsonl").read_text().splitlines()]
-        tasks = {t.id: t for t in env.tasks("train", n=16, seed=0)}
         assert len(rows) >= 4 and all(env.score(r["completion"], tasks[r["task_id"]]).correct for r in rows)
     before = load_file(os.path.join(tiny_model, "model.safetensors"))
     after = load_file(str(out / "round-2" / "model.safetensors"))

@@ -50,7 +50,7 @@ def test_grpo_cli_end_to_end(tiny_model, tmp_path):
 def test_grpo_under_accelerate_deepspeed_zero3_cpu(tiny_model, tmp_path):
     out = tmp_path / "zero3"
     proc = run_module(["trainers.grpo", "--env", "countdown-3to4", "--model", tiny_model, "--output-dir", str(out),
-                       *TINY_FLAGS], tmp_path, processes=2)
+                       *TINY_FLAGS], tmp_path, processes=2, timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "8 completions per generation round" in proc.stdout and "2 process(es)" in proc.stdout
     train = [r for r in _metrics(out) if "reward" in r]

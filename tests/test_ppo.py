@@ -102,11 +102,12 @@ PPO_FLAGS = ["--env", "countdown-3to4", "--per_device_batch_size", "4", "--mini_
 def test_ppo_cli_checkpoints_and_resumes(tiny_model, tmp_path):
     out = tmp_path / "run"
     first = run_module(["trainers.ppo", "--model", tiny_model, "--output_dir", str(out), *PPO_FLAGS,
-                  "--max_steps", "1", "--save_steps", "1"], tmp_path)
+                       "--max_steps", "1", "--save_steps", "1"], tmp_path, timeout=900)
     assert first.returncode == 0, first.stderr[-3000:]
     assert (out / "checkpoint-1" / "ppo_state.json").exists()
     resumed = run_module(["trainers.ppo", "--model", tiny_model, "--output_dir", str(out), *PPO_FLAGS,
-                    "--max_steps", "2", "--resume-from-checkpoint", str(out / "checkpoint-1")], tmp_path)
+                         "--max_steps", "2", "--resume-from-checkpoint", str(out / "checkpoint-1")],
+                         tmp_path, timeout=900)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     records = [json.loads(line) for line in open(out / "metrics.jsonl")]
     assert [r["step"] for r in records if "reward" in r] == [1, 2]
@@ -119,7 +120,7 @@ def test_ppo_cli_checkpoints_and_resumes(tiny_model, tmp_path):
 def test_ppo_under_zero3_cpu(tiny_model, tmp_path):
     out = tmp_path / "z3"
     proc = run_module(["trainers.ppo", "--model", tiny_model, "--output_dir", str(out), *PPO_FLAGS,
-                       "--max_steps", "2"], tmp_path, processes=2)
+                       "--max_steps", "2"], tmp_path, processes=2, timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
     records = [json.loads(line) for line in open(out / "metrics.jsonl") if "reward" in line]
     assert [r["step"] for r in records] == [1, 2] and "kl" in records[-1]

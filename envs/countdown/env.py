@@ -191,7 +191,7 @@ def check_expression(answer: str, question: dict[str, Any]) -> tuple[Outcome, st
     except arith.ExprError as exc:
         return Outcome.UNPARSEABLE, None, str(exc)
     if any(op not in allowed for op in result.operators):
-        return Outcome.WRONG, text, f"operator(s) {sorted(set(result.operators) - set(allowed))} not allowed"
+        return Outcome.WRONG, text, f"operator(s) {sorted(result.operators - set(allowed))} not allowed"
     if result.divides_by_zero:
         return Outcome.WRONG, text, "division by zero"
     if not result.equals(target):
