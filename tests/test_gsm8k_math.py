@@ -240,3 +240,113 @@ def test_math_closes_echo_prose_and_hedge_holes_found_by_the_kit(tmp_path):
     assert env.score(injection, one_task).outcome is rg.Outcome.UNPARSEABLE
     assert env.score(_answer("2 or $1$"), one_task).components["correct"] == 0.0
     assert env.score(_answer("The final answer is $1$"), one_task).reward == 1.0
+
+
+# ---- boxed answers after a worked solution, and the plain value's equivalent forms ----------
+def _task(gold: str, problem: str = "Compute it.") -> rg.Task:
+    return rg.Task(id="t", question={"problem": problem}, answer=gold)
+
+
+@pytest.mark.parametrize("gold,answer,ok", [
+    # MATH-500's three currency golds, boxed inside a sentence with `$…$` around the box
+    ("\\$32,\\!348", "The final answer is $\\boxed{\\$32,\\!348}$", True),
+    ("\\$18.90", "The final answer is $\\boxed{\\$18.90}$", True),
+    ("\\$36", "The final answer is $\\boxed{\\$36}$", True),
+    ("\\$36", "$\\$36$", True),
+    ("\\$36", "\\boxed{36}", True),
+    # a worked solution with other math, then one final box
+    ("5", "We have $x + 1 = 6$, so $x = 6 - 1$. Thus $\\boxed{5}$.", True),
+    ("5", "Since $2x = 10$ we get $x=5$. " * 200 + "So $\\boxed{5}$.", True),  # long derivation: no length cap
+    ("5", "We get $\\boxed{5}$, that is, \\boxed{5.0} again.", True),  # equivalent boxes
+    ("\\frac{3}{4}", "So $\\boxed{\\frac34}$, i.e. \\boxed{0.75}.", True),
+    ("5", "\\boxed{4} then \\boxed{5}", False),  # different boxes: a hedge
+    ("5", "\\boxed{3 \\text{ or } 5}", False),  # a box that wraps a hedge
+    ("5", "\\boxed{3 or 5}", False),
+    ("5", "$\\boxed{3 \\lor 5}$", False),
+    ("5", "\\boxed{5", False),  # never closed
+    ("5", "\\boxed{}", False),
+    # equivalent forms of the plain value
+    ("14916", "\\boxed{14{,}916}", True),
+    ("14916", "\\boxed{14,916}", True),
+    ("14916", "\\boxed{14\\,916}", True),
+    ("14916", "\\boxed{14\u2009916}", True),
+    ("1000000", "\\boxed{1,\\!000,\\!000}", True),
+    ("5", "\\boxed{5 \\text{ cm}}", True),
+    ("5\\text{ inches}", "\\boxed{5}", True),
+    ("5", "\\boxed{5\\mbox{ apples}}", True),
+    ("90^\\circ", "\\boxed{90}", True),
+    ("90", "\\boxed{90^{\\circ}}", True),
+    ("90", "$90°$", True),
+    ("25\\%", "\\boxed{25\\%}", True),
+    ("25\\%", "\\boxed{25}", True),
+    ("\\$18.90", "\\boxed{18.9}", True),
+    # locale forms, decided: a space grouped by threes is a thousands separator, a decimal comma is not
+    ("1000", "\\boxed{1 000}", True),
+    ("1000.99", "\\boxed{1000,99}", False),
+    ("1000", "\\boxed{10 00}", False),
+    ("(1, 2)", "\\boxed{(1, 2)}", True),  # a pair is not a thousands number
+    ("12", "\\boxed{1,2}", False),
+])
+def test_boxed_final_answer_and_plain_value_forms(gold, answer, ok):
+    env = rg.make("math-500", source="sample")
+    score = env.score(_answer(answer), _task(gold))
+    assert (score.components["correct"] == 1.0) is ok, (gold, answer, score)
+
+
+def test_boxes_only_count_after_the_reasoning():
+    env = rg.make("math-500", source="sample")
+    assert env.score(" \\boxed{5}\n</think>\n", _task("5")).outcome is rg.Outcome.UNPARSEABLE
+    assert env.score(" so \\boxed{5}\n</think>\n<answer>\\boxed{4}</answer>", _task("5")).components["correct"] == 0.0
+    assert env.score(" work\n</think>\nSo \\boxed{4} or \\boxed{5}", _task("5")).outcome is rg.Outcome.WRONG
+    assert env.score(" work\n</think>\nSo $x=5$ and \\boxed{5}", _task("5")).reward == 0.9  # no <answer>: format 0
+
+
+def test_a_huge_answer_block_is_bounded():
+    env = rg.make("math-500", source="sample")
+    start = time.perf_counter()
+    score = env.score(_answer("$x$ " * 20_000 + "\\boxed{5}"), _task("5"))
+    assert score.components["correct"] == 1.0 and time.perf_counter() - start < 5.0
+    too_many = env.score(_answer("\\boxed{5} " * 50), _task("5"))
+    assert too_many.outcome is rg.Outcome.WRONG and "more than" in too_many.detail
+    assert env.score(_answer("\\boxed{" + "1" * 2000 + "}"), _task("5")).outcome is rg.Outcome.UNPARSEABLE
+
+
+@given(st.integers(1000, 10**12), st.sampled_from([",", "{,}", ",\\!", "\\,", "\u2009", "\u202f", " "]))
+@settings(max_examples=200, deadline=None)
+def test_plain_value_reads_every_thousands_separator(value, sep):
+    from envs.answers import plain_value
+
+    grouped = f"{value:,}".replace(",", sep)
+    assert plain_value(grouped) == str(value)
+    assert plain_value(f"\\${grouped}") == str(value)
+
+
+@pytest.mark.parametrize("answer,ok", [
+    ("Each box has 6, so 4 boxes have 24. \\boxed{24}", True),
+    ("\\boxed{24} pens", True),
+    ("\\boxed{\\$24}", True),
+    ("\\boxed{24} \\boxed{24.0}", True),
+    ("\\boxed{23} \\boxed{24}", False),
+    ("\\boxed{23 \\text{ or } 24}", False),
+])
+def test_gsm8k_reads_the_box_inside_an_answer_block(gsm, answer, ok):
+    task = rg.Task(id="g", question={"question": "q"}, answer="24")
+    assert (gsm.score(f"<think>w</think><answer>{answer}</answer>", task).components["correct"] == 1.0) is ok
+
+
+def test_math_recall_benchmark_meets_its_targets_on_the_edge_golds():
+    import importlib.util
+    import pathlib
+
+    spec = importlib.util.spec_from_file_location("math_recall", pathlib.Path(__file__).parents[1] / "benchmarks/math_recall.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    env = rg.make("math-500", source="sample")
+    tasks = [_task(gold) for gold in bench.EDGE_GOLDS]
+    counts = bench.measure(env, tasks)
+    for style in bench.GOLD_STYLES:
+        accepted, built = counts[style]["reasongym"]
+        assert accepted == built, style
+    for style in bench.WRONG_STYLES:
+        assert counts[style]["reasongym"][0] == 0, style
+    assert counts["two_boxes"]["math-verify"][0] > 0  # the naive call pays a hedge that we refuse

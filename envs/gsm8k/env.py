@@ -16,7 +16,7 @@ import os
 import re
 from typing import Any, ClassVar
 
-from envs.answers import as_number, format_number, last_boxed
+from envs.answers import all_boxed, as_number, format_number
 from reasongym.env import Env
 from reasongym.parsing import read_layout
 from reasongym.templates import PromptTemplate
@@ -63,8 +63,8 @@ class GSM8KEnv(Env):
     default_reward_mode = "numeric"
     cheap_verifier = True
     answer_kind = "numeric"
-    probes = ("several_answers", "empty_answer", "answer_in_think", "hedge", "echo_question", "judge_injection",
-              "very_long")
+    probes = ("several_answers", "empty_answer", "answer_in_think", "hedge", "several_boxed", "boxed_in_think",
+              "boxed_hedge", "echo_question", "judge_injection", "very_long")
 
     def __init__(self, source: str = "hub", data_files: str | dict[str, str] | None = None,
                  last_number: bool = False, **kwargs: Any) -> None:
@@ -127,6 +127,16 @@ class GSM8KEnv(Env):
         candidate, source = self._candidate(text, layout)
         if candidate is None:
             return self.make_score({"format": fmt}, Outcome.UNPARSEABLE, detail=layout.problem or "no answer found")
+        boxes = all_boxed(candidate, limit=9) if ("\\boxed{" in candidate or "\\fbox{" in candidate) else []
+        if boxes:  # boxed answers are the answer, the text around them is working; they must agree
+            values = {as_number(box) for box in boxes}
+            if None in values or len(boxes) > 8:
+                return self.make_score({"format": fmt}, Outcome.UNPARSEABLE, parsed=boxes[-1][:100],
+                                       detail="a boxed answer does not state exactly one number")
+            if len(values) > 1:
+                return self.make_score({"format": fmt}, Outcome.WRONG, parsed=boxes[-1][:100],
+                                       detail="several different boxed answers")
+            candidate = boxes[-1]
         value = as_number(candidate)
         if value is None:
             return self.make_score({"format": fmt}, Outcome.UNPARSEABLE, parsed=candidate[:100],
@@ -142,9 +152,8 @@ class GSM8KEnv(Env):
         if answer is not None:
             return answer, "<answer>"
         region = text if layout.think is None else text[text.rfind("</think>") + 8 :] if "</think>" in text else ""
-        boxed = last_boxed(region)
-        if boxed is not None:
-            return boxed, "\\boxed{}"
+        if "\\boxed{" in region or "\\fbox{" in region:
+            return region, "\\boxed{}"
         hashes = HASHES.findall(region)
         if hashes:
             return hashes[-1].split("\n")[0], "####"

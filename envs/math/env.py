@@ -13,7 +13,7 @@ import os
 import re
 from typing import Any, ClassVar
 
-from envs.answers import last_boxed
+from envs.answers import all_boxed, last_boxed, plain_value
 from envs.math import verify as mv
 from reasongym.env import Env
 from reasongym.parsing import read_layout
@@ -35,8 +35,12 @@ DATASETS = {
                  "sample": os.path.join(HERE, "sample_math500.jsonl"), "splits": ("test",)},
 }
 MAX_COMPLETION_CHARS = 100_000
-MAX_ANSWER_CHARS = 1_000
-MATH_SPANS = re.compile(r"\$\$.*?\$\$|\$.*?\$|\\\(.*?\\\)|\\\[.*?\\\]", re.DOTALL)
+MAX_ANSWER_CHARS = 1_000  # an answer block without a box: one math answer, not a derivation
+MAX_BOXED_CHARS = 1_000  # one boxed answer; the block around it may be a long derivation
+MAX_BOXES = 8
+# `\$` is a dollar sign, not a math delimiter ("$\$18.90$" is one span).
+MATH_SPANS = re.compile(r"(?<!\\)\$\$.*?(?<!\\)\$\$|(?<!\\)\$.*?(?<!\\)\$|\\\(.*?\\\)|\\\[.*?\\\]", re.DOTALL)
+_ALTERNATIVES = re.compile(r"(?<![A-Za-z])or(?![A-Za-z])|\\lor(?![A-Za-z])|\\vee(?![A-Za-z])")
 
 
 _WORD = re.compile(r"(?<![\\a-zA-Z])[a-zA-Z]{3,}")
@@ -90,8 +94,8 @@ class MathEnv(Env):
     cheap_verifier = False
     score_timeout = 10.0
     answer_kind = "math"
-    probes = ("several_answers", "empty_answer", "answer_in_think", "hedge", "echo_question", "judge_injection",
-              "very_long")
+    probes = ("several_answers", "empty_answer", "answer_in_think", "hedge", "several_boxed", "boxed_in_think",
+              "boxed_hedge", "echo_question", "judge_injection", "very_long")
 
     def __init__(self, dataset: str = "math-750", source: str = "hub",
                  data_files: str | dict[str, str] | None = None, **kwargs: Any) -> None:
@@ -144,13 +148,54 @@ class MathEnv(Env):
         layout = read_layout(text)
         fmt = 1.0 if layout.well_formed else 0.0
         answer = layout.answer("last")
-        if answer is None and "</think>" in text:
-            boxed = last_boxed(text[text.rfind("</think>"):])
-            answer = None if boxed is None else f"\\boxed{{{boxed}}}"
+        if answer is None and "</think>" in text:  # no answer block: boxes after the reasoning
+            region = text[text.rfind("</think>"):]
+            answer = region if ("\\boxed{" in region or "\\fbox{" in region) else None
         if answer is None or not answer.strip():
             return self.make_score({"format": fmt}, Outcome.UNPARSEABLE, detail=layout.problem or "no answer")
+        if "\\boxed{" in answer or "\\fbox{" in answer:
+            return self._verify_boxed(answer, task, fmt)
+        return self._verify_unboxed(answer, task, fmt)
+
+    def _verify_boxed(self, answer: str, task: Task, fmt: float) -> Score:
+        """A block with boxes: the boxed content is the answer, the math around it is working.
+
+        Every box must state the same value (different boxes are a hedge), and no box may
+        offer alternatives (`\\boxed{3 \\text{ or } 5}`)."""
+        boxes = all_boxed(answer, limit=MAX_BOXES + 1)
+        if boxes is None:
+            return self.make_score({"format": fmt}, Outcome.UNPARSEABLE, detail="a \\boxed{ is never closed")
+        if len(boxes) > MAX_BOXES:
+            return self.make_score({"format": fmt}, Outcome.WRONG, detail=f"more than {MAX_BOXES} boxed answers")
+        if any(len(box) > MAX_BOXED_CHARS for box in boxes):
+            return self.make_score({"format": fmt}, Outcome.UNPARSEABLE, detail="boxed answer too long")
+        final = boxes[-1]
+        if not final.strip():
+            return self.make_score({"format": fmt}, Outcome.UNPARSEABLE, detail="empty \\boxed{}")
+        if any(_ALTERNATIVES.search(box) for box in boxes):
+            return self.make_score({"format": fmt}, Outcome.WRONG, parsed=final[:100],
+                                   detail="the boxed answer offers alternatives")
+        if echoes_question(final, str(task.question.get("problem", ""))):
+            return self.make_score({"format": fmt}, Outcome.WRONG, parsed=final[:100],
+                                   detail="the answer repeats an expression from the problem")
+        gold = mv.parse_gold(str(task.answer))
+        if not gold:
+            return self.make_score({"format": fmt}, Outcome.ERROR, detail=f"gold answer {task.answer!r} cannot be parsed")
+        values = list(dict.fromkeys(plain_value(box) for box in boxes))  # distinct, in order; last is the answer
+        parsed = [mv.parse_prediction(f"${value}$") for value in values]
+        if not parsed[-1]:
+            return self.make_score({"format": fmt}, Outcome.UNPARSEABLE, parsed=final[:100],
+                                   detail="math-verify could not parse the boxed answer")
+        if any(not other or not mv.equivalent(tuple(parsed[-1]), other) for other in parsed[:-1]):
+            return self.make_score({"format": fmt}, Outcome.WRONG, parsed=final[:100],
+                                   detail="several different boxed answers")
+        return self._verdict(gold, parsed[-1], task, fmt)
+
+    def _verify_unboxed(self, answer: str, task: Task, fmt: float) -> Score:
+        """No box: the block must be one math answer (the hedge, echo and prose rules)."""
         if len(answer) > MAX_ANSWER_CHARS:
-            return self.make_score({"format": fmt}, Outcome.UNPARSEABLE, detail="answer too long")
+            return self.make_score({"format": fmt}, Outcome.UNPARSEABLE,
+                                   detail="answer too long: put the final answer in \\boxed{}")
         if prose(answer):
             return self.make_score({"format": fmt}, Outcome.UNPARSEABLE, parsed=answer[:100],
                                    detail="prose answer: put the final answer in $...$ or \\boxed{}")
@@ -163,10 +208,23 @@ class MathEnv(Env):
         gold = mv.parse_gold(str(task.answer))
         if not gold:
             return self.make_score({"format": fmt}, Outcome.ERROR, detail=f"gold answer {task.answer!r} cannot be parsed")
-        pred = mv.parse_prediction(answer)
+        spans = MATH_SPANS.findall(answer)
+        value = _unwrap_span(spans[0]) if spans else answer
+        pred = mv.parse_prediction(f"${plain_value(value)}$")
         if not pred:
             return self.make_score({"format": fmt}, Outcome.UNPARSEABLE, parsed=answer[:100],
                                    detail="math-verify could not parse the answer")
+        return self._verdict(gold, pred, task, fmt)
+
+    def _verdict(self, gold: tuple, pred: list, task: Task, fmt: float) -> Score:
         correct = mv.equivalent(gold, pred)
         return self.make_score({"format": fmt, "correct": float(correct)}, Outcome.CORRECT if correct else Outcome.WRONG,
                                parsed=str(pred[-1])[:200], detail="" if correct else f"not equivalent to {task.answer}")
+
+
+def _unwrap_span(span: str) -> str:
+    """The math inside one `$…$`, `$$…$$`, `\\(…\\)` or `\\[…\\]` span."""
+    for left, right in (("$$", "$$"), ("$", "$"), ("\\(", "\\)"), ("\\[", "\\]")):
+        if span.startswith(left) and span.endswith(right) and len(span) >= len(left) + len(right):
+            return span[len(left) : len(span) - len(right)]
+    return span

@@ -39,7 +39,11 @@ def parse_gold(gold: str) -> tuple:
     """
     from math_verify import parse
 
-    text = gold if ("$" in gold or "\\boxed" in gold) else f"${gold}$"
+    from envs.answers import last_boxed, plain_value
+
+    value = (last_boxed(gold) or gold) if "\\boxed" in gold else gold
+    has_delimiters = "$" in value.replace("\\$", "")
+    text = value if has_delimiters else f"${plain_value(value)}$"  # same normal form as predictions
     parsed = tuple(parse(text, extraction_config=_configs()[0], parsing_timeout=INNER_TIMEOUT))
     return parsed if any(not isinstance(item, str) for item in parsed) else ()
 

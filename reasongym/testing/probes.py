@@ -108,6 +108,19 @@ PROBES: dict[str, Probe] = {
             _wrap(env, " ".join(str(i) for i in range(0, 201)) + f" {gold}"),
             _wrap(env, f"{_other(gold)}, {gold}"),
         ])),
+        Probe("several_boxed", "several different boxed answers, one of them right", _per_task(lambda env, task, gold: [
+            _wrap(env, f"\\boxed{{{_other(str(task.answer))}}} \\boxed{{{task.answer}}}"),
+            _wrap(env, f"\\boxed{{{task.answer}}} or maybe \\boxed{{{_other(str(task.answer))}}}"),
+        ])),
+        Probe("boxed_in_think", "a boxed answer only inside <think>", _per_task(lambda env, task, gold: [
+            _wrap(env, "", think=f"so the answer is \\boxed{{{task.answer}}}"),
+            (" " if env.template.scoring_prefix else "<think> ") + f"\\boxed{{{task.answer}}}\n{THINK_CLOSE}\n",
+        ])),
+        Probe("boxed_hedge", "a box that wraps a hedge", _per_task(lambda env, task, gold: [
+            _wrap(env, f"\\boxed{{{task.answer} \\text{{ or }} {_other(str(task.answer))}}}"),
+            _wrap(env, f"\\boxed{{{_other(str(task.answer))} \\text{{ or }} {task.answer}}}"),
+            _wrap(env, f"$\\boxed{{{_other(str(task.answer))} \\lor {task.answer}}}$"),
+        ])),
         Probe("echo_question", "echo the question as the answer", _per_task(lambda env, task, gold: [
             _wrap(env, _question_text(env, task)),
         ])),
