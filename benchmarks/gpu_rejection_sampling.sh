@@ -21,12 +21,12 @@ echo "policy rc=$? wall_s=$(( $(date +%s) - t0 )) path=$POLICY" | tee -a "$OUT/s
 RS=(--env countdown --env-kwargs "$ENV_KWARGS" --model "$POLICY" --rounds ${ROUNDS:-3} --k 8 --prompts 1024
     --max-per-prompt 2 --eval-size 512 --max-new-tokens 64 --learning-rate 5e-5 --gen-batch-size 1024)
 t0=$(date +%s)
-CUDA_VISIBLE_DEVICES=0 timeout 400 python3 -m trainers.rejection_sampling "${RS[@]}" --batch-size 64 \
+CUDA_VISIBLE_DEVICES=0 timeout 400 python3 -m trainers.rejection_sampling "${RS[@]}" --per-device-train-batch-size 64 \
     --output-dir /tmp/rs1 > "$OUT/rs_1gpu.log" 2>&1
 echo "rs_1gpu rc=$? wall_s=$(( $(date +%s) - t0 ))" | tee -a "$OUT/summary.txt"
 t0=$(date +%s)
 timeout 400 python3 -m accelerate.commands.launch --config_file recipes/accelerate/zero3.yaml --num_processes 2 \
-    -m trainers.rejection_sampling "${RS[@]}" --batch-size 32 --output-dir /tmp/rs2 > "$OUT/rs_zero3_2gpu.log" 2>&1
+    -m trainers.rejection_sampling "${RS[@]}" --per-device-train-batch-size 32 --output-dir /tmp/rs2 > "$OUT/rs_zero3_2gpu.log" 2>&1
 echo "rs_zero3_2gpu rc=$? wall_s=$(( $(date +%s) - t0 ))" | tee -a "$OUT/summary.txt"
 
 for run in rs1 rs2; do

@@ -70,7 +70,8 @@ def main() -> None:
     from reasongym.adapters.trl import build_dataset
     from trainers import grpo
     from trainers.progress import quiet_libraries
-    from trainers.tiny import build_tiny_model, env_corpus, load_kwargs
+    from trainers.common.models import load_kwargs
+    from trainers.tiny import build_tiny_model, env_corpus
 
     quiet_libraries()
     work = tempfile.mkdtemp(prefix="grpo-overhead-")

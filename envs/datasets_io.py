@@ -8,9 +8,10 @@ that points at local files instead of surfacing a network stack trace.
 from __future__ import annotations
 
 import os
+import re
 import socket
 import urllib.parse
-from typing import Any, Iterable
+from typing import Any, Iterable, Sequence
 
 from reasongym.errors import DatasetUnavailable
 
@@ -22,6 +23,41 @@ def _builder_for(paths: Iterable[str]) -> str:
     if len(kinds) != 1 or None in kinds:
         raise DatasetUnavailable(f"data_files must all be one of {sorted(_BUILDERS)}, got {sorted(paths)}")
     return kinds.pop()
+
+
+DataFiles = str | Sequence[str] | dict[str, str | Sequence[str]]
+_SPLIT_IN_NAME = re.compile(r"(?:^|[^a-z])(train|test|validation|valid|dev)(?:[^a-z]|$)")
+
+
+def split_files(data_files: DataFiles, splits: Sequence[str]) -> dict[str, list[str]]:
+    """`data_files` as {split: [paths]}, for an env whose splits are `splits`.
+
+    A dict names its splits. A single path or a list: for a one-split env every file is that
+    split; otherwise each file goes to the split its name carries, as `datasets` names hub
+    files (`test.jsonl`, `test-00000-of-00001.parquet`, `gsm8k_train.jsonl`), and a file whose
+    name carries none is the train split (datasets' own rule for a bare path).
+    """
+    if isinstance(data_files, dict):
+        grouped = {str(k): [v] if isinstance(v, str) else list(v) for k, v in data_files.items()}
+    else:
+        if isinstance(data_files, (str, os.PathLike)):
+            files = [os.fspath(data_files)]
+        elif isinstance(data_files, (list, tuple)) and all(isinstance(f, (str, os.PathLike)) for f in data_files):
+            files = [os.fspath(f) for f in data_files]
+        else:
+            raise DatasetUnavailable(
+                f"data_files must be a path, a list of paths or a dict of split -> path(s), got {data_files!r}")
+        if not files:
+            raise DatasetUnavailable("data_files is empty: pass at least one file")
+        grouped = {}
+        for path in files:
+            named = _SPLIT_IN_NAME.search(os.path.basename(path).lower())
+            split = splits[0] if len(splits) == 1 else (named.group(1) if named and named.group(1) in splits else "train")
+            grouped.setdefault(split, []).append(path)
+    unknown = sorted(set(grouped) - set(splits))
+    if unknown:
+        raise DatasetUnavailable(f"data_files names split(s) {unknown}; this env's splits are {list(splits)}")
+    return grouped
 
 
 def hub_reachable(timeout: float = 3.0) -> bool:
@@ -38,20 +74,22 @@ def hub_reachable(timeout: float = 3.0) -> bool:
 
 def load_splits(
     hub_id: str,
-    data_files: str | dict[str, str] | None = None,
+    data_files: DataFiles | None = None,
     config: str | None = None,
     columns: tuple[str, ...] = (),
+    splits: Sequence[str] = ("train", "test"),
 ) -> dict[str, list[dict[str, Any]]]:
-    """Rows per split as plain dicts; checks the columns the env needs."""
+    """Rows per split as plain dicts (only the splits the files give); checks the columns the env needs."""
     import datasets
 
     try:
         if data_files is not None:
-            files = {"train": data_files} if isinstance(data_files, str) else dict(data_files)
-            for path in files.values():
+            files = split_files(data_files, splits)
+            paths = [path for group in files.values() for path in group]
+            for path in paths:
                 if not os.path.exists(path):
                     raise DatasetUnavailable(f"data file {path!r} does not exist: fix the path given in data_files=")
-            loaded = datasets.load_dataset(_builder_for(files.values()), data_files=files)
+            loaded = datasets.load_dataset(_builder_for(paths), data_files=files)
         else:
             if not hub_reachable():
                 raise ConnectionError("the Hugging Face Hub is unreachable from this machine")
@@ -62,8 +100,8 @@ def load_splits(
         where = f"files {data_files}" if data_files is not None else f"{hub_id!r} from the Hugging Face Hub"
         raise DatasetUnavailable(
             f"could not load {where} ({type(exc).__name__}: {str(exc)[:200]}). Without hub access, pass "
-            f"data_files='path/to/train.jsonl' (or a dict of split -> path, JSONL or parquet in the official "
-            f"format), e.g. --env-kwargs '{{\"data_files\": {{\"train\": \"train.jsonl\", \"test\": \"test.jsonl\"}}}}', "
+            f"data_files='path/to/test.jsonl' (a file named after its split, a list of such files, or a dict of "
+            f"split -> path; JSONL or parquet in the official format), e.g. --env-kwargs '{{\"data_files\": {{\"train\": \"train.jsonl\", \"test\": \"test.jsonl\"}}}}', "
             f"or source='sample' for the small built-in sample."
         ) from exc
     out: dict[str, list[dict[str, Any]]] = {}

@@ -13,31 +13,14 @@ from rich.panel import Panel
 from rich.table import Table
 
 from reasongym import registry
-from reasongym.errors import DatasetUnavailable
+from reasongym.templates import plain_text
+from reasongym.envargs import make_env
 from reasongym.registry import UnknownEnvError
 
 
-def _kwargs(text: str | None) -> dict:
-    if not text:
-        return {}
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise SystemExit(f"--env-kwargs must be a JSON object, e.g. '{{\"counts\": [3]}}' ({exc})")
-    if not isinstance(value, dict):
-        raise SystemExit("--env-kwargs must be a JSON object")
-    return value
-
-
-def make_for_inspection(env_id: str, kwargs: dict, console: Console):
-    """Make the env; a dataset env whose hub is unreachable falls back to its built-in sample."""
-    try:
-        return registry.make(env_id, **kwargs)
-    except DatasetUnavailable as exc:
-        if "source" in kwargs:
-            raise
-        console.print(f"[yellow]{env_id}: data unavailable ({str(exc).split(' (')[0]}); using source='sample'[/]")
-        return registry.make(env_id, **{**kwargs, "source": "sample"})
+def make_for_inspection(env_id: str, env_kwargs: str | None, console: Console):
+    """The env to inspect; a dataset env whose hub is unreachable falls back to its built-in sample."""
+    return make_env(env_id, env_kwargs, warn=lambda message: console.print(f"[yellow]{escape(message)}[/]"))
 
 
 def cmd_list(args: argparse.Namespace, console: Console) -> int:
@@ -56,7 +39,7 @@ def cmd_list(args: argparse.Namespace, console: Console) -> int:
 
 def cmd_show(args: argparse.Namespace, console: Console) -> int:
     env_spec = registry.spec(args.id)
-    env = make_for_inspection(args.id, _kwargs(args.env_kwargs), console)
+    env = make_for_inspection(args.id, args.env_kwargs, console)
     table = Table(show_header=False, title=f"[bold]{env_spec.id}[/]")
     table.add_column(style="bold")
     table.add_column()
@@ -67,9 +50,12 @@ def cmd_show(args: argparse.Namespace, console: Console) -> int:
     table.add_row("reward mode", f"{env.reward_mode}; available: {', '.join(sorted(env.reward_modes))}")
     table.add_row("reward components", ", ".join(f"{k} x {w:g}" for k, w in env.reward_weights.items()))
     table.add_row("reward range", f"{env.reward_range[0]:g} .. {env.reward_range[1]:g}")
-    for split in env.splits:
+    for split in type(env).splits:
+        if split not in env.splits:
+            table.add_row(f"split {split}", "not loaded (pass data_files={'" + split + "': ...} to load it)")
+            continue
         count = env.task_count(split)
-        table.add_row(f"split {split}", "procedural (unbounded)" if count is None else f"{count} tasks")
+        table.add_row(f"split {split}", "procedural (unbounded)" if count is None else f"{count} tasks loaded")
     table.add_row("verifier", "in-process (bounded by construction)" if env.cheap_verifier
                   else f"process pool, hard timeout {env.score_timeout:g}s")
     console.print(table)
@@ -77,10 +63,9 @@ def cmd_show(args: argparse.Namespace, console: Console) -> int:
 
 
 def cmd_sample(args: argparse.Namespace, console: Console) -> int:
-    env = make_for_inspection(args.id, _kwargs(args.env_kwargs), console)
+    env = make_for_inspection(args.id, args.env_kwargs, console)
     for task in env.tasks(split=args.split or env.splits[0], n=args.n, seed=args.seed):
-        prompt = env.prompt(task)
-        rendered = prompt if isinstance(prompt, str) else "\n".join(f"[{m['role']}] {m['content']}" for m in prompt)
+        rendered = plain_text(env.prompt(task), roles=True)
         reference = env.reference_completion(task)
         body = f"{escape(rendered)}\n\n[bold]gold answer:[/] {escape(str(task.answer))}"
         if reference is not None:
@@ -91,9 +76,14 @@ def cmd_sample(args: argparse.Namespace, console: Console) -> int:
 
 
 def cmd_check(args: argparse.Namespace, console: Console) -> int:
-    from reasongym.testing.report import run_check_cli
+    from reasongym.testing.report import check_envs
 
-    return run_check_cli(args, console)
+    if args.all == bool(args.id):
+        console.print("[red]error:[/] give one env id or --all")
+        return 2
+    ids = [s.id for s in registry.list_envs()] if args.all else [args.id]
+    envs = (make_for_inspection(env_id, args.env_kwargs, console) for env_id in ids)
+    return check_envs(envs, console, examples=args.examples, seed=args.seed)
 
 
 def cmd_plot(args: argparse.Namespace, console: Console) -> int:
@@ -136,7 +126,7 @@ def cmd_report(args: argparse.Namespace, console: Console) -> int:
 def cmd_contamination(args: argparse.Namespace, console: Console) -> int:
     from reasongym.contamination import contamination
 
-    env = make_for_inspection(args.id, _kwargs(args.env_kwargs), console)
+    env = make_for_inspection(args.id, args.env_kwargs, console)
     report = contamination(env, n=args.n, seed=args.seed)
     table = Table(title=f"contamination: {report['env']}")
     table.add_column("split / pair")
@@ -193,7 +183,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     console = Console(emoji=False)
     try:
         return COMMANDS[args.command](args, console)
-    except (UnknownEnvError, ValueError, RuntimeError, FileNotFoundError) as exc:
+    except (UnknownEnvError, ValueError, RuntimeError, FileNotFoundError) as exc:  # EnvArgsError is a ValueError
         console.print(f"[red]error:[/] {exc}")
         return 2
 

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Sequence
 import gymnasium
 
 from reasongym.spaces import AnyText, ChatMessages
-from reasongym.templates import Prompt, PromptTemplate
+from reasongym.templates import Prompt, PromptTemplate, plain_text
 from reasongym.types import Outcome, Score, Task
 
 if TYPE_CHECKING:
@@ -31,9 +31,14 @@ class Env(gymnasium.Env):
       splits           split names; procedural splits never share a task
       cheap_verifier   True when verify() is bounded by construction and fast, so
                        batch scoring runs in-process instead of in a process pool
-      answer_kind      "expression", "numeric" or "math": what the testing kit generates
+      score_timeout    hard per-completion limit (seconds) when scoring runs in a pool
+      max_completion_chars  longer completions are unparseable before verify() runs
       probes           reward-hacking probes (reasongym.testing.probes) that apply
       invariances      format changes that must not change the score
+
+    Dataset envs may load fewer splits than they declare (an evaluation file alone):
+    they set `self.splits` to the loaded ones, and asking for a declared split that
+    was not loaded says how to load it.
     """
 
     metadata: ClassVar[dict[str, Any]] = {"render_modes": ["ansi"]}
@@ -44,7 +49,7 @@ class Env(gymnasium.Env):
     splits: ClassVar[tuple[str, ...]] = ("train", "test")
     cheap_verifier: ClassVar[bool] = True
     score_timeout: ClassVar[float] = 5.0
-    answer_kind: ClassVar[str] = "numeric"
+    max_completion_chars: ClassVar[int] = 100_000
     probes: ClassVar[tuple[str, ...]] = ()
     invariances: ClassVar[tuple[str, ...]] = ("think_whitespace", "trailing_text")
 
@@ -58,6 +63,10 @@ class Env(gymnasium.Env):
         render_mode: str | None = None,
     ) -> None:
         super().__init__()
+        if not isinstance(seed, int) or isinstance(seed, bool):
+            raise ValueError(f"seed must be an int, got {seed!r}")
+        if render_mode not in (None, *self.metadata["render_modes"]):
+            raise ValueError(f"render_mode must be None or one of {self.metadata['render_modes']}, got {render_mode!r}")
         self.template = self._pick_template(template)
         mode = reward_mode or self.default_reward_mode
         if mode not in self.reward_modes:
@@ -101,16 +110,36 @@ class Env(gymnasium.Env):
     def full_reward(self) -> float:
         return self.reward_range[1]
 
+    @property
+    def declared_splits(self) -> tuple[str, ...]:
+        """Every split the env has; `splits` is the ones loaded (the same unless data files gave fewer)."""
+        return self.__dict__.get("_declared_splits", type(self).splits)
+
+    def use_loaded_splits(self, declared: Sequence[str], loaded: Sequence[str]) -> None:
+        """For dataset envs: the env has `declared` splits, the data gave `loaded` (at least one of them)."""
+        present = tuple(s for s in declared if s in loaded)
+        if not present:
+            raise ValueError(f"{self.env_id}: the data gave splits {sorted(loaded)}, none of {list(declared)}")
+        self._declared_splits = tuple(declared)
+        self.splits = present
+
+    @property
+    def default_split(self) -> str:
+        """"train" when the env has it, else its first split (an evaluation-only dataset)."""
+        return "train" if "train" in self.splits else self.splits[0]
+
     def task_count(self, split: str = "train") -> int | None:
         self._check_split(split)
         return self._task_count(split)
 
-    def tasks(self, split: str = "train", n: int | None = 100, seed: int | None = 0) -> list[Task]:
-        """The first `n` tasks of `split` under `seed` (same arguments, same tasks).
+    def tasks(self, split: str | None = None, n: int | None = 100, seed: int | None = 0) -> list[Task]:
+        """The first `n` tasks of `split` (default: `default_split`) under `seed` (same arguments, same tasks).
 
         Procedural envs draw task i from its own RNG keyed on (seed, split, i);
-        dataset envs return rows in stored order for `seed=None`, else a seeded shuffle.
+        dataset envs return rows in stored order for `seed=None`, else a seeded shuffle,
+        and at most as many tasks as the split holds (`n` larger than that is clamped).
         """
+        split = split or self.default_split
         self._check_split(split)
         count = self._task_count(split)
         if count is None:
@@ -130,6 +159,9 @@ class Env(gymnasium.Env):
         """Verify one completion. Never raises on model output: failures become outcomes."""
         if not isinstance(completion, str):
             return self.make_score({}, Outcome.UNPARSEABLE, detail=f"completion is {type(completion).__name__}, not str")
+        if len(completion) > self.max_completion_chars:
+            return self.make_score({}, Outcome.UNPARSEABLE,
+                                   detail=f"completion longer than {self.max_completion_chars} chars")
         try:
             return self.verify(self.template.scoring_prefix + completion, task)
         except Exception as exc:  # noqa: BLE001 - the contract is "a Score, never an exception"
@@ -158,7 +190,7 @@ class Env(gymnasium.Env):
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         super().reset(seed=seed)
         options = options or {}
-        split = options.get("split", "train" if "train" in self.splits else self.splits[0])
+        split = options.get("split", self.default_split)
         self._check_split(split)
         if "task" in options:
             task = options["task"]
@@ -180,8 +212,7 @@ class Env(gymnasium.Env):
     def render(self) -> str | None:
         if self.render_mode != "ansi" or self._task is None:
             return None
-        obs = self.prompt(self._task)
-        return obs if isinstance(obs, str) else "\n".join(f"[{m['role']}] {m['content']}" for m in obs)
+        return plain_text(self.prompt(self._task), roles=True)
 
     # ----- helpers --------------------------------------------------------------
     def _pick_template(self, template: str | PromptTemplate | None) -> PromptTemplate:
@@ -195,8 +226,15 @@ class Env(gymnasium.Env):
         return self.templates[name]
 
     def _check_split(self, split: str) -> None:
-        if split not in self.splits:
-            raise ValueError(f"{self.env_id} has no split {split!r}; splits: {list(self.splits)}")
+        if split in self.splits:
+            return
+        if split in self.declared_splits:
+            raise ValueError(
+                f"{self.env_id}: split {split!r} is not loaded (loaded: {list(self.splits)}). Load it with "
+                f"data_files={{'{split}': 'path/to/{split}.jsonl'}} (a dict of split -> file), or name the file "
+                f"after the split ('{split}.jsonl') when passing a single file or a list"
+            )
+        raise ValueError(f"{self.env_id} has no split {split!r}; splits: {list(self.splits)}")
 
     @property
     def env_id(self) -> str:
@@ -206,6 +244,6 @@ class Env(gymnasium.Env):
         # Pool workers rebuild an env from its spec instead of pickling live state.
         if self.spec is None:
             return super().__reduce__()
-        from reasongym.registry import _rebuild
+        from reasongym.registry import rebuild
 
-        return (_rebuild, (self.spec.id, self.spec.kwargs))
+        return (rebuild, (self.spec.id, self.spec.kwargs))

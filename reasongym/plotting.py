@@ -7,7 +7,10 @@ import math
 import os
 from typing import Any
 
-CURVE_KEYS = ("reward", "rewards/correct/mean", "rewards/format/mean", "eval_rewards/correct/mean", "aha_rate")
+from reasongym import telemetry as t
+
+CURVE_KEYS = (t.REWARD, t.component_mean("correct"), t.component_mean("format"), t.component_mean("correct", eval_=True),
+              t.AHA_RATE)
 
 
 def read_metrics(path: str) -> list[dict[str, Any]]:

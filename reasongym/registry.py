@@ -94,9 +94,7 @@ def make(id: str, **overrides: Any):
     kwargs = {**env_spec.kwargs, **overrides}
     factory = _resolve(env_spec.entry_point)
     env = factory(**kwargs)
-    from reasongym.env import Env
-
-    if not isinstance(env, Env):
+    if not _is_reasongym_env(env):
         raise TypeError(f"entry point of {id!r} returned {type(env).__name__}, not a reasongym.Env")
     env.spec = replace(env_spec, kwargs=kwargs)
     return env
@@ -181,5 +179,11 @@ def _register_with_gymnasium(id: str) -> None:
     )
 
 
-def _rebuild(id: str, kwargs: dict[str, Any]):
+def rebuild(id: str, kwargs: dict[str, Any]):
+    """Unpickle an env as a fresh `make` of its spec (pool workers, spawn start method)."""
     return make(_strip_namespace(id), **{k: v for k, v in kwargs.items() if k != "_rg_id"})
+
+
+def _is_reasongym_env(obj: Any) -> bool:
+    """Structural check, so the registry needs no import of reasongym.env (which imports the registry)."""
+    return any(cls.__module__ == "reasongym.env" and cls.__name__ == "Env" for cls in type(obj).__mro__)

@@ -7,21 +7,22 @@ import math
 import os
 from typing import Any
 
+from reasongym import telemetry as t
 from reasongym.plotting import plot_curves, read_metrics
 
 PANELS = {
-    "reward.png": ("reward", "rewards/format/mean", "rewards/correct/mean"),
-    "heldout.png": ("eval_reward", "eval_rewards/correct/mean"),
-    "length.png": ("completions/mean_length", "completions/mean_length_correct", "completions/mean_length_wrong"),
-    "aha.png": ("aha_rate",),
-    "difficulty.png": ("curriculum/frontier_level",),
+    "reward.png": (t.REWARD, t.component_mean("format"), t.component_mean("correct")),
+    "heldout.png": (t.EVAL_REWARD, t.component_mean("correct", eval_=True)),
+    "length.png": (t.MEAN_LENGTH, t.MEAN_LENGTH_CORRECT, t.MEAN_LENGTH_WRONG),
+    "aha.png": (t.AHA_RATE,),
+    "difficulty.png": (t.FRONTIER_LEVEL,),
 }
 
 
 def load_run(run_dir: str) -> list[dict[str, Any]]:
-    path = os.path.join(run_dir, "metrics.jsonl")
+    path = os.path.join(run_dir, t.METRICS_FILE)
     if not os.path.exists(path):
-        raise FileNotFoundError(f"{run_dir} has no metrics.jsonl: is it the --output-dir of a reasongym training run?")
+        raise FileNotFoundError(f"{run_dir} has no {t.METRICS_FILE}: is it the --output-dir of a reasongym training run?")
     return read_metrics(path)
 
 
@@ -65,7 +66,7 @@ def summarize(run_dir: str) -> dict[str, Any]:
         "eval": [{"step": r["step"], "eval_reward": r["eval_reward"],
                   "eval_correct": r.get("eval_rewards/correct/mean")} for r in evals],
     }
-    samples = os.path.join(run_dir, "samples.jsonl")
+    samples = os.path.join(run_dir, t.SAMPLES_FILE)
     if os.path.exists(samples):
         with open(samples, encoding="utf-8") as f:
             rows = [json.loads(line) for line in f if line.strip()]

@@ -18,12 +18,22 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
-from typing import TYPE_CHECKING, Sequence
+from typing import Protocol, Sequence
 
 from reasongym.types import Outcome, Score, Task
 
-if TYPE_CHECKING:
-    from reasongym.env import Env
+
+class Env(Protocol):
+    """What the engine needs of an env (reasongym.Env has it); a protocol, so scoring does
+    not import reasongym.env, which imports scoring."""
+
+    cheap_verifier: bool
+    score_timeout: float
+
+    def score(self, completion: str, task: Task) -> Score: ...
+
+    def make_score(self, components: dict[str, float], outcome: Outcome, parsed: object = None,
+                   detail: str = "") -> Score: ...
 
 
 @dataclass
@@ -62,7 +72,7 @@ class ScoringEngine:
         self.timeout = timeout
         self._pool: _WorkerPool | None = None
 
-    def score(self, env: "Env", completions: Sequence[str], tasks: Sequence[Task]) -> BatchResult:
+    def score(self, env: Env, completions: Sequence[str], tasks: Sequence[Task]) -> BatchResult:
         if len(completions) != len(tasks):
             raise ValueError(f"{len(completions)} completions but {len(tasks)} tasks: they must pair up")
         if self.workers == 0:
@@ -99,7 +109,7 @@ class ScoringEngine:
 _default_engines: dict[int, ScoringEngine] = {}
 
 
-def default_engine(env: "Env") -> ScoringEngine:
+def default_engine(env: Env) -> ScoringEngine:
     """In-process for cheap verifiers, else a shared pool sized to the machine."""
     if env.cheap_verifier:
         return _default_engines.setdefault(0, ScoringEngine(workers=0))
@@ -113,7 +123,7 @@ def _close_default_engines() -> None:
         engine.close()
 
 
-def _worker_main(env: "Env", conn: Connection) -> None:
+def _worker_main(env: Env, conn: Connection) -> None:
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and kills us
@@ -131,7 +141,7 @@ def _worker_main(env: "Env", conn: Connection) -> None:
 
 
 class _Worker:
-    def __init__(self, ctx: mp.context.BaseContext, env: "Env"):
+    def __init__(self, ctx: mp.context.BaseContext, env: Env):
         self.conn, child = ctx.Pipe()
         self.process = ctx.Process(target=_worker_main, args=(env, child), daemon=True)
         self.process.start()
@@ -147,7 +157,7 @@ class _Worker:
 
 
 class _WorkerPool:
-    def __init__(self, env: "Env", size: int, timeout: float):
+    def __init__(self, env: Env, size: int, timeout: float):
         self.env = env
         self.timeout = timeout
         # fork keeps envs registered at runtime (a user's callable entry point) visible in workers

@@ -16,6 +16,14 @@ from typing import Any, Callable
 Messages = list[dict[str, str]]
 Prompt = str | Messages
 
+# The DeepSeek-R1-Zero system prompt as open-r1 and X-R1 use it (gsm8k, math): one copy for every env.
+R1_SYSTEM = (
+    "A conversation between User and Assistant. The user asks a question, and the Assistant solves it. The assistant "
+    "first thinks about the reasoning process in the mind and then provides the user with the answer. The reasoning "
+    "process and answer are enclosed within <think> </think> and <answer> </answer> tags, respectively, i.e., "
+    "<think> reasoning process here </think><answer> answer here </answer>"
+)
+
 
 @dataclass(frozen=True)
 class PromptTemplate:
@@ -62,3 +70,33 @@ def _fill(pattern: str | Callable[[dict[str, Any]], str] | None, question: dict[
     if callable(pattern):
         return pattern(question)
     return pattern.format(**question)
+
+
+def plain_text(prompt: Prompt, roles: bool = False) -> str:
+    """A prompt as plain text: the message contents joined by newlines (`[role] content` lines
+    with `roles=True`, for logs). For tokenizer corpora, sample logs and echo probes — never for
+    what a policy reads; that goes through `chat_to_text` and the policy's own chat template."""
+    if isinstance(prompt, str):
+        return prompt
+    parts = [m for m in prompt if isinstance(m, dict)]
+    if roles:
+        return "\n".join(f"[{m.get('role')}] {m.get('content')}" for m in parts)
+    return "\n".join(str(m.get("content", "")) for m in parts)
+
+
+def chat_to_text(prompt: Prompt, tokenizer: Any, continue_final_message: bool = False) -> str:
+    """What a policy reads: text as is, a chat through the tokenizer's chat template.
+
+    `continue_final_message=True` leaves an assistant pre-fill open for the policy to
+    continue; otherwise a generation prompt is added. The one place that says what to do
+    about a tokenizer without a chat template."""
+    if isinstance(prompt, str):
+        return prompt
+    if not getattr(tokenizer, "chat_template", None):
+        raise ValueError(
+            "the tokenizer has no chat template, but the prompt is a chat: use an env text template "
+            "(e.g. --env-kwargs '{\"template\": \"base\"}') or a tokenizer with a chat template"
+        )
+    if continue_final_message:
+        return tokenizer.apply_chat_template(prompt, tokenize=False, continue_final_message=True)
+    return tokenizer.apply_chat_template(prompt, tokenize=False, add_generation_prompt=True)

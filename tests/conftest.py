@@ -31,14 +31,10 @@ def python() -> str:
 
 
 def make_builtin(env_id: str, **kwargs):
-    """Built-in env; dataset envs fall back to their built-in sample (tests run offline)."""
-    import reasongym as rg
-    from reasongym.errors import DatasetUnavailable
+    """Built-in env; dataset envs fall back to their built-in sample (tests run offline), as the CLIs do."""
+    from reasongym.envargs import make_env
 
-    try:
-        return rg.make(env_id, **kwargs)
-    except DatasetUnavailable:
-        return rg.make(env_id, source="sample", **kwargs)
+    return make_env(env_id, kwargs)
 
 
 def run_module(args: list[str], cwd, processes: int = 1, timeout: int = 600, **extra_env: str

@@ -46,7 +46,7 @@ def test_main_job_without_model_ci_sized(tmp_path):
 
 def test_models_built_here_ask_for_eager_attention_in_bf16(tiny_model, tmp_path):
     from trainers.generation import _bf16
-    from trainers.tiny import copy_load_hints, load_kwargs
+    from trainers.common.models import copy_load_hints, load_kwargs
 
     assert load_kwargs(tiny_model, bf16=True) == {"attn_implementation": "eager"}
     assert load_kwargs(tiny_model, bf16=False) == {}  # fp32 keeps SDPA (faster on CPU)

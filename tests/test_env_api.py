@@ -11,7 +11,7 @@ from gymnasium.utils.env_checker import check_env as gym_check_env
 import reasongym as rg
 from reasongym import registry
 from reasongym.parsing import read_layout
-from reasongym.utils import EnvCheckError, check_env
+from reasongym.testing import EnvCheckError, check_env
 from tests.conftest import make_builtin
 
 

@@ -103,7 +103,7 @@ def test_rejection_sampling_end_to_end_with_oracle(tiny_model, tmp_path):
     out = tmp_path / "rs"
     proc = run_module(["trainers.rejection_sampling", "--env", "countdown-3", "--model", tiny_model, "--rounds", "2",
                        "--k", "2", "--prompts", "8", "--oracle", "--eval-size", "4", "--max-new-tokens", "16",
-                       "--batch-size", "4", "--output-dir", str(out), "--use-cpu"], tmp_path)
+                       "--per-device-train-batch-size", "4", "--output-dir", str(out), "--use-cpu"], tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert [r["round"] for r in records] == [0, 1, 2]  # round 0: the starting policy's test accuracy
@@ -122,7 +122,7 @@ def test_rejection_sampling_under_accelerate_deepspeed_zero3_cpu(tiny_model, tmp
     out = tmp_path / "rs-z3"
     proc = run_module(["trainers.rejection_sampling", "--env", "countdown-3", "--model", tiny_model, "--rounds", "2",
                        "--k", "2", "--prompts", "8", "--oracle", "every", "--eval-size", "5", "--max-new-tokens", "16",
-                       "--batch-size", "2", "--output-dir", str(out), "--use-cpu"], tmp_path, processes=2,
+                       "--per-device-train-batch-size", "2", "--output-dir", str(out), "--use-cpu"], tmp_path, processes=2,
                       timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "(2 process(es))" in proc.stdout

@@ -12,7 +12,7 @@ import pytest
 
 from tests.conftest import REPO, run_module
 from trainers import grpo, preflight
-from trainers.recipes import RecipeError, parse_flags
+from trainers.common.cli import RecipeError, parse_flags
 
 TINY_FLAGS = ["--max_steps", "2", "--per_device_train_batch_size", "4", "--num_generations", "4",
               "--max_completion_length", "24", "--gradient_checkpointing", "false", "--train-size", "16"]
@@ -135,7 +135,7 @@ def test_flags_override_recipe_and_coerce_types(tmp_path):
                                  "--env-kwargs", '{"template": "base"}'])
     assert config["learning_rate"] == 1e-6 and config["max_steps"] == 5
     assert script["use_peft"] is True and script["env_kwargs"] == {"template": "base"}
-    assert parse_flags(["--a=3", "--b", "true", "--c", "x,y"]) == {"a": 3, "b": True, "c": "x,y"}
+    assert parse_flags(["--a=3", "--b", "true", "--c", "x,y", "--d"]) == {"a": "3", "b": "true", "c": "x,y", "d": True}
 
 
 @pytest.mark.parametrize("recipe", sorted(glob.glob(os.path.join(REPO, "recipes/grpo/*.yaml"))))

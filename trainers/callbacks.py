@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
-import math
 import os
 from typing import Any
 
 from transformers import TrainerCallback
 
 from reasongym.plotting import plot_curves
+from reasongym.telemetry import MetricsWriter
 
 
 class MetricsLogCallback(TrainerCallback):
@@ -17,24 +16,19 @@ class MetricsLogCallback(TrainerCallback):
 
     def __init__(self, output_dir: str, title: str = "GRPO"):
         self.output_dir = output_dir
-        self.path = os.path.join(output_dir, "metrics.jsonl")
+        self.writer = MetricsWriter(output_dir)
         self.title = title
         self.records: list[dict[str, Any]] = []
 
     def on_log(self, args, state, control, logs=None, **kwargs):
         if not state.is_world_process_zero or not logs:
             return
-        record = {"step": state.global_step, **{k: _plain(v) for k, v in logs.items()}}
-        self.records.append(record)
-        os.makedirs(self.output_dir, exist_ok=True)
-        with open(self.path, "a", encoding="utf-8") as f:
-            f.write(json.dumps(record) + "\n")
+        self.records.append(self.writer.write({"step": state.global_step, **logs}))
 
     def on_train_end(self, args, state, control, **kwargs):
         peak = peak_gpu_memory_gb()
         if state.is_world_process_zero and peak is not None:
-            with open(self.path, "a", encoding="utf-8") as f:
-                f.write(json.dumps({"step": state.global_step, "peak_gpu_memory_gb": peak}) + "\n")
+            self.writer.write({"step": state.global_step, "peak_gpu_memory_gb": peak})
         if state.is_world_process_zero and self.records:
             plot_curves(self.records, os.path.join(self.output_dir, "reward_curve.png"), title=self.title)
 
@@ -46,11 +40,3 @@ def peak_gpu_memory_gb() -> float | None:
     if not torch.cuda.is_available():
         return None
     return torch.cuda.max_memory_allocated() / 2**30
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    if hasattr(value, "item"):
-        return value.item()
-    return value

@@ -16,7 +16,7 @@ import shutil
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from trainers.tiny import TinySize, build_tiny_model
+from trainers.tiny import TinySize, build_tiny_model, task_corpus
 
 CACHE_VERSION = 3
 
@@ -65,7 +65,7 @@ def default_policy(env_id: str, env_kwargs: dict[str, Any] | None = None, warm: 
         return path
     tmp = path + ".building"
     shutil.rmtree(tmp, ignore_errors=True)
-    build_policy(env_id, env_kwargs, warm, tmp, console)
+    build_warm_policy(env_id, env_kwargs, warm, tmp, console)
     with open(os.path.join(tmp, "READY"), "w") as f:
         json.dump({"env": env_id, "kwargs": env_kwargs, "warm": asdict(warm)}, f, default=str)
     shutil.rmtree(path, ignore_errors=True)
@@ -73,55 +73,22 @@ def default_policy(env_id: str, env_kwargs: dict[str, Any] | None = None, warm: 
     return path
 
 
-def build_policy(env_id: str, env_kwargs: dict[str, Any], warm: WarmStart, out_dir: str, console: Any = None) -> None:
+def build_warm_policy(env_id: str, env_kwargs: dict[str, Any], warm: WarmStart, out_dir: str,
+                      console: Any = None) -> None:
+    """Tokenizer and model built on the env's own text, then SFT on its reference completions."""
     import reasongym as rg
     from reasongym.adapters.trl import render_prompt
+    from trainers.common.models import load_tokenizer
+    from trainers.common.sft import sft
 
     env = rg.make(env_id, **env_kwargs)
     tasks = [t for t in env.tasks("train", n=warm.sft_tasks, seed=warm.seed + 1) if env.reference_completion(t)]
-    corpus = []
-    for task in tasks[:500]:
-        prompt = env.prompt(task)
-        corpus.append(prompt if isinstance(prompt, str) else "\n".join(m["content"] for m in prompt))
-        corpus.append(env.reference_completion(task) or "")
-    build_tiny_model(out_dir, corpus, warm.size, seed=warm.seed)
-
-    from transformers import AutoTokenizer
-
-    tokenizer = AutoTokenizer.from_pretrained(out_dir)
+    build_tiny_model(out_dir, task_corpus(env, tasks[:500]), warm.size, seed=warm.seed)
+    tokenizer = load_tokenizer(out_dir, padding_side=None)
     rows = [{"prompt": render_prompt(env, t, tokenizer), "completion": env.reference_completion(t)} for t in tasks]
-    sft(out_dir, rows, warm, console)
-
-
-def sft(model_dir: str, rows: list[dict[str, str]], warm: WarmStart, console: Any = None,
-        out_dir: str | None = None) -> None:
-    """Prompt-completion SFT (loss on the completion only) with TRL's SFTTrainer."""
-    import datasets
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-    from trl import SFTConfig, SFTTrainer
-
-    from transformers import PrinterCallback
-
-    from trainers.progress import RichProgressCallback, quiet_libraries
-
-    quiet_libraries()
-    tokenizer = AutoTokenizer.from_pretrained(model_dir)
-    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
-    args = SFTConfig(
-        output_dir=os.path.join(model_dir, "_sft"), max_steps=warm.sft_steps,
-        per_device_train_batch_size=warm.batch_size, learning_rate=warm.learning_rate,
-        lr_scheduler_type="cosine", warmup_steps=max(1, warm.sft_steps // 20), weight_decay=0.0,
-        logging_steps=max(1, warm.sft_steps // 10), save_strategy="no", report_to="none", bf16=False,
-        use_cpu=not torch.cuda.is_available(), gradient_checkpointing=False, seed=warm.seed,
-        max_length=512, disable_tqdm=True,
-    )
-    trainer = SFTTrainer(model=model, args=args, train_dataset=datasets.Dataset.from_list(rows),
-                         processing_class=tokenizer,
-                         callbacks=[RichProgressCallback("warm start: SFT on solver completions", console)])
-    trainer.remove_callback(PrinterCallback)  # the rich bar shows the loss
-    trainer.train()
-    target = out_dir or model_dir
-    trainer.save_model(target)
-    tokenizer.save_pretrained(target)
-    shutil.rmtree(os.path.join(model_dir, "_sft"), ignore_errors=True)
+    sft(out_dir, rows, out_dir, {
+        "max_steps": warm.sft_steps, "per_device_train_batch_size": warm.batch_size,
+        "learning_rate": warm.learning_rate, "lr_scheduler_type": "cosine",
+        "warmup_steps": max(1, warm.sft_steps // 20), "weight_decay": 0.0,
+        "logging_steps": max(1, warm.sft_steps // 10), "bf16": False, "seed": warm.seed, "max_length": 512,
+    }, description="warm start: SFT on solver completions", console=console)

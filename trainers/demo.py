@@ -19,6 +19,7 @@ from rich.console import Console
 from rich.table import Table
 
 from reasongym.plotting import read_metrics
+from reasongym.telemetry import METRICS_FILE
 
 DEMO_ENV = "countdown"
 DEMO_ENV_KWARGS = {"counts": [2], "num_range": [1, 20], "target_range": [1, 100]}
@@ -79,11 +80,11 @@ def plot_demo(output_dir: str, records: list[dict[str, Any]], before: float, aft
 
 def run(script: dict[str, Any], config: dict[str, Any], console: Console, build_trainer) -> int:
     """Warm start -> held-out eval -> GRPO -> held-out eval -> table, test, PNG."""
-    import reasongym as rg
+    from trainers.common.cli import open_env
+    from trainers.common.models import save_policy
     from trainers.default_policy import PRESETS, default_policy
-    from trainers.stats import mcnemar, sign_test
-
     from trainers.progress import quiet_libraries
+    from trainers.stats import mcnemar, sign_test
 
     quiet_libraries()
     resolve_demo_env(script, console)
@@ -93,17 +94,13 @@ def run(script: dict[str, Any], config: dict[str, Any], console: Console, build_
         raise ValueError(f"--default-policy must be one of {sorted(PRESETS)}, got {preset!r}")
     script["model"] = default_policy(script["env"], env_kwargs, PRESETS[preset], console=console)
     console.print(f"[bold]policy[/] {script['model']}")
-    env = rg.make(script["env"], **env_kwargs)
-    count = env.task_count("test")
-    wanted = int(script.get("demo_eval_tasks") or EVAL_TASKS)
-    tasks = env.tasks("test", n=wanted if count is None else min(wanted, count), seed=0)
+    env = open_env(script, console)
+    tasks = env.tasks("test", n=int(script.get("demo_eval_tasks") or EVAL_TASKS), seed=0)
     temperature = float(config.get("temperature", 1.0))
     max_new = int(config.get("max_completion_length", 64))
     before, before_greedy = held_out(env, script["model"], tasks, max_new, temperature, console, "warm start")
     trainer, _ = build_trainer(script, config, console)
     trainer.train()
-    from trainers.grpo import save_policy
-
     save_policy(trainer, script["model"])
     after, after_greedy = held_out(env, trainer.args.output_dir, tasks, max_new, temperature, console, "after GRPO")
     test = sign_test(before.correct_per_task, after.correct_per_task)
@@ -113,7 +110,7 @@ def run(script: dict[str, Any], config: dict[str, Any], console: Console, build_
     console.print(f"greedy accuracy: {greedy_test.describe()}")
     console.print("[dim]The held-out claim is the sampled accuracy (the policy GRPO optimises); greedy accuracy is "
                   "shown for transparency.[/]")
-    metrics_path = os.path.join(trainer.args.output_dir, "metrics.jsonl")
+    metrics_path = os.path.join(trainer.args.output_dir, METRICS_FILE)
     records = read_metrics(metrics_path) if os.path.exists(metrics_path) else []
     png = plot_demo(trainer.args.output_dir, records, before.accuracy, after.accuracy, trainer.state.global_step,
                     f"GRPO on {env.env_id}\n{json.dumps(env_kwargs)}")

@@ -9,7 +9,6 @@ correct (Chen et al., 2021), averaged over tasks. Writes `report.json` and
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import os
@@ -23,9 +22,10 @@ from rich.table import Table
 
 import reasongym as rg
 from reasongym.adapters.trl import render_prompt
+from reasongym.registry import UnknownEnvError
 from reasongym.types import Task
+from trainers.common.cli import RecipeError, TrainerCLI, open_env
 from trainers.generation import Backend, Sampling
-from trainers.recipes import open_env
 
 
 def pass_at_k(n: int, c: int, k: int) -> float:
@@ -135,6 +135,42 @@ def report_table(report: EvalReport, title: str) -> Table:
     return table
 
 
+def _f(default: Any, help: str) -> Any:
+    return field(default=default, metadata={"help": help})
+
+
+@dataclass
+class EvalConfig:
+    """Evaluation settings; every field is a `--flag` and a recipe key (recipes/evaluate/*.yaml)."""
+
+    split: str = _f("test", "split to evaluate")
+    n: int = _f(500, "number of tasks (clamped to the split's size)")
+    seed: int = _f(0, "seed of the task draw and of sampling")
+    samples: int = _f(1, "completions per task")
+    k: str = _f("1", "comma-separated k values for pass@k (each <= samples)")
+    temperature: float | None = _f(None, "sampling temperature; default 0 (greedy) for 1 sample, else 1.0")
+    top_p: float = _f(1.0, "nucleus sampling")
+    max_new_tokens: int = _f(512, "new tokens per completion")
+    backend: str = _f("hf", "hf (transformers generate), vllm (offline engine) or openai (an OpenAI-compatible server)")
+    base_url: str | None = _f(None, "with --backend openai: the server, e.g. http://127.0.0.1:8000")
+    batch_size: int = _f(64, "sequences per generate() call (hf backend)")
+    output_dir: str | None = _f(None, "where report.json and samples.jsonl go (default outputs/eval-<env>)")
+
+    def ks(self) -> list[int]:
+        try:
+            ks = [int(k) for k in str(self.k).split(",") if k.strip()]
+        except ValueError:
+            raise RecipeError(f"--k must be comma-separated integers, got {self.k!r}") from None
+        if max(ks, default=1) > self.samples:
+            raise RecipeError(f"pass@{max(ks)} needs --samples >= {max(ks)} (got {self.samples})")
+        return ks
+
+
+CLI = TrainerCLI("python -m trainers.evaluate", "Evaluate a policy on an env split: accuracy, pass@k, reward "
+                 "components, outcomes, per difficulty.", [], EvalConfig,
+                 example="python -m trainers.evaluate --env countdown-3to4 --model M --samples 16 --k 1,8,16")
+
+
 def make_backend(kind: str, model: str, base_url: str | None = None, batch_size: int = 64) -> Backend:
     if kind == "hf":
         from trainers.generation import HFBackend
@@ -145,66 +181,61 @@ def make_backend(kind: str, model: str, base_url: str | None = None, batch_size:
 
         return VLLMBackend(model)
     if kind == "openai":
-        from transformers import AutoTokenizer
-
+        from trainers.common.models import load_tokenizer
         from trainers.generation import OpenAIBackend
 
         if not base_url:
-            raise SystemExit("--backend openai needs --base-url (e.g. http://127.0.0.1:8000)")
-        return OpenAIBackend(base_url, model, tokenizer=AutoTokenizer.from_pretrained(model))
-    raise SystemExit(f"--backend must be hf, vllm or openai, got {kind!r}")
+            raise RecipeError("--backend openai needs --base-url (e.g. http://127.0.0.1:8000)")
+        return OpenAIBackend(base_url, model, tokenizer=load_tokenizer(model))
+    raise RecipeError(f"--backend must be hf, vllm or openai, got {kind!r}")
+
+
+def parse(argv: Sequence[str]) -> tuple[dict[str, Any], EvalConfig]:
+    """(script options, EvalConfig) from recipe + flags, checked; raises RecipeError."""
+    script, fields = CLI.parse(argv)
+    try:
+        config = EvalConfig(**fields)
+    except TypeError as exc:
+        raise RecipeError(str(exc)) from None
+    config.ks()
+    if config.backend not in ("hf", "vllm", "openai"):
+        raise RecipeError(f"--backend must be hf, vllm or openai, got {config.backend!r}")
+    if config.backend == "openai" and not config.base_url:
+        raise RecipeError("--backend openai needs --base-url (e.g. http://127.0.0.1:8000)")
+    return script, config
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m trainers.evaluate", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--env", required=True)
-    parser.add_argument("--model", help="hub id or local path (default: the embedded default policy)")
-    parser.add_argument("--env-kwargs", default=None, help="JSON object of env overrides")
-    parser.add_argument("--split", default="test")
-    parser.add_argument("--n", type=int, default=500, help="number of tasks")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--samples", type=int, default=1, help="completions per task")
-    parser.add_argument("--k", default="1", help="comma-separated k values for pass@k")
-    parser.add_argument("--temperature", type=float, default=None, help="default: 0 (greedy) for 1 sample, else 1.0")
-    parser.add_argument("--top-p", type=float, default=1.0)
-    parser.add_argument("--max-new-tokens", type=int, default=512)
-    parser.add_argument("--backend", default="hf", choices=["hf", "vllm", "openai"])
-    parser.add_argument("--base-url", default=None)
-    parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--output-dir", default=None)
-    args = parser.parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
     console = Console(soft_wrap=True)
+    if (text := CLI.wants_help(argv)) is not None:
+        print(text)
+        return 0
     try:
-        ks = [int(k) for k in args.k.split(",") if k.strip()]
-    except ValueError:
-        raise SystemExit(f"--k must be comma-separated integers, got {args.k!r}")
-    env = open_env(args.env, args.env_kwargs, console)
-    if env is None:
+        script, config = parse(argv)
+        ks = config.ks()
+        env = open_env(script, console)
+        tasks = env.tasks(config.split, n=config.n, seed=config.seed)
+    except (RecipeError, UnknownEnvError, ValueError, TypeError) as exc:
+        console.print(f"[red]error:[/] {exc}")
         return 2
-    env_kwargs = json.loads(args.env_kwargs) if args.env_kwargs else {}
-    if max(ks) > args.samples:
-        console.print(f"[red]error:[/] pass@{max(ks)} needs --samples >= {max(ks)} (got {args.samples})")
-        return 2
-    model = args.model
+    model = script["model"]
     if model is None:
         from trainers.default_policy import default_policy
 
-        model = default_policy(args.env, env_kwargs, console=console)
-    temperature = args.temperature if args.temperature is not None else (0.0 if args.samples == 1 else 1.0)
-    backend = make_backend(args.backend, model, args.base_url, args.batch_size)
-    out = args.output_dir or os.path.join("outputs", f"eval-{args.env}")
+        model = default_policy(script["env"], script["env_kwargs"], console=console)
+    temperature = config.temperature if config.temperature is not None else (0.0 if config.samples == 1 else 1.0)
+    backend = make_backend(config.backend, model, config.base_url, config.batch_size)
+    out = config.output_dir or os.path.join("outputs", f"eval-{script['env']}".replace("/", "_"))
     os.makedirs(out, exist_ok=True)
-    count = env.task_count(args.split)
-    tasks = env.tasks(args.split, n=args.n if count is None else min(args.n, count), seed=args.seed)
-    report = evaluate(env, backend, tasks, args.samples, ks,
-                      Sampling(temperature=temperature, top_p=args.top_p, max_new_tokens=args.max_new_tokens,
-                               seed=args.seed),
+    report = evaluate(env, backend, tasks, config.samples, ks,
+                      Sampling(temperature=temperature, top_p=config.top_p, max_new_tokens=config.max_new_tokens,
+                               seed=config.seed),
                       console=console, sample_log=os.path.join(out, "samples.jsonl"))
-    report.split = args.split
+    report.split = config.split
     with open(os.path.join(out, "report.json"), "w") as f:
         f.write(report.to_json())
-    console.print(report_table(report, f"{args.env} / {args.split} (temperature {temperature:g})"))
+    console.print(report_table(report, f"{env.env_id} / {config.split} (temperature {temperature:g})"))
     console.print(f"report: {os.path.join(out, 'report.json')}  samples: {os.path.join(out, 'samples.jsonl')}")
     return 0
 

@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol, Sequence
 
-Prompt = str | list[dict[str, str]]
+from reasongym.templates import Prompt, chat_to_text
 
 
 @dataclass(frozen=True)
@@ -35,14 +35,6 @@ class Sampling:
 
 class Backend(Protocol):
     def generate(self, prompts: Sequence[Prompt], n: int, sampling: Sampling) -> list[list[str]]: ...
-
-
-def prompt_to_text(prompt: Prompt, tokenizer: Any) -> str:
-    if isinstance(prompt, str):
-        return prompt
-    if not getattr(tokenizer, "chat_template", None):
-        raise ValueError("chat prompts need a tokenizer with a chat template")
-    return tokenizer.apply_chat_template(prompt, tokenize=False, add_generation_prompt=True)
 
 
 def _bf16(path: str, dtype: str) -> bool:
@@ -90,12 +82,12 @@ class HFBackend:
     @classmethod
     def from_pretrained(cls, path: str, device: str | None = None, dtype: str = "auto", batch_size: int = 32):
         import torch
-        from transformers import AutoModelForCausalLM, AutoTokenizer
+        from transformers import AutoModelForCausalLM
 
-        from trainers.tiny import load_kwargs
+        from trainers.common.models import load_kwargs, load_tokenizer
 
         device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-        tokenizer = AutoTokenizer.from_pretrained(path, padding_side="left")
+        tokenizer = load_tokenizer(path)
         with whole_model_loading():
             model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, **load_kwargs(path, _bf16(path, dtype)))
         model = model.to(device).eval()
@@ -104,7 +96,7 @@ class HFBackend:
     def generate(self, prompts: Sequence[Prompt], n: int, sampling: Sampling) -> list[list[str]]:
         import torch
 
-        texts = [prompt_to_text(p, self.tokenizer) for p in prompts]
+        texts = [chat_to_text(p, self.tokenizer) for p in prompts]
         flat = [t for t in texts for _ in range(n)]
         outputs: list[str] = []
         torch.manual_seed(sampling.seed)
@@ -144,7 +136,7 @@ class VLLMBackend:
 
         params = SamplingParams(n=n, temperature=sampling.temperature, top_p=sampling.top_p,
                                 max_tokens=sampling.max_new_tokens, seed=sampling.seed)
-        texts = [prompt_to_text(p, self.tokenizer) for p in prompts]
+        texts = [chat_to_text(p, self.tokenizer) for p in prompts]
         return [[o.text for o in r.outputs] for r in self.llm.generate(texts, params)]
 
 
@@ -161,7 +153,7 @@ class OpenAIBackend:
         self.timeout = timeout
 
     def generate(self, prompts: Sequence[Prompt], n: int, sampling: Sampling) -> list[list[str]]:
-        texts = [prompt_to_text(p, self.tokenizer) for p in prompts]
+        texts = [chat_to_text(p, self.tokenizer) for p in prompts]
         body = {"model": self.model, "prompt": texts, "n": n, "max_tokens": sampling.max_new_tokens,
                 "temperature": sampling.temperature, "top_p": sampling.top_p, "seed": sampling.seed}
         request = urllib.request.Request(self.url, data=json.dumps(body).encode(), method="POST",

@@ -19,35 +19,30 @@ from rich.console import Console
 from rich.table import Table
 
 import reasongym as rg
+from reasongym import telemetry
 from reasongym.adapters.trl import build_dataset, make_reward_funcs
 from reasongym.registry import UnknownEnvError
-from trainers import preflight
-from trainers.recipes import RecipeError, ScriptOption, help_text, load_recipe, parse_flags, split_options
+from trainers import demo, preflight
+from trainers.common.cli import RecipeError, ScriptOption, TrainerCLI, open_env
+from trainers.common.models import load_kwargs, load_tokenizer, save_policy
 
-SCRIPT_OPTIONS = [
-    ScriptOption("env", None, "env id (python -m reasongym list)"),
-    ScriptOption("model", None, "hub id or local path of the policy (default: the embedded default policy)"),
-    ScriptOption("config", None, "YAML recipe (recipes/grpo/*.yaml); flags override it"),
-    ScriptOption("env_kwargs", None, "JSON object of env overrides, e.g. '{\"template\": \"base\"}'"),
-    ScriptOption("reward_mode", None, "env reward mode (python -m reasongym show ID lists them)"),
-    ScriptOption("train_size", None, "training tasks (procedural envs: default enough for max_steps)"),
-    ScriptOption("eval_size", 0, "held-out test tasks evaluated every eval_steps (0 = no evaluation)"),
-    ScriptOption("seed_tasks", 0, "seed of the task draw (independent of the training --seed)"),
-    ScriptOption("use_peft", False, "train LoRA adapters instead of all weights"),
-    ScriptOption("lora_r", 16, "LoRA rank"),
-    ScriptOption("lora_alpha", 32, "LoRA alpha"),
-    ScriptOption("lora_dropout", 0.05, "LoRA dropout"),
+OPTIONS = [
+    ScriptOption("train_size", None, "training tasks (procedural envs: default enough for max_steps)", int),
+    ScriptOption("eval_size", 0, "held-out test tasks evaluated every eval_steps (0 = no evaluation)", int),
+    ScriptOption("seed_tasks", 0, "seed of the task draw (independent of the training --seed)", int),
+    ScriptOption("use_peft", False, "train LoRA adapters instead of all weights", bool),
+    ScriptOption("lora_r", 16, "LoRA rank", int),
+    ScriptOption("lora_alpha", 32, "LoRA alpha", int),
+    ScriptOption("lora_dropout", 0.05, "LoRA dropout", float),
     ScriptOption("lora_target_modules", "all-linear", "LoRA target modules"),
     ScriptOption("resume_from_checkpoint", None, "checkpoint dir to resume from (or true for the latest)"),
-    ScriptOption("scoring_workers", None, "verifier processes (default: in-process for cheap verifiers)"),
+    ScriptOption("scoring_workers", None, "verifier processes (default: in-process for cheap verifiers)", int),
     ScriptOption("default_policy", "cpu", "without --model: size of the embedded default policy (cpu, gpu, ci)"),
-    ScriptOption("demo_eval_tasks", 500, "without --model: held-out tasks in the before/after table"),
+    ScriptOption("demo_eval_tasks", 500, "without --model: held-out tasks in the before/after table", int),
     ScriptOption("curriculum", None, "fixed | linear | adaptive: sample task difficulty by a schedule"),
     ScriptOption("curriculum_band", "0.2,0.8", "adaptive: success band a level should sit in"),
-    ScriptOption("curriculum_window", 256, "adaptive: outcomes remembered per level"),
+    ScriptOption("curriculum_window", 256, "adaptive: outcomes remembered per level", int),
 ]
-SUMMARY = "Train a policy with GRPO (TRL GRPOTrainer) on a reasongym env."
-
 RUN_DEFAULTS: dict[str, Any] = {
     "report_to": "none",
     "logging_steps": 1,
@@ -56,35 +51,29 @@ RUN_DEFAULTS: dict[str, Any] = {
 }
 
 
-def parse(argv: Sequence[str]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(script options, GRPOConfig kwargs) from recipe + flags; raises RecipeError."""
+def _cli():
     from trl import GRPOConfig
 
-    flags = parse_flags(argv)
-    recipe = load_recipe(flags.get("config"))
-    if not flags.get("model") and not recipe.get("model") and not flags.get("config"):
-        from trainers.demo import DEMO_RECIPE
+    return TrainerCLI("python -m trainers.grpo", "Train a policy with GRPO (TRL GRPOTrainer) on a reasongym env.",
+                      OPTIONS, GRPOConfig,
+                      example="python -m trainers.grpo --env countdown-3to4 --model Qwen/Qwen2.5-3B-Instruct")
 
-        recipe = load_recipe(DEMO_RECIPE)  # no model, no recipe: the offline main job's settings
-    merged = {**recipe, **flags}
-    script, config = split_options(merged, SCRIPT_OPTIONS, GRPOConfig)
-    if not script["env"]:
-        raise RecipeError("--env is required (python -m reasongym list shows the ids)")
+
+def parse(argv: Sequence[str]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(script options, GRPOConfig kwargs) from recipe + flags; raises RecipeError.
+    No model and no recipe: the offline main job's recipe (trainers.demo)."""
+    def default_recipe(flags: dict[str, Any]) -> str | None:
+        return None if flags.get("model") else demo.DEMO_RECIPE
+
+    script, config = _cli().parse(argv, default_recipe)
+    if str(script["resume_from_checkpoint"]).lower() in ("true", "latest"):
+        script["resume_from_checkpoint"] = True
     env_name = str(script["env"]).replace("/", "_")
-    config = {**RUN_DEFAULTS, "output_dir": os.path.join("outputs", f"grpo-{env_name}"), **config}
-    return script, config
+    return script, {**RUN_DEFAULTS, "output_dir": os.path.join("outputs", f"grpo-{env_name}"), **config}
 
 
-def make_env(script: dict[str, Any]) -> rg.Env:
-    kwargs = dict(script.get("env_kwargs") or {})
-    if script.get("reward_mode"):
-        kwargs["reward_mode"] = script["reward_mode"]
-    try:
-        return rg.make(script["env"], **kwargs)
-    except UnknownEnvError:
-        raise
-    except TypeError as exc:
-        raise RecipeError(f"bad --env-kwargs for {script['env']}: {exc}") from None
+def make_env(script: dict[str, Any], console: Console | None = None) -> rg.Env:
+    return open_env(script, console or Console(stderr=True))
 
 
 def default_train_size(env: rg.Env, config: dict[str, Any], plan: preflight.BatchPlan) -> int | None:
@@ -97,7 +86,50 @@ def default_train_size(env: rg.Env, config: dict[str, Any], plan: preflight.Batc
 
 def build_trainer(script: dict[str, Any], config_kwargs: dict[str, Any], console: Console):
     """Everything up to (and including) the GRPOTrainer, after the pre-flight checks."""
-    env = make_env(script)
+    env = make_env(script, console)
+    plan = check_config(script, config_kwargs)
+    if not script["resume_from_checkpoint"] and telemetry.is_main_process():
+        telemetry.reset_run_logs(config_kwargs["output_dir"])  # a fresh run starts fresh logs
+    config_kwargs["model_init_kwargs"] = model_init_kwargs(script["model"], config_kwargs)
+    tokenizer = load_tokenizer(script["model"])
+    preflight.check_chat_template(tokenizer, env.template.kind, env.template.name)
+
+    train_tasks = env.tasks("train", n=script["train_size"] or default_train_size(env, config_kwargs, plan),
+                            seed=int(script["seed_tasks"]))
+    levels = sorted({t.difficulty for t in train_tasks if t.difficulty is not None})
+    train, scheduler, callbacks = training_data(env, script, config_kwargs, train_tasks, tokenizer)
+    funcs, weights = make_reward_funcs(
+        env, log_dir=config_kwargs["output_dir"], levels=levels,
+        on_scores=scheduler_feedback(scheduler) if scheduler is not None else None,
+        **({"engine": _engine(script)} if script.get("scoring_workers") is not None else {}),
+    )
+    config_kwargs.setdefault("reward_weights", weights)
+    if not console.is_terminal:
+        config_kwargs.setdefault("disable_tqdm", True)  # plain progress lines instead of \r-bars in a log file
+
+    from trl import GRPOConfig, GRPOTrainer
+
+    from trainers.callbacks import MetricsLogCallback
+    from trainers.progress import StepProgressCallback
+
+    args = GRPOConfig(**config_kwargs)
+    evaluation = None
+    if script["eval_size"]:
+        evaluation = build_dataset(env, "test", n=int(script["eval_size"]), seed=int(script["seed_tasks"]),
+                                   tokenizer=tokenizer)
+    if telemetry.is_main_process():
+        describe_run(console, env, plan, len(train_tasks), evaluation, scheduler, levels)
+    callbacks.append(MetricsLogCallback(args.output_dir, title=f"GRPO on {env.env_id}"))  # after curriculum keys
+    if args.disable_tqdm:
+        callbacks.append(StepProgressCallback(f"GRPO on {env.env_id}", console))
+    trainer = GRPOTrainer(model=script["model"], reward_funcs=funcs, args=args, train_dataset=train,
+                          eval_dataset=evaluation, processing_class=tokenizer, peft_config=lora_config(script),
+                          callbacks=callbacks)
+    return trainer, env
+
+
+def check_config(script: dict[str, Any], config_kwargs: dict[str, Any]) -> preflight.BatchPlan:
+    """The pre-flight checks; fills in what they decide (device, precision, evaluation cadence)."""
     plan = preflight.check_batch(config_kwargs)
     config_kwargs.update(preflight.check_devices(config_kwargs))
     preflight.check_vllm(config_kwargs)
@@ -107,92 +139,59 @@ def build_trainer(script: dict[str, Any], config_kwargs: dict[str, Any], console
         config_kwargs.setdefault("eval_steps", 50)
         config_kwargs.setdefault("per_device_eval_batch_size", config_kwargs.get("per_device_train_batch_size", 8))
         preflight.check_batch(config_kwargs)
-    if not script["resume_from_checkpoint"] and _is_main():
-        for stale in ("metrics.jsonl", "samples.jsonl", "successes.jsonl"):  # a fresh run starts fresh logs
-            path = os.path.join(config_kwargs["output_dir"], stale)
-            if os.path.exists(path):
-                os.remove(path)
-    # float32 weights unless the recipe asks otherwise: with bf16=True the trainer autocasts and keeps
-    # fp32 master weights (pure-bf16 Adam updates of small models diverged on the GPU check);
-    # big-model recipes set model_init_kwargs {dtype: bfloat16} to halve memory.
-    from trainers.tiny import load_kwargs
+    return plan
 
-    init_kwargs = {**load_kwargs(script["model"], bool(config_kwargs.get("bf16"))),
-                   **dict(config_kwargs.get("model_init_kwargs") or {})}
-    init_kwargs.setdefault("dtype", "float32")
-    config_kwargs["model_init_kwargs"] = init_kwargs
 
-    from transformers import AutoTokenizer
-    from trl import GRPOConfig, GRPOTrainer
+def model_init_kwargs(model: str, config_kwargs: dict[str, Any]) -> dict[str, Any]:
+    """float32 weights unless the recipe asks otherwise: with bf16=True the trainer autocasts and keeps
+    fp32 master weights (pure-bf16 Adam updates of small models diverged on the GPU check);
+    big-model recipes set model_init_kwargs {dtype: bfloat16} to halve memory."""
+    kwargs = {**load_kwargs(model, bool(config_kwargs.get("bf16"))), **dict(config_kwargs.get("model_init_kwargs") or {})}
+    kwargs.setdefault("dtype", "float32")
+    return kwargs
 
-    tokenizer = AutoTokenizer.from_pretrained(script["model"], padding_side="left")
-    preflight.check_chat_template(tokenizer, env.template.kind, env.template.name)
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
 
-    n_train = script["train_size"] or default_train_size(env, config_kwargs, plan)
-    seed_tasks = int(script["seed_tasks"])
-    train_tasks = env.tasks("train", n=n_train, seed=seed_tasks)
-    levels = sorted({t.difficulty for t in train_tasks if t.difficulty is not None})
-    scheduler = None
-    callbacks: list = []
-    if script["curriculum"]:
-        from trainers.curriculum_data import (CurriculumCallback, build_curriculum, curriculum_dataset, level_pools,
-                                              scheduler_feedback)
+def training_data(env: rg.Env, script: dict[str, Any], config_kwargs: dict[str, Any], train_tasks: list[rg.Task],
+                  tokenizer: Any):
+    """(train dataset, curriculum scheduler or None, callbacks): a fixed dataset, or a curriculum stream."""
+    if not script["curriculum"]:
+        return build_dataset(env, "train", tokenizer=tokenizer, tasks=train_tasks), None, []
+    from trainers.curriculum_data import CurriculumCallback, build_curriculum, curriculum_dataset, level_pools
 
-        pools = level_pools(train_tasks)
-        band = tuple(float(x) for x in str(script["curriculum_band"]).split(","))
-        scheduler = build_curriculum(script["curriculum"], pools, int(config_kwargs.get("max_steps", -1)), band,
-                                     int(script["curriculum_window"]))
-        if int(config_kwargs.get("max_steps", -1)) <= 0:
-            raise RecipeError("--curriculum streams tasks without end: set --max_steps")
-        config_kwargs["shuffle_dataset"] = False  # the stream is already random; a shuffle buffer would lag the schedule
-        callbacks.append(CurriculumCallback(scheduler))
+    steps = int(config_kwargs.get("max_steps", -1))
+    if steps <= 0:
+        raise RecipeError("--curriculum streams tasks without end: set --max_steps")
+    pools = level_pools(train_tasks)
+    band = tuple(float(x) for x in str(script["curriculum_band"]).split(","))
+    scheduler = build_curriculum(script["curriculum"], pools, steps, band, int(script["curriculum_window"]))
+    config_kwargs["shuffle_dataset"] = False  # the stream is already random; a shuffle buffer would lag the schedule
+    train = curriculum_dataset(env, pools, scheduler, tokenizer, int(script["seed_tasks"]))
+    return train, scheduler, [CurriculumCallback(scheduler)]
 
-    funcs, weights = make_reward_funcs(
-        env, log_dir=config_kwargs["output_dir"], levels=levels,
-        on_scores=scheduler_feedback(scheduler) if scheduler is not None else None,
-        **({"engine": _engine(script)} if script.get("scoring_workers") is not None else {}),
-    )
-    config_kwargs.setdefault("reward_weights", weights)
-    args = GRPOConfig(**config_kwargs)
 
-    if scheduler is not None:
-        train = curriculum_dataset(env, pools, scheduler, tokenizer, seed_tasks)
-    else:
-        train = build_dataset(env, "train", tokenizer=tokenizer, tasks=train_tasks)
-    evaluation = None
-    if script["eval_size"]:
-        evaluation = build_dataset(env, "test", n=int(script["eval_size"]), seed=seed_tasks, tokenizer=tokenizer)
+def scheduler_feedback(scheduler):
+    from trainers.curriculum_data import scheduler_feedback as feedback
 
-    peft_config = None
-    if script["use_peft"]:
-        from peft import LoraConfig
+    return feedback(scheduler)
 
-        peft_config = LoraConfig(
-            r=int(script["lora_r"]), lora_alpha=int(script["lora_alpha"]), lora_dropout=float(script["lora_dropout"]),
-            target_modules=script["lora_target_modules"], task_type="CAUSAL_LM",
-        )
 
-    from trainers.callbacks import MetricsLogCallback
+def lora_config(script: dict[str, Any]):
+    if not script["use_peft"]:
+        return None
+    from peft import LoraConfig
 
-    if _is_main():
-        console.print(f"[bold]env[/] {env.env_id} ({env.template.name} template, {env.reward_mode} reward: "
-                      + ", ".join(f"{k} x {w:g}" for k, w in env.reward_weights.items()) + ")")
-        console.print(f"[bold]batch[/] {plan.describe()}")
-        console.print(f"[bold]data[/] {len(train_tasks)} train tasks" + (f", {len(evaluation)} held-out" if evaluation else "")
-                      + (f"; curriculum {scheduler.name} over levels {levels}" if scheduler else ""))
-    trainer = GRPOTrainer(
-        model=script["model"],
-        reward_funcs=funcs,
-        args=args,
-        train_dataset=train,
-        eval_dataset=evaluation,
-        processing_class=tokenizer,
-        peft_config=peft_config,
-        callbacks=[*callbacks, MetricsLogCallback(args.output_dir, title=f"GRPO on {env.env_id}")],  # curriculum keys first
-    )
-    return trainer, env
+    return LoraConfig(r=int(script["lora_r"]), lora_alpha=int(script["lora_alpha"]),
+                      lora_dropout=float(script["lora_dropout"]), target_modules=script["lora_target_modules"],
+                      task_type="CAUSAL_LM")
+
+
+def describe_run(console: Console, env: rg.Env, plan: preflight.BatchPlan, n_train: int, evaluation: Any,
+                 scheduler: Any, levels: list) -> None:
+    console.print(f"[bold]env[/] {env.env_id} ({env.template.name} template, {env.reward_mode} reward: "
+                  + ", ".join(f"{k} x {w:g}" for k, w in env.reward_weights.items()) + ")")
+    console.print(f"[bold]batch[/] {plan.describe()}")
+    console.print(f"[bold]data[/] {n_train} train tasks" + (f", {len(evaluation)} held-out" if evaluation else "")
+                  + (f"; curriculum {scheduler.name} over levels {levels}" if scheduler else ""))
 
 
 def _engine(script: dict[str, Any]):
@@ -201,21 +200,9 @@ def _engine(script: dict[str, Any]):
     return ScoringEngine(workers=int(script["scoring_workers"]))
 
 
-def _is_main() -> bool:
-    return os.environ.get("RANK", "0") == "0"
-
-
-def save_policy(trainer, source_model: str) -> None:
-    from trainers.tiny import copy_load_hints
-
-    trainer.save_model(trainer.args.output_dir)
-    if _is_main():
-        copy_load_hints(source_model, trainer.args.output_dir)
-
-
 def summarize(trainer, console: Console) -> None:
     history = [h for h in trainer.state.log_history if "reward" in h]
-    if not history or not _is_main():
+    if not history or not telemetry.is_main_process():
         return
     first, last = history[0], history[-1]
     table = Table(title=f"GRPO run: {trainer.state.global_step} steps")
@@ -237,21 +224,19 @@ def summarize(trainer, console: Console) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     console = Console(soft_wrap=True)
-    if not argv or "-h" in argv or "--help" in argv:
-        print(help_text("python -m trainers.grpo", SUMMARY, SCRIPT_OPTIONS, "GRPOConfig"))
+    cli = _cli()
+    if (text := cli.wants_help(argv)) is not None:
+        print(text)
         return 0
     try:
         script, config = parse(argv)
         if not script["model"]:
-            from trainers import demo
-
             return demo.run(script, config, console, build_trainer)
         trainer, _ = build_trainer(script, config, console)
     except (RecipeError, preflight.PreflightError, UnknownEnvError, ValueError) as exc:
         console.print(f"[red]error:[/] {exc}")
         return 2
-    resume = script["resume_from_checkpoint"]
-    trainer.train(resume_from_checkpoint=resume)
+    trainer.train(resume_from_checkpoint=script["resume_from_checkpoint"])
     save_policy(trainer, script["model"])
     summarize(trainer, console)
     return 0

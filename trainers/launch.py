@@ -22,7 +22,7 @@ import urllib.request
 from dataclasses import dataclass
 from typing import Sequence
 
-from trainers.recipes import load_recipe, parse_flags
+from trainers.common.cli import load_recipe, parse_flags
 
 
 @dataclass(frozen=True)

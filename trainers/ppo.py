@@ -18,47 +18,57 @@ import os
 import random
 import sys
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any, Sequence
 
 from rich.console import Console
 
 import reasongym as rg
 from reasongym.registry import UnknownEnvError
+from reasongym.telemetry import MetricsWriter
+from reasongym.templates import chat_to_text
 from trainers import preflight
-from trainers.recipes import RecipeError, ScriptOption, help_text, load_recipe, parse_flags, split_options
+from trainers.common.cli import RecipeError, ScriptOption, TrainerCLI, open_env
+from trainers.common.models import copy_load_hints, load_kwargs, load_tokenizer
+
+
+def _f(default: Any, help: str) -> Any:
+    return field(default=default, metadata={"help": help})
 
 
 @dataclass
 class PPOConfig:
-    output_dir: str = "outputs/ppo"
-    max_steps: int = 100
-    learning_rate: float = 1e-6
-    per_device_batch_size: int = 8
-    mini_batch_size: int = 8
-    ppo_epochs: int = 4
-    max_completion_length: int = 256
-    temperature: float = 1.0
-    top_p: float = 1.0
-    gamma: float = 1.0
-    lam: float = 0.95
-    clip_range: float = 0.2
-    clip_range_value: float = 0.2
-    vf_coef: float = 0.1
-    kl_coef: float = 0.05
-    kl_estimator: str = "k1"
-    adaptive_kl: bool = False
-    target_kl: float = 6.0
-    kl_horizon: int = 10_000
-    whiten_advantages: bool = True
-    max_grad_norm: float = 1.0
-    weight_decay: float = 0.0
-    seed: int = 0
-    logging_steps: int = 1
-    save_steps: int = 0
-    bf16: bool = False
-    use_cpu: bool = False
-    report_to: str = "none"
+    """PPO hyper-parameters, in TRL's naming where TRL has the same idea. Every field is also a
+    `--flag` and a recipe key (recipes/ppo/*.yaml); `--help` lists them with this help."""
+
+    output_dir: str = _f("outputs/ppo", "where metrics.jsonl, checkpoints and the final policy go")
+    max_steps: int = _f(100, "PPO iterations (each: one rollout batch, then ppo_epochs of minibatch updates)")
+    learning_rate: float = _f(1e-6, "AdamW learning rate of policy and value head")
+    per_device_batch_size: int = _f(8, "prompts rolled out per process and iteration (one completion each)")
+    mini_batch_size: int = _f(8, "sequences per gradient step; must divide per_device_batch_size")
+    ppo_epochs: int = _f(4, "passes over each rollout batch")
+    max_completion_length: int = _f(256, "new tokens per completion")
+    temperature: float = _f(1.0, "sampling temperature of the rollouts (and of the log-probs)")
+    top_p: float = _f(1.0, "nucleus sampling of the rollouts")
+    gamma: float = _f(1.0, "discount per token in GAE")
+    lam: float = _f(0.95, "GAE lambda: bias/variance trade-off of the advantages")
+    clip_range: float = _f(0.2, "PPO ratio clip of the policy loss")
+    clip_range_value: float = _f(0.2, "clip of the value update around the old values")
+    vf_coef: float = _f(0.1, "weight of the value loss (policy and value share the backbone)")
+    kl_coef: float = _f(0.05, "per-token KL penalty to the reference policy (initial value when adaptive)")
+    kl_estimator: str = _f("k1", "k1 (log-ratio) or k3 (low-variance, always positive) KL estimate")
+    adaptive_kl: bool = _f(False, "adapt kl_coef towards target_kl (Ziegler et al.)")
+    target_kl: float = _f(6.0, "adaptive KL: target summed KL per sequence")
+    kl_horizon: int = _f(10_000, "adaptive KL: horizon of the proportional controller, in sequences")
+    whiten_advantages: bool = _f(True, "normalise advantages over the batch's completion tokens")
+    max_grad_norm: float = _f(1.0, "gradient clipping (0 = off)")
+    weight_decay: float = _f(0.0, "AdamW weight decay")
+    seed: int = _f(0, "torch seed (plus the process index) and prompt-sampling seed")
+    logging_steps: int = _f(1, "write a metrics.jsonl row every N iterations")
+    save_steps: int = _f(0, "save a resumable checkpoint every N iterations (0 = only the final policy)")
+    bf16: bool = _f(False, "bf16 autocast on GPU (weights stay fp32)")
+    use_cpu: bool = _f(False, "run on CPU even when a GPU is there")
+    report_to: str = _f("none", "accelerate tracker: none, tensorboard, wandb, ...")
 
     def __post_init__(self) -> None:
         if self.per_device_batch_size % self.mini_batch_size:
@@ -68,16 +78,13 @@ class PPOConfig:
             raise ValueError("kl_estimator must be 'k1' or 'k3'")
 
 
-SCRIPT_OPTIONS = [
-    ScriptOption("env", None, "env id (python -m reasongym list)"),
-    ScriptOption("model", None, "hub id or local path of the policy (default: the embedded default policy)"),
-    ScriptOption("config", None, "YAML recipe (recipes/ppo/*.yaml); flags override it"),
-    ScriptOption("env_kwargs", None, "JSON object of env overrides"),
-    ScriptOption("reward_mode", None, "env reward mode"),
-    ScriptOption("train_size", 10_000, "training tasks"),
-    ScriptOption("seed_tasks", 0, "seed of the task draw"),
+OPTIONS = [
+    ScriptOption("train_size", 10_000, "training tasks", int),
+    ScriptOption("seed_tasks", 0, "seed of the task draw", int),
     ScriptOption("resume_from_checkpoint", None, "checkpoint dir written by --save_steps"),
 ]
+CLI = TrainerCLI("python -m trainers.ppo", "PPO (value head, GAE, clipped objective, KL to a reference).", OPTIONS,
+                 PPOConfig, example="python -m trainers.ppo --env countdown-3to4 --model Qwen/Qwen2.5-0.5B-Instruct")
 
 
 @contextmanager
@@ -95,12 +102,11 @@ def generation_model(model: Any, accelerator: Any):
         yield unwrapped
 
 
-def build_policy(model_path: str, dtype: Any, bf16: bool = False):
+def policy_with_value_head(model_path: str, dtype: Any, bf16: bool = False):
+    """The causal LM of `model_path` with a zero-initialised scalar value head on its last hidden state."""
     import torch
     from torch import nn
     from transformers import AutoModelForCausalLM
-
-    from trainers.tiny import load_kwargs
 
     class PolicyWithValueHead(nn.Module):
         """Causal LM + a scalar value per position, read from the last hidden state."""
@@ -128,7 +134,7 @@ class PPOTrainer:
                  console: Console | None = None):
         import torch
         from accelerate import Accelerator
-        from transformers import AutoModelForCausalLM, AutoTokenizer
+        from transformers import AutoModelForCausalLM
 
         self.env, self.cfg, self.console = env, config, console or Console()
         self.model_path = model_path
@@ -143,14 +149,10 @@ class PPOTrainer:
         # fp32 master weights for policy + value head (one dtype, as ZeRO-3 requires); bf16 runs autocast.
         # The frozen reference only runs inference, so it may live in bf16.
         ref_dtype = torch.bfloat16 if config.bf16 else torch.float32
-        self.tokenizer = AutoTokenizer.from_pretrained(model_path, padding_side="left")
-        if self.tokenizer.pad_token is None:
-            self.tokenizer.pad_token = self.tokenizer.eos_token
-        model = build_policy(model_path, torch.float32, config.bf16)
+        self.tokenizer = load_tokenizer(model_path)
+        model = policy_with_value_head(model_path, torch.float32, config.bf16)
         optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
         self.model, self.optimizer = self.accelerator.prepare(model, optimizer)
-        from trainers.tiny import load_kwargs
-
         reference = AutoModelForCausalLM.from_pretrained(model_path, dtype=ref_dtype,
                                                          **load_kwargs(model_path, config.bf16)).eval()
         for p in reference.parameters():
@@ -187,10 +189,7 @@ class PPOTrainer:
 
         from reasongym.adapters.trl import render_prompt
 
-        prompts = [render_prompt(self.env, t, self.tokenizer) for t in tasks]
-        prompts = [p if isinstance(p, str) else self.tokenizer.apply_chat_template(p, tokenize=False,
-                                                                                     add_generation_prompt=True)
-                   for p in prompts]
+        prompts = [chat_to_text(render_prompt(self.env, t, self.tokenizer), self.tokenizer) for t in tasks]
         enc = self.tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False).to(
             self.accelerator.device)
         with generation_model(self.model, self.accelerator) as unwrapped, torch.no_grad():
@@ -225,14 +224,35 @@ class PPOTrainer:
 
     # ----- one PPO iteration ----------------------------------------------------------
     def train_step(self) -> dict[str, float]:
+        """One PPO iteration: roll out, score, compute advantages, update for ppo_epochs, report."""
+        self.model.eval()
+        batch = self.rollout(self._prompts(self.step))
+        old_logprobs, old_values, kl, advantages, returns = self._advantages(batch)
+        self.model.train()
+        stats = self._update(batch, old_logprobs, old_values, advantages, returns)
+        mean_kl = kl.sum(1).mean().item()
+        if self.cfg.adaptive_kl:
+            self.kl.update(mean_kl, batch["sequences"].shape[0] * self.accelerator.num_processes)
+        self.step += 1
+        scores = batch["result"].scores
+        local = {
+            "reward": batch["scores"].mean().item(),
+            "completions/mean_length": batch["mask"].sum(1).mean().item(),
+            "kl": mean_kl,
+            "kl_coef": self.kl.value,
+            **{f"rewards/{name}/mean": sum(s.components.get(name, 0.0) for s in scores) / len(scores)
+               for name in self.env.reward_weights},
+            **{k: sum(v) / max(1, len(v)) for k, v in stats.items()},
+        }
+        return self._reduce(local)
+
+    def _advantages(self, batch: dict[str, Any]):
+        """(old log-probs, old values, per-token KL, advantages, returns) of a rollout batch, without gradients."""
         import torch
 
         from trainers import ppo_core as core
 
-        cfg = self.cfg
-        self.model.eval()
-        batch = self.rollout(self._prompts(self.step))
-        mask = batch["mask"]
+        cfg, mask = self.cfg, batch["mask"]
         with torch.no_grad():
             old_logprobs, old_values, _ = self._forward(self.model, batch)
             ref_logits = self.reference(input_ids=batch["sequences"], attention_mask=batch["attention"]).logits
@@ -244,7 +264,15 @@ class PPOTrainer:
             advantages, returns = core.gae(rewards, old_values, mask, cfg.gamma, cfg.lam)
             if cfg.whiten_advantages:
                 advantages = core.masked_whiten(advantages, mask)
-        self.model.train()
+        return old_logprobs, old_values, kl, advantages, returns
+
+    def _update(self, batch: dict[str, Any], old_logprobs, old_values, advantages, returns) -> dict[str, list[float]]:
+        """ppo_epochs passes of clipped policy + value minibatch updates; per-minibatch statistics."""
+        import torch
+
+        from trainers import ppo_core as core
+
+        cfg, mask = self.cfg, batch["mask"]
         stats: dict[str, list[float]] = {"policy_loss": [], "value_loss": [], "clipfrac": [], "vf_clipfrac": [],
                                          "entropy": [], "approx_kl": []}
         n = batch["sequences"].shape[0]
@@ -257,34 +285,18 @@ class PPOTrainer:
                 logprobs, values, logits = self._forward(self.model, mb)
                 pl, clipfrac = core.policy_loss(logprobs, old_logprobs[idx], advantages[idx], mask[idx], cfg.clip_range)
                 vl, vf_clipfrac = core.value_loss(values, old_values[idx], returns[idx], mask[idx], cfg.clip_range_value)
-                loss = pl + cfg.vf_coef * vl
-                self.accelerator.backward(loss)
+                self.accelerator.backward(pl + cfg.vf_coef * vl)
                 if self.accelerator.sync_gradients and cfg.max_grad_norm:
                     self.accelerator.clip_grad_norm_(self.model.parameters(), cfg.max_grad_norm)
                 self.optimizer.step()
                 self.optimizer.zero_grad()
                 with torch.no_grad():
-                    stats["policy_loss"].append(pl.item())
-                    stats["value_loss"].append(vl.item())
-                    stats["clipfrac"].append(clipfrac.item())
-                    stats["vf_clipfrac"].append(vf_clipfrac.item())
-                    stats["entropy"].append(core.masked_mean(core.entropy_from_logits(logits), mask[idx]).item())
-                    stats["approx_kl"].append(core.masked_mean(0.5 * (logprobs - old_logprobs[idx]) ** 2, mask[idx]).item())
-        mean_kl = (kl.sum(1)).mean().item()
-        if cfg.adaptive_kl:
-            self.kl.update(mean_kl, n * self.accelerator.num_processes)
-        self.step += 1
-        result = batch["result"]
-        local = {
-            "reward": batch["scores"].mean().item(),
-            "completions/mean_length": mask.sum(1).mean().item(),
-            "kl": mean_kl,
-            "kl_coef": self.kl.value,
-            **{f"rewards/{name}/mean": sum(s.components.get(name, 0.0) for s in result.scores) / len(result.scores)
-               for name in self.env.reward_weights},
-            **{k: sum(v) / max(1, len(v)) for k, v in stats.items()},
-        }
-        return self._reduce(local)
+                    for key, value in (("policy_loss", pl), ("value_loss", vl), ("clipfrac", clipfrac),
+                                       ("vf_clipfrac", vf_clipfrac),
+                                       ("entropy", core.masked_mean(core.entropy_from_logits(logits), mask[idx])),
+                                       ("approx_kl", core.masked_mean(0.5 * (logprobs - old_logprobs[idx]) ** 2, mask[idx]))):
+                        stats[key].append(value.item())
+        return stats
 
     def _reduce(self, local: dict[str, float]) -> dict[str, float]:
         import torch
@@ -307,6 +319,9 @@ class PPOTrainer:
 
         main = self.accelerator.is_main_process
         os.makedirs(self.cfg.output_dir, exist_ok=True)
+        metrics = MetricsWriter(self.cfg.output_dir)
+        if main and not resume_from:
+            metrics.reset()
         started, first_step = time.perf_counter(), self.step
         progress = make_progress(self.console)
         if main:
@@ -314,16 +329,15 @@ class PPOTrainer:
             bar = progress.add_task("PPO", total=self.cfg.max_steps, completed=self.step, info="")
         try:
             while self.step < self.cfg.max_steps:
-                metrics = self.train_step()
-                record = {"step": self.step, **metrics}
+                step_metrics = self.train_step()
+                record = {"step": self.step, **step_metrics}
                 self.history.append(record)
                 if main:
-                    progress.update(bar, completed=self.step, info=f"reward {metrics['reward']:.3f}")
+                    progress.update(bar, completed=self.step, info=f"reward {step_metrics['reward']:.3f}")
                     if self.step % self.cfg.logging_steps == 0:
-                        with open(os.path.join(self.cfg.output_dir, "metrics.jsonl"), "a") as f:
-                            f.write(json.dumps(record) + "\n")
+                        metrics.write(record)
                 if self.accelerator.trackers:
-                    self.accelerator.log(metrics, step=self.step)
+                    self.accelerator.log(step_metrics, step=self.step)
                 if self.cfg.save_steps and self.step % self.cfg.save_steps == 0:
                     self.save_checkpoint()
         finally:
@@ -333,10 +347,9 @@ class PPOTrainer:
             from trainers.callbacks import peak_gpu_memory_gb
 
             runtime = time.perf_counter() - started
-            with open(os.path.join(self.cfg.output_dir, "metrics.jsonl"), "a") as f:
-                f.write(json.dumps({"step": self.step, "train_runtime": runtime,
-                                    "train_steps_per_second": (self.step - first_step) / max(runtime, 1e-9),
-                                    "peak_gpu_memory_gb": peak_gpu_memory_gb()}) + "\n")
+            metrics.write({"step": self.step, "train_runtime": runtime,
+                           "train_steps_per_second": (self.step - first_step) / max(runtime, 1e-9),
+                           "peak_gpu_memory_gb": peak_gpu_memory_gb()})
         self.save_final()
         return self.history
 
@@ -359,8 +372,6 @@ class PPOTrainer:
             policy_state = {k[len("policy."):]: v for k, v in state.items() if k.startswith("policy.")}
             unwrapped.policy.save_pretrained(self.cfg.output_dir, state_dict=policy_state)
             self.tokenizer.save_pretrained(self.cfg.output_dir)
-            from trainers.tiny import copy_load_hints
-
             copy_load_hints(self.model_path, self.cfg.output_dir)
             torch.save({k: v for k, v in state.items() if k.startswith("value_head.")},
                        os.path.join(self.cfg.output_dir, "value_head.pt"))
@@ -373,12 +384,8 @@ class PPOTrainer:
 
 
 def parse(argv: Sequence[str]) -> tuple[dict[str, Any], PPOConfig]:
-    flags = parse_flags(argv)
-    merged = {**load_recipe(flags.get("config")), **flags}
-    script, config = split_options(merged, SCRIPT_OPTIONS, PPOConfig)
-    if not script["env"]:
-        raise RecipeError("--env is required (python -m reasongym list shows the ids)")
-    config.setdefault("output_dir", os.path.join("outputs", f"ppo-{script['env']}"))
+    script, config = CLI.parse(argv)
+    config.setdefault("output_dir", os.path.join("outputs", f"ppo-{script['env']}".replace("/", "_")))
     try:
         return script, PPOConfig(**config)
     except (TypeError, ValueError) as exc:
@@ -388,16 +395,12 @@ def parse(argv: Sequence[str]) -> tuple[dict[str, Any], PPOConfig]:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     console = Console(soft_wrap=True)
-    if not argv or "-h" in argv or "--help" in argv:
-        print(help_text("python -m trainers.ppo", "PPO (value head, GAE, clipped objective, KL to a reference).",
-                        SCRIPT_OPTIONS, "PPOConfig"))
+    if (text := CLI.wants_help(argv)) is not None:
+        print(text)
         return 0
     try:
         script, config = parse(argv)
-        env_kwargs = dict(script["env_kwargs"] or {})
-        if script["reward_mode"]:
-            env_kwargs["reward_mode"] = script["reward_mode"]
-        env = rg.make(script["env"], **env_kwargs)
+        env = open_env(script, console)
         updates = preflight.check_devices({"bf16": config.bf16 or None, "use_cpu": config.use_cpu})
         config.use_cpu = updates.get("use_cpu", config.use_cpu)
         config.bf16 = bool(updates.get("bf16", config.bf16)) and not config.use_cpu
@@ -408,9 +411,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if model is None:
         from trainers.default_policy import default_policy
 
-        model = default_policy(script["env"], dict(script["env_kwargs"] or {}), console=console)
-    count = env.task_count("train")
-    tasks = env.tasks("train", n=None if count is not None else int(script["train_size"]), seed=int(script["seed_tasks"]))
+        model = default_policy(script["env"], script["env_kwargs"], console=console)
+    tasks = env.tasks("train", n=int(script["train_size"]), seed=int(script["seed_tasks"]))
     trainer = PPOTrainer(env, model, config, tasks, console)
     history = trainer.train(resume_from=script["resume_from_checkpoint"])
     if trainer.accelerator.is_main_process and history:

@@ -1,6 +1,7 @@
 """Rejection sampling / STaR / RFT: sample k, keep the verified, fine-tune on them, repeat.
 
     python -m trainers.rejection_sampling --env countdown-3to4 --model M --rounds 3 --k 8
+    python -m trainers.rejection_sampling --config recipes/rejection_sampling/countdown-3to4.yaml --learning_rate 2e-5
     accelerate launch --config_file recipes/accelerate/zero3.yaml -m trainers.rejection_sampling ...
 
 Each round: every process samples k completions for its share of that round's
@@ -11,15 +12,15 @@ completion only; the prompt is the same text GRPO sees, chat template and pre-fi
 included; under DeepSpeed the SFT step is sharded like any accelerate run), and the
 new policy is evaluated greedily on the test split, again split across processes.
 `--oracle` adds the env's reference completions (the countdown solver's) to the
-first round as warm-start data (`--oracle every`: to every round).
+first round as warm-start data (`--oracle every`: to every round). Every SFTConfig field
+(learning_rate, num_train_epochs, per_device_train_batch_size, output_dir, use_cpu, seed, ...)
+is passed through to each round's fine-tuning.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
-import shutil
 import sys
 from typing import Any, Sequence
 
@@ -28,8 +29,11 @@ from rich.table import Table
 
 import reasongym as rg
 from reasongym.adapters.trl import render_prompt
+from reasongym.registry import UnknownEnvError
+from reasongym.telemetry import MetricsWriter
+from trainers.common.cli import RecipeError, ScriptOption, TrainerCLI, open_env
+from trainers.common.sft import sft
 from trainers.generation import HFBackend, Sampling
-from trainers.recipes import open_env
 
 
 def select(tasks: list[rg.Task], completions: list[list[str]], scores: list[list[rg.Score]], max_per_prompt: int
@@ -47,30 +51,40 @@ def select(tasks: list[rg.Task], completions: list[list[str]], scores: list[list
     return kept
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m trainers.rejection_sampling", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--env", required=True)
-    p.add_argument("--model", help="hub id or local path (default: the embedded default policy)")
-    p.add_argument("--env-kwargs", default=None)
-    p.add_argument("--rounds", type=int, default=3)
-    p.add_argument("--k", type=int, default=8, help="samples per prompt")
-    p.add_argument("--prompts", type=int, default=256, help="training prompts per round (all processes together)")
-    p.add_argument("--max-per-prompt", type=int, default=2)
-    p.add_argument("--oracle", nargs="?", const="first", choices=("first", "every"), default=None,
-                   help="add the env's reference completions to the SFT data: in the first round (warm start, "
-                        "the default when given bare) or in every round")
-    p.add_argument("--temperature", type=float, default=1.0)
-    p.add_argument("--max-new-tokens", type=int, default=256)
-    p.add_argument("--eval-size", type=int, default=200)
-    p.add_argument("--learning-rate", type=float, default=1e-5)
-    p.add_argument("--epochs", type=float, default=1.0)
-    p.add_argument("--batch-size", type=int, default=8, help="SFT batch size per process")
-    p.add_argument("--gen-batch-size", type=int, default=64)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--output-dir", default=None)
-    p.add_argument("--use-cpu", action="store_true")
-    return p
+OPTIONS = [
+    ScriptOption("rounds", 3, "sample-verify-SFT rounds", int),
+    ScriptOption("k", 8, "samples per prompt", int),
+    ScriptOption("prompts", 256, "training prompts per round (all processes together)", int),
+    ScriptOption("max_per_prompt", 2, "distinct verified completions kept per prompt", int),
+    ScriptOption("oracle", None, "add the env's reference completions to the SFT data: first (warm start; bare "
+                 "--oracle means this) or every round"),
+    ScriptOption("temperature", 1.0, "sampling temperature", float),
+    ScriptOption("max_new_tokens", 256, "new tokens per sample", int),
+    ScriptOption("eval_size", 200, "test tasks evaluated greedily after every round", int),
+    ScriptOption("gen_batch_size", 64, "sequences per generate() call", int),
+]
+SFT_DEFAULTS: dict[str, Any] = {"learning_rate": 1e-5, "num_train_epochs": 1.0, "per_device_train_batch_size": 8,
+                                "logging_steps": 10, "max_length": 1024, "seed": 0}
+
+
+def _cli() -> TrainerCLI:
+    from trl import SFTConfig
+
+    return TrainerCLI("python -m trainers.rejection_sampling", "Rejection sampling (STaR / RFT): sample k, keep the "
+                      "verified, fine-tune on them (TRL SFTTrainer), repeat.", OPTIONS, SFTConfig,
+                      example="python -m trainers.rejection_sampling --env countdown-3to4 --model M --rounds 3 --k 8")
+
+
+def parse(argv: Sequence[str]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(script options, SFTConfig kwargs with our defaults) from recipe + flags; raises RecipeError."""
+    script, config = _cli().parse(argv)
+    if script["oracle"] is True:
+        script["oracle"] = "first"
+    if script["oracle"] not in (None, "first", "every"):
+        raise RecipeError(f"--oracle takes first or every, got {script['oracle']!r}")
+    config = {**SFT_DEFAULTS, **config}
+    config.setdefault("output_dir", os.path.join("outputs", f"rs-{script['env']}".replace("/", "_")))
+    return script, config
 
 
 class Shards:
@@ -107,15 +121,16 @@ class Shards:
         return totals
 
 
-def sample_round(env: rg.Env, backend: HFBackend, tasks: list[rg.Task], args: argparse.Namespace, seed: int,
+def sample_round(env: rg.Env, backend: HFBackend, tasks: list[rg.Task], script: dict[str, Any], seed: int,
                  with_oracle: bool) -> tuple[list[dict[str, str]], int]:
     """This process's SFT rows for one round, and how many of its samples were correct."""
+    k = int(script["k"])
     prompts = [render_prompt(env, t, backend.tokenizer) for t in tasks]
-    sampling = Sampling(temperature=args.temperature, max_new_tokens=args.max_new_tokens, seed=seed)
-    completions = backend.generate(prompts, args.k, sampling)
-    flat = env.score_batch([c for group in completions for c in group], [t for t in tasks for _ in range(args.k)])
-    scores = [flat[i * args.k : (i + 1) * args.k] for i in range(len(tasks))]
-    kept = select(tasks, completions, scores, args.max_per_prompt)
+    sampling = Sampling(temperature=script["temperature"], max_new_tokens=script["max_new_tokens"], seed=seed)
+    completions = backend.generate(prompts, k, sampling)
+    flat = env.score_batch([c for group in completions for c in group], [t for t in tasks for _ in range(k)])
+    scores = [flat[i * k : (i + 1) * k] for i in range(len(tasks))]
+    kept = select(tasks, completions, scores, script["max_per_prompt"])
     if with_oracle:
         kept += [(t, ref) for t in tasks if (ref := env.reference_completion(t))]
     prompt_of = {t.id: p for t, p in zip(tasks, prompts)}
@@ -123,128 +138,127 @@ def sample_round(env: rg.Env, backend: HFBackend, tasks: list[rg.Task], args: ar
     return rows, sum(s.correct for s in flat)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    import torch
-    from accelerate import PartialState
+class RoundLoop:
+    """The state of one run: env, process group, output dir, current policy and its generation backend."""
 
-    from trainers.evaluate import evaluate
+    def __init__(self, env: rg.Env, script: dict[str, Any], sft_config: dict[str, Any], state: Any, model: str,
+                 console: Console) -> None:
+        self.env, self.script, self.sft_config, self.state = env, script, sft_config, state
+        self.out = sft_config["output_dir"]
+        self.main = state.is_main_process
+        self.console = console if self.main else Console(quiet=True)
+        self.shards = Shards(self.out, state)
+        self.metrics = MetricsWriter(self.out)
+        self.history: list[dict[str, Any]] = []
+        self.current = model
+        self.backend = self._backend()
+        rank, world = state.process_index, state.num_processes
+        self.my_test = env.tasks("test", n=script["eval_size"], seed=sft_config["seed"])[rank::world]
+        train_count = env.task_count("train")
+        self.pool = env.tasks("train", n=script["prompts"] * script["rounds"] if train_count is None else None,
+                              seed=sft_config["seed"])
 
-    args = build_parser().parse_args(argv)
-    console = Console(soft_wrap=True)
-    env = open_env(args.env, args.env_kwargs, console)
-    if env is None:
-        return 2
-    env_kwargs = json.loads(args.env_kwargs) if args.env_kwargs else {}
-    state = PartialState(cpu=args.use_cpu or not torch.cuda.is_available())
-    main_process = state.is_main_process
-    say = console if main_process else Console(quiet=True)
-    model = args.model
-    if model is None:
-        from trainers.default_policy import default_policy
+    def _backend(self) -> HFBackend:
+        return HFBackend.from_pretrained(self.current, device=str(self.state.device),
+                                         batch_size=self.script["gen_batch_size"])
 
-        if main_process:
-            model = default_policy(args.env, env_kwargs, console=console)
-        state.wait_for_everyone()
-        model = default_policy(args.env, env_kwargs, console=console)
-    out = args.output_dir or os.path.join("outputs", f"rs-{args.env}")
-    os.makedirs(out, exist_ok=True)
-    shards = Shards(out, state)
-    metrics_path = os.path.join(out, "metrics.jsonl")
-    if main_process and os.path.exists(metrics_path):
-        os.remove(metrics_path)
-    rank, world = state.process_index, state.num_processes
-    test_count = env.task_count("test")
-    test_tasks = env.tasks("test", n=args.eval_size if test_count is None else min(args.eval_size, test_count),
-                           seed=args.seed)
-    my_test = test_tasks[rank::world]
-    train_count = env.task_count("train")
-    pool = env.tasks("train", n=args.prompts * args.rounds if train_count is None else None, seed=args.seed)
-    current = model
-    backend = HFBackend.from_pretrained(current, device=str(state.device), batch_size=args.gen_batch_size)
+    def test_split(self, round_index: int) -> dict[str, Any]:
+        """Greedy accuracy of the current policy on the test split, each rank scoring its slice."""
+        from trainers.evaluate import evaluate
 
-    def test_split(round_index: int) -> dict[str, Any]:
-        """Greedy accuracy of `backend` on the test split, each rank scoring its slice."""
-        evaluation = evaluate(env, backend, my_test, 1, (1,), Sampling(temperature=0.0,
-                              max_new_tokens=args.max_new_tokens), console=say,
-                              description=f"round {round_index}: test split")
-        tested = shards.sum_counts(f"round{round_index}-test",
-                                   {"correct": sum(evaluation.correct_per_task), "tasks": len(my_test)})
+        evaluation = evaluate(self.env, self.backend, self.my_test, 1, (1,),
+                              Sampling(temperature=0.0, max_new_tokens=self.script["max_new_tokens"]),
+                              console=self.console, description=f"round {round_index}: test split")
+        tested = self.shards.sum_counts(f"round{round_index}-test",
+                                        {"correct": sum(evaluation.correct_per_task), "tasks": len(self.my_test)})
         return {"test_accuracy": tested["correct"] / max(1, tested["tasks"]), "test_tasks": tested["tasks"]}
 
-    history: list[dict[str, Any]] = []
+    def log(self, record: dict[str, Any]) -> None:
+        self.history.append(record)
+        if self.main:
+            self.metrics.write(record)
 
-    def log_round(record: dict[str, Any]) -> None:
-        history.append(record)
-        if main_process:
-            with open(metrics_path, "a") as f:
-                f.write(json.dumps(record) + "\n")
-
-    log_round({"round": 0, "accepted": 0, "acceptance_rate": None, **test_split(0), "policy": current})
-    for round_index in range(1, args.rounds + 1):
-        start = ((round_index - 1) * args.prompts) % max(1, len(pool))
-        mine = (pool[start:] + pool[:start])[: args.prompts][rank::world]
-        rows, correct = sample_round(env, backend, mine, args, seed=args.seed * 1000 + round_index * 10 + rank,
-                                     with_oracle=args.oracle == "every" or (args.oracle == "first" and round_index == 1))
+    def run_round(self, round_index: int) -> None:
+        """Sample and verify this rank's share, exchange accepted rows, SFT on all of them, test."""
+        script, rank, world = self.script, self.state.process_index, self.state.num_processes
+        start = ((round_index - 1) * script["prompts"]) % max(1, len(self.pool))
+        mine = (self.pool[start:] + self.pool[:start])[: script["prompts"]][rank::world]
+        oracle = script["oracle"] == "every" or (script["oracle"] == "first" and round_index == 1)
+        rows, correct = sample_round(self.env, self.backend, mine, script,
+                                     seed=self.sft_config["seed"] * 1000 + round_index * 10 + rank, with_oracle=oracle)
         stem = f"round{round_index}"
-        shards.write_rows(f"{stem}-accepted", rows)
-        sampled = shards.sum_counts(f"{stem}-sampled", {"correct": correct, "samples": len(mine) * args.k})
-        rows = shards.read_rows(f"{stem}-accepted")
+        self.shards.write_rows(f"{stem}-accepted", rows)
+        sampled = self.shards.sum_counts(f"{stem}-sampled", {"correct": correct, "samples": len(mine) * script["k"]})
+        rows = self.shards.read_rows(f"{stem}-accepted")
         if rows:
-            del backend  # free the generation copy while SFT trains
-            current = finetune(current, rows, os.path.join(out, f"round-{round_index}"), args,
-                               console if main_process else None)
-            backend = HFBackend.from_pretrained(current, device=str(state.device), batch_size=args.gen_batch_size)
-        log_round({"round": round_index, "accepted": len(rows),
-                   "acceptance_rate": sampled["correct"] / max(1, sampled["samples"]), **test_split(round_index),
-                   "policy": current})
-        if main_process:
-            record = history[-1]
-            console.print(f"round {round_index}: acceptance {record['acceptance_rate']:.3f}, {len(rows)} examples, "
-                          f"test accuracy {record['test_accuracy']:.3f} ({world} process(es))")
-    if main_process:
-        table = Table(title=f"rejection sampling on {env.env_id}")
+            del self.backend  # free the generation copy while SFT trains
+            config = {**self.sft_config, "output_dir": os.path.join(self.out, f"round-{round_index}")}
+            self.current = sft(self.current, rows, config["output_dir"], config,
+                               description=f"round {round_index}: SFT on {len(rows)} verified completions",
+                               console=self.console)
+            self.backend = self._backend()
+        self.log({"round": round_index, "accepted": len(rows),
+                  "acceptance_rate": sampled["correct"] / max(1, sampled["samples"]), **self.test_split(round_index),
+                  "policy": self.current})
+        record = self.history[-1]
+        self.console.print(f"round {round_index}: acceptance {record['acceptance_rate']:.3f}, {len(rows)} examples, "
+                           f"test accuracy {record['test_accuracy']:.3f} ({world} process(es))")
+
+    def table(self) -> Table:
+        table = Table(title=f"rejection sampling on {self.env.env_id}")
         for column in ("round", "acceptance rate", "SFT examples", "test accuracy"):
             table.add_column(column, justify="right")
-        for record in history:
+        for record in self.history:
             rate = record["acceptance_rate"]
             table.add_row(str(record["round"]) if record["round"] else "0 (start)",
                           "-" if rate is None else f"{rate:.3f}", str(record["accepted"]),
                           f"{record['test_accuracy']:.3f}")
-        console.print(table)
-        console.print(f"final policy: {current}")
+        return table
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    import torch
+    from accelerate import PartialState
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    console = Console(soft_wrap=True)
+    if (text := _cli().wants_help(argv)) is not None:
+        print(text)
+        return 0
+    try:
+        script, sft_config = parse(argv)
+        env = open_env(script, console)
+    except (RecipeError, UnknownEnvError, ValueError) as exc:
+        console.print(f"[red]error:[/] {exc}")
+        return 2
+    cpu = bool(sft_config.get("use_cpu")) or not torch.cuda.is_available()
+    sft_config["use_cpu"] = cpu
+    if not cpu and torch.cuda.is_bf16_supported():  # rounds fine-tune bf16 weights on a GPU unless the recipe says
+        sft_config.setdefault("model_init_kwargs", {"dtype": "bfloat16"})
+    state = PartialState(cpu=cpu)
+    model = script["model"] or _default_policy(script, state, console)
+    os.makedirs(sft_config["output_dir"], exist_ok=True)
+    loop = RoundLoop(env, script, sft_config, state, model, console)
+    if loop.main:
+        loop.metrics.reset()
+    loop.log({"round": 0, "accepted": 0, "acceptance_rate": None, **loop.test_split(0), "policy": model})
+    for round_index in range(1, script["rounds"] + 1):
+        loop.run_round(round_index)
+    if loop.main:
+        console.print(loop.table())
+        console.print(f"final policy: {loop.current}")
     state.wait_for_everyone()
     return 0
 
 
-def finetune(model_dir: str, rows: list[dict[str, str]], out_dir: str, args: argparse.Namespace,
-             console: Console | None) -> str:
-    import datasets
-    import torch
-    from transformers import AutoTokenizer
-    from trl import SFTConfig, SFTTrainer
+def _default_policy(script: dict[str, Any], state: Any, console: Console) -> str:
+    """The embedded default policy, built by the main process while the others wait."""
+    from trainers.default_policy import default_policy
 
-    tokenizer = AutoTokenizer.from_pretrained(model_dir)
-    cpu = args.use_cpu or not torch.cuda.is_available()
-    config = SFTConfig(
-        output_dir=out_dir, num_train_epochs=args.epochs, per_device_train_batch_size=args.batch_size,
-        learning_rate=args.learning_rate, logging_steps=10, save_strategy="no", report_to="none",
-        bf16=not cpu and torch.cuda.is_bf16_supported(), use_cpu=cpu, gradient_checkpointing=False,
-        seed=args.seed, max_length=1024, disable_tqdm=console is None,
-        model_init_kwargs={"dtype": "bfloat16" if not cpu and torch.cuda.is_bf16_supported() else "float32"},
-    )
-    trainer = SFTTrainer(model=model_dir, args=config, train_dataset=datasets.Dataset.from_list(
-        [{"prompt": r["prompt"], "completion": r["completion"]} for r in rows]), processing_class=tokenizer)
-    trainer.train()
-    trainer.save_model(out_dir)
-    if trainer.accelerator.is_main_process:
-        from trainers.tiny import copy_load_hints
-
-        tokenizer.save_pretrained(out_dir)
-        copy_load_hints(model_dir, out_dir)
-        shutil.rmtree(os.path.join(out_dir, "runs"), ignore_errors=True)
-    trainer.accelerator.wait_for_everyone()  # every rank loads the new policy from out_dir next
-    trainer.accelerator.free_memory()  # drop the DeepSpeed engine and optimizer before the next round
-    return out_dir
+    if state.is_main_process:
+        default_policy(script["env"], script["env_kwargs"], console=console)
+    state.wait_for_everyone()
+    return default_policy(script["env"], script["env_kwargs"], console=console)
 
 
 if __name__ == "__main__":

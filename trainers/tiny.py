@@ -8,17 +8,18 @@ from the env itself (prompts and reference completions), so numbers and the
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from typing import Iterable
+
+from reasongym.templates import plain_text
+from trainers.common.models import write_load_hints
 
 CHATML_TEMPLATE = (
     "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}"
     "{% if not (loop.last and m['role'] == 'assistant') %}<|im_end|>\n{% endif %}{% endfor %}"
     "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
 )
-LOAD_HINTS = "reasongym_load.json"
 TINY_LOAD_KWARGS = {"attn_implementation": "eager"}
 SPECIAL_TOKENS = ["<unk>", "<pad>", "<|im_start|>", "<|im_end|>"]
 # Single tokens, but not "special": decoding with skip_special_tokens=True (as TRL does) must keep them.
@@ -82,31 +83,8 @@ def build_tiny_model(out_dir: str, corpus: Iterable[str], size: TinySize = TinyS
     os.makedirs(out_dir, exist_ok=True)
     model.save_pretrained(out_dir)
     tokenizer.save_pretrained(out_dir)
-    with open(os.path.join(out_dir, LOAD_HINTS), "w") as f:
-        json.dump(TINY_LOAD_KWARGS, f)
+    write_load_hints(out_dir, TINY_LOAD_KWARGS)
     return out_dir
-
-
-def copy_load_hints(source: str, target: str) -> None:
-    """Carry a built model's loading hints to a checkpoint trained from it."""
-    path = os.path.join(source, LOAD_HINTS)
-    if os.path.isfile(path) and os.path.isdir(target):
-        with open(path) as f, open(os.path.join(target, LOAD_HINTS), "w") as g:
-            g.write(f.read())
-
-
-def load_kwargs(model_path: str, bf16: bool) -> dict:
-    """Loading hints a model built here carries (none for other models, none without bf16).
-
-    Small from-scratch models sampled in bf16 with SDPA attention and left padding produced NaN
-    probabilities on H200 ("probability tensor contains inf/nan"; fp32, or bf16 with eager
-    attention, ran clean), so in bf16 models built here ask for eager attention. In fp32 (CPU
-    runs) SDPA is kept: eager made CPU GRPO steps ~25% slower."""
-    path = os.path.join(model_path, LOAD_HINTS)
-    if not bf16 or not os.path.isfile(path):
-        return {}
-    with open(path) as f:
-        return dict(json.load(f))
 
 
 def env_corpus(env_id: str, n: int = 200, **env_kwargs) -> list[str]:
@@ -114,9 +92,13 @@ def env_corpus(env_id: str, n: int = 200, **env_kwargs) -> list[str]:
     import reasongym as rg
 
     env = rg.make(env_id, **env_kwargs)
+    return task_corpus(env, env.tasks(n=n, seed=0))
+
+
+def task_corpus(env, tasks) -> list[str]:
+    """Each task's prompt text and reference completion (or its answer): what a tokenizer for the env should know."""
     corpus: list[str] = []
-    for task in env.tasks(split="train", n=n, seed=0):
-        prompt = env.prompt(task)
-        corpus.append(prompt if isinstance(prompt, str) else "\n".join(m["content"] for m in prompt))
+    for task in tasks:
+        corpus.append(plain_text(env.prompt(task)))
         corpus.append(env.reference_completion(task) or str(task.answer))
     return corpus

@@ -17,12 +17,13 @@ from typing import Any, ClassVar
 from envs.countdown import arith
 from envs.countdown.generator import CountdownParams, generate
 from envs.countdown.solver import ALL_OPS, solve
+from envs.datasets_io import DataFiles
 from reasongym.env import Env
 from reasongym.parsing import read_layout
 from reasongym.templates import PromptTemplate
 from reasongym.types import Outcome, Score, Task
 
-R1_SYSTEM = (
+MINI_R1_SYSTEM = (
     "You are a helpful assistant. You first thinks about the reasoning process in the mind "
     "and then provides the user with the answer."
 )
@@ -57,9 +58,9 @@ def _mini_r1_instruction(q: dict[str, Any]) -> str:
 
 
 TEMPLATES = {
-    "chat": PromptTemplate("chat", "chat", system=R1_SYSTEM, user=_mini_r1_instruction, prefill=PREFILL),
+    "chat": PromptTemplate("chat", "chat", system=MINI_R1_SYSTEM, user=_mini_r1_instruction, prefill=PREFILL),
     "tinyzero-instruct": PromptTemplate(
-        "tinyzero-instruct", "chat", system=R1_SYSTEM, user=lambda q: " " + _tinyzero_instruction(q), prefill=PREFILL
+        "tinyzero-instruct", "chat", system=MINI_R1_SYSTEM, user=lambda q: " " + _tinyzero_instruction(q), prefill=PREFILL
     ),
     "base": PromptTemplate(
         "base", "text", text=lambda q: TINYZERO_BASE_HEAD + _tinyzero_instruction(q) + "\nAssistant: ", prefill=PREFILL
@@ -68,7 +69,6 @@ TEMPLATES = {
 
 # Mini-R1's format rule, kept verbatim for the mini-r1 mode (it is linear: no nested ambiguity).
 MINI_R1_FORMAT = re.compile(r"^<think>([^<]*(?:<(?!/?think>)[^<]*)*)<\/think>\n<answer>([\s\S]*?)<\/answer>$", re.DOTALL)
-MAX_COMPLETION_CHARS = 100_000
 
 
 class CountdownEnv(Env):
@@ -80,7 +80,6 @@ class CountdownEnv(Env):
         "mini-r1": {"format": 1.0, "correct": 1.0},
     }
     cheap_verifier = True
-    answer_kind = "expression"
     probes = (
         "decimal_glue", "reuse_number", "omit_number", "power", "floor_division", "power_tower", "huge_literal",
         "unary_minus", "several_answers", "empty_answer", "answer_in_think", "hedge", "echo_question",
@@ -93,17 +92,27 @@ class CountdownEnv(Env):
         num_range: tuple[int, int] | list[int] = (1, 99),
         target_range: tuple[int, int] | list[int] = (10, 100),
         operators: str = ALL_OPS,
-        source: str = "procedural",
-        data_files: str | dict[str, str] | None = None,
+        source: str | None = None,
+        data_files: DataFiles | None = None,
         answer: str = "last",
         test_size: int = 1024,
         **kwargs: Any,
     ) -> None:
+        """`source`: "procedural" (generated tasks; the default without data_files) or "hub"
+        (TinyZero's rows: Jiayi-Pan/Countdown-Tasks-3to4, or the `data_files` given; the default
+        with data_files). With rows, `counts`, `num_range` and `target_range` select the rows
+        that fit them (countdown-3 on TinyZero's data: its 3-number rows)."""
         super().__init__(**kwargs)
         if answer not in ("first", "last"):
             raise ValueError(f"answer must be 'first' or 'last', got {answer!r}")
+        source = source or ("hub" if data_files is not None else "procedural")
         if source not in ("procedural", "hub"):
             raise ValueError(f"source must be 'procedural' or 'hub', got {source!r}")
+        if source == "procedural" and data_files is not None:
+            raise ValueError("data_files holds rows to train on, but source='procedural' generates tasks: "
+                             "drop source (or pass source='hub') to use the files")
+        if not isinstance(test_size, int) or isinstance(test_size, bool) or test_size < 1:
+            raise ValueError(f"test_size must be a positive int, got {test_size!r}")
         self.params = CountdownParams(tuple(counts), tuple(num_range), tuple(target_range), operators)
         self.answer_policy = answer
         self.source = source
@@ -111,9 +120,14 @@ class CountdownEnv(Env):
         if source == "hub":
             from envs.countdown.hub import load_rows
 
-            self._rows = load_rows(data_files, test_size)
+            self._rows = load_rows(data_files, test_size,
+                                   keep=lambda r: self.params.fits([int(n) for n in r["nums"]], int(r["target"])))
+            if not all(self._rows.values()):
+                raise ValueError(f"no data row fits counts={self.params.counts}, num_range={self.params.num_range}, "
+                                 f"target_range={self.params.target_range} in every split: "
+                                 f"{ {k: len(v) for k, v in self._rows.items()} } rows left")
         if self.reward_mode == "mini-r1":
-            self.invariances = ("think_whitespace_inline",)
+            self.invariances = ("think_whitespace",)  # its format regex pins the end: no trailing text
 
     # ----- tasks ----------------------------------------------------------------
     def _task_count(self, split: str) -> int | None:
@@ -152,8 +166,6 @@ class CountdownEnv(Env):
 
     # ----- verifier ---------------------------------------------------------------
     def verify(self, text: str, task: Task) -> Score:
-        if len(text) > MAX_COMPLETION_CHARS:
-            return self.make_score({}, Outcome.UNPARSEABLE, detail=f"completion longer than {MAX_COMPLETION_CHARS} chars")
         layout = read_layout(text)
         answer = layout.answer(self.answer_policy)
         if self.reward_mode == "mini-r1":

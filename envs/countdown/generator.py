@@ -27,6 +27,12 @@ class CountdownParams:
     operators: str = ALL_OPS
     test_permille: int = 100  # share of the task space reserved for the test split
 
+    def fits(self, nums: list[int], target: int) -> bool:
+        """Does a given task (a dataset row) lie in this parameter space (count and ranges)?"""
+        lo, hi = self.num_range
+        return (len(nums) in self.counts and all(lo <= n <= hi for n in nums)
+                and self.target_range[0] <= target <= self.target_range[1])
+
     def __post_init__(self) -> None:
         if not self.counts or min(self.counts) < 2 or max(self.counts) > 6:
             raise ValueError(f"counts must lie in 2..6, got {self.counts}")

@@ -17,19 +17,14 @@ import re
 from typing import Any, ClassVar
 
 from envs.answers import all_boxed, as_number, format_number
+from envs.datasets_io import DataFiles
 from reasongym.env import Env
 from reasongym.parsing import read_layout
-from reasongym.templates import PromptTemplate
+from reasongym.templates import R1_SYSTEM, PromptTemplate
 from reasongym.types import Outcome, Score, Task
 
 HUB_ID = "openai/gsm8k"
 SAMPLE_FILE = os.path.join(os.path.dirname(__file__), "sample.jsonl")
-R1_SYSTEM = (
-    "A conversation between User and Assistant. The user asks a question, and the Assistant solves it. The assistant "
-    "first thinks about the reasoning process in the mind and then provides the user with the answer. The reasoning "
-    "process and answer are enclosed within <think> </think> and <answer> </answer> tags, respectively, i.e., "
-    "<think> reasoning process here </think><answer> answer here </answer>"
-)
 TEMPLATES = {
     "r1": PromptTemplate("r1", "chat", system=R1_SYSTEM, user="{question}"),
     "verl": PromptTemplate("verl", "chat", user='{question} Let\'s think step by step and output the final answer after "####".'),
@@ -38,7 +33,6 @@ OFFICIAL = re.compile(r"#### (\-?[0-9\.\,]+)")
 HASHES = re.compile(r"####\s*(.{0,200})")
 FLEXIBLE = re.compile(r"(-?[$0-9.,]{2,})|(-?[0-9]+)")
 CALCULATOR = re.compile(r"<<[^<>]*>>")
-MAX_COMPLETION_CHARS = 100_000
 
 
 def gold_of(solution: str) -> str:
@@ -62,28 +56,30 @@ class GSM8KEnv(Env):
     }
     default_reward_mode = "numeric"
     cheap_verifier = True
-    answer_kind = "numeric"
     probes = ("several_answers", "empty_answer", "answer_in_think", "hedge", "several_boxed", "boxed_in_think",
               "boxed_hedge", "echo_question", "judge_injection", "very_long")
 
-    def __init__(self, source: str = "hub", data_files: str | dict[str, str] | None = None,
+    def __init__(self, source: str = "hub", data_files: DataFiles | None = None,
                  last_number: bool = False, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         from envs.datasets_io import load_splits
 
+        if source == "sample" and data_files is not None:
+            raise ValueError("pass data_files or source='sample', not both")
         if source == "sample":
             data_files = {"train": SAMPLE_FILE, "test": SAMPLE_FILE}
         elif source != "hub":
             raise ValueError(f"source must be 'hub' or 'sample', got {source!r}")
         self.source = source
         self.last_number = last_number
+        if not isinstance(last_number, bool):
+            raise ValueError(f"last_number must be true or false, got {last_number!r}")
         self._rows = load_splits(HUB_ID, data_files=data_files, config=None if data_files else "main",
                                  columns=("question", "answer"))
-        if "train" not in self._rows or "test" not in self._rows:
-            raise ValueError(f"gsm8k needs 'train' and 'test' splits, got {sorted(self._rows)}: pass data_files as a dict")
         if source == "sample":  # one file: even rows train, odd rows test, so the splits stay disjoint
             rows = self._rows["train"]
             self._rows = {"train": rows[0::2], "test": rows[1::2]}
+        self.use_loaded_splits(("train", "test"), list(self._rows))  # an evaluation file alone is fine
         if self.reward_mode != "numeric" or self.template.name == "verl":
             self.invariances = ("trailing_text",) if self.reward_mode == "numeric" else ()
 
@@ -113,8 +109,6 @@ class GSM8KEnv(Env):
 
     # ----- verifier ----------------------------------------------------------------
     def verify(self, text: str, task: Task) -> Score:
-        if len(text) > MAX_COMPLETION_CHARS:
-            return self.make_score({}, Outcome.UNPARSEABLE, detail=f"completion longer than {MAX_COMPLETION_CHARS} chars")
         if self.reward_mode == "strict":
             return self._string_verdict(self._strict(text), str(task.answer))
         if self.reward_mode == "flexible":

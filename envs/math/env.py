@@ -14,19 +14,14 @@ import re
 from typing import Any, ClassVar
 
 from envs.answers import all_boxed, last_boxed, plain_value
+from envs.datasets_io import DataFiles
 from envs.math import verify as mv
 from reasongym.env import Env
 from reasongym.parsing import read_layout
-from reasongym.templates import PromptTemplate
+from reasongym.templates import R1_SYSTEM, PromptTemplate
 from reasongym.types import Outcome, Score, Task
 
 HERE = os.path.dirname(__file__)
-R1_SYSTEM = (
-    "A conversation between User and Assistant. The user asks a question, and the Assistant solves it. The assistant "
-    "first thinks about the reasoning process in the mind and then provides the user with the answer. The reasoning "
-    "process and answer are enclosed within <think> </think> and <answer> </answer> tags, respectively, i.e., "
-    "<think> reasoning process here </think><answer> answer here </answer>"
-)
 TEMPLATES = {"r1": PromptTemplate("r1", "chat", system=R1_SYSTEM, user="{problem}")}
 DATASETS = {
     "math-750": {"hub": "xiaodongguaAIGC/X-R1-750", "columns": ("problem", "solution"),
@@ -34,7 +29,6 @@ DATASETS = {
     "math-500": {"hub": "HuggingFaceH4/MATH-500", "columns": ("problem", "solution", "answer"),
                  "sample": os.path.join(HERE, "sample_math500.jsonl"), "splits": ("test",)},
 }
-MAX_COMPLETION_CHARS = 100_000
 MAX_ANSWER_CHARS = 1_000  # an answer block without a box: one math answer, not a derivation
 MAX_BOXED_CHARS = 1_000  # one boxed answer; the block around it may be a long derivation
 MAX_BOXES = 8
@@ -93,30 +87,28 @@ class MathEnv(Env):
                                                            "accuracy": {"correct": 1.0}}
     cheap_verifier = False
     score_timeout = 10.0
-    answer_kind = "math"
     probes = ("several_answers", "empty_answer", "answer_in_think", "hedge", "several_boxed", "boxed_in_think",
               "boxed_hedge", "echo_question", "judge_injection", "very_long")
 
     def __init__(self, dataset: str = "math-750", source: str = "hub",
-                 data_files: str | dict[str, str] | None = None, **kwargs: Any) -> None:
+                 data_files: DataFiles | None = None, **kwargs: Any) -> None:
         if dataset not in DATASETS:
             raise ValueError(f"dataset must be one of {sorted(DATASETS)}, got {dataset!r}")
         info = DATASETS[dataset]
-        self.splits = info["splits"]
         super().__init__(**kwargs)
         from envs.datasets_io import load_splits
 
         self.dataset = dataset
         if source == "sample":
+            if data_files is not None:
+                raise ValueError("pass data_files or source='sample', not both")
             data_files = {split: info["sample"] for split in info["splits"]}
         elif source != "hub":
             raise ValueError(f"source must be 'hub' or 'sample', got {source!r}")
-        rows = load_splits(info["hub"], data_files=data_files, columns=info["columns"])
+        rows = load_splits(info["hub"], data_files=data_files, columns=info["columns"], splits=info["splits"])
         if source == "sample" and len(info["splits"]) == 2:  # one file: even rows train, odd rows test
             rows = {"train": rows["train"][0::2], "test": rows["train"][1::2]}
-        missing = [s for s in self.splits if s not in rows]
-        if missing:
-            raise ValueError(f"{dataset} needs split(s) {missing}; got {sorted(rows)}: pass data_files as a dict")
+        self.use_loaded_splits(info["splits"], list(rows))
         self._rows = rows
         if self.reward_mode == "accuracy":
             self.invariances = ("trailing_text",)
@@ -143,8 +135,6 @@ class MathEnv(Env):
         return [f"\\boxed{{{gold}}}", f"$\\boxed{{{gold}}}$", f"\\({gold}\\)", f"The final answer is ${gold}$"]
 
     def verify(self, text: str, task: Task) -> Score:
-        if len(text) > MAX_COMPLETION_CHARS:
-            return self.make_score({}, Outcome.UNPARSEABLE, detail=f"completion longer than {MAX_COMPLETION_CHARS} chars")
         layout = read_layout(text)
         fmt = 1.0 if layout.well_formed else 0.0
         answer = layout.answer("last")

@@ -9,31 +9,24 @@
   The batch is scored once (through the scoring engine) and shared by all of them.
 - `EnvironmentTool`: TRL's `environment_factory` contract for single-turn envs.
 
-Only `datasets` is imported here; torch/trl are not needed to build either piece.
+This module holds the TRL contract alone; what a run records (metric names, the aha
+counter, sample logs) lives in `reasongym.telemetry`. Only `datasets` is imported
+here; torch/trl are not needed to build either piece.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import re
 import threading
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
+from reasongym import telemetry
 from reasongym.env import Env
 from reasongym.scoring import ScoringEngine, default_engine
+from reasongym.templates import chat_to_text
 from reasongym.types import Outcome, Score, Task
 
 if TYPE_CHECKING:
     import datasets
-
-AHA_PATTERN = re.compile(
-    r"\b(wait|let me re-?check|let me check again|let me double[- ]check|double[- ]check|mistake|"
-    r"re-?evaluate|i was wrong|that'?s not right|let me reconsider|actually)\b",
-    re.IGNORECASE,
-)
-OUTCOME_NAMES = tuple(o.value for o in Outcome)
-
 
 def render_prompt(env: Env, task: Task, tokenizer: Any = None) -> str | list[dict[str, str]]:
     """The prompt TRL should see: text, or chat messages when no pre-fill is involved."""
@@ -45,12 +38,7 @@ def render_prompt(env: Env, task: Task, tokenizer: Any = None) -> str | list[dic
             f"template {env.template.name!r} pre-fills the assistant turn ({env.template.prefill!r}), which TRL's chat "
             "path cannot express: pass the policy tokenizer so the prompt is rendered with its chat template"
         )
-    if not getattr(tokenizer, "chat_template", None):
-        raise ValueError(
-            f"the tokenizer has no chat template, but env template {env.template.name!r} is a chat; "
-            "use a text template (e.g. --env-kwargs '{\"template\": \"base\"}') or a tokenizer with a chat template"
-        )
-    return tokenizer.apply_chat_template(prompt, tokenize=False, continue_final_message=True)
+    return chat_to_text(prompt, tokenizer, continue_final_message=True)
 
 
 def build_dataset(
@@ -86,14 +74,6 @@ def completion_text(completion: Any) -> str:
     return str(completion)
 
 
-def prompt_text(prompt: Any) -> str:
-    if isinstance(prompt, str):
-        return prompt
-    if isinstance(prompt, list):
-        return "\n".join(f"[{m.get('role')}] {m.get('content')}" for m in prompt if isinstance(m, dict))
-    return str(prompt)
-
-
 class RewardAdapter:
     """Scores a TRL batch once and serves each component to its own reward function."""
 
@@ -110,8 +90,7 @@ class RewardAdapter:
         self.engine = engine or default_engine(env)
         self.levels = list(levels or [])
         self.on_scores = on_scores
-        self.log_dir = log_dir
-        self.log_samples = log_samples and log_dir is not None and _is_main_process()
+        self.sample_log = telemetry.SampleLog(log_dir) if log_samples and log_dir and telemetry.is_main_process() else None
         self._lock = threading.Lock()
         self._key: tuple | None = None
         self._scores: list[Score] = []
@@ -150,73 +129,16 @@ class RewardAdapter:
             self._key, self._scores = key, result.scores
         if self.on_scores is not None:
             self.on_scores(tasks, result.scores)
-        self._log_metrics(result, texts, tasks, kwargs.get("completion_ids"), kwargs.get("log_metric"))
-        if self.log_samples:
+        log_metric = kwargs.get("log_metric")
+        if log_metric is not None:  # TRL >= 1.x passes it; each key is averaged over the logging window
+            ids = kwargs.get("completion_ids")
+            lengths = [len(x) for x in ids] if ids is not None else None
+            for key, value in telemetry.batch_metrics(result, texts, tasks, lengths, self.levels).items():
+                log_metric(key, value)
+        if self.sample_log is not None:
             step = getattr(kwargs.get("trainer_state"), "global_step", None)
-            self._write_samples(step, kwargs.get("split"), prompts, texts, tasks, result.scores)
+            self.sample_log.write(step, kwargs.get("split"), prompts, texts, tasks, result.scores)
         return result.scores
-
-    def _log_metrics(self, result: Any, texts: list[str], tasks: list[Task], completion_ids: list | None,
-                     log_metric: Callable[[str, float], None] | None) -> None:
-        """Outcome shares, verifier latency, aha rate, lengths of right vs wrong answers, per-level
-        accuracy and zero-variance groups. Every rank logs the same keys (NaN where a batch has none)."""
-        if log_metric is None:
-            return
-        nan = float("nan")
-        scores = result.scores
-        total = max(1, len(scores))
-        for name in OUTCOME_NAMES:
-            log_metric(f"outcomes/{name}", result.counts.get(name, 0) / total)
-        log_metric("verifier/timeouts", float(result.counts.get("timeout", 0)))
-        log_metric("verifier/errors", float(result.counts.get("error", 0)))
-        log_metric("verifier/latency_p50_ms", 1000 * result.latency_p50)
-        log_metric("verifier/latency_p99_ms", 1000 * result.latency_quantile(0.99))
-        log_metric("verifier/latency_max_ms", 1000 * result.latency_max)
-        log_metric("aha_rate", sum(bool(AHA_PATTERN.search(t)) for t in texts) / total)
-        lengths = [len(ids) for ids in completion_ids] if completion_ids is not None else [len(t) for t in texts]
-        right = [n for n, s in zip(lengths, scores) if s.correct]
-        wrong = [n for n, s in zip(lengths, scores) if not s.correct]
-        log_metric("completions/mean_length_correct", sum(right) / len(right) if right else nan)
-        log_metric("completions/mean_length_wrong", sum(wrong) / len(wrong) if wrong else nan)
-        if not self.levels:
-            return
-        groups: dict[str, list[Score]] = {}
-        level_of: dict[str, Any] = {}
-        for task, score in zip(tasks, scores):
-            groups.setdefault(task.id, []).append(score)
-            level_of[task.id] = task.difficulty
-        for level in self.levels:
-            mine = [s for t, s in zip(tasks, scores) if t.difficulty == level]
-            log_metric(f"levels/{level}/accuracy", sum(s.correct for s in mine) / len(mine) if mine else nan)
-            level_groups = [g for tid, g in groups.items() if level_of[tid] == level and len(g) > 1]
-            flat = [len({s.reward for s in g}) == 1 for g in level_groups]
-            log_metric(f"levels/{level}/frac_zero_std", sum(flat) / len(flat) if flat else nan)
-            log_metric(f"levels/{level}/share", len(mine) / total)
-
-    def _write_samples(self, step: int | None, splits: list[str] | None, prompts: list, texts: list[str],
-                       tasks: list[Task], scores: list[Score]) -> None:
-        assert self.log_dir is not None
-        os.makedirs(self.log_dir, exist_ok=True)
-        with open(os.path.join(self.log_dir, "samples.jsonl"), "a", encoding="utf-8") as all_f, open(
-            os.path.join(self.log_dir, "successes.jsonl"), "a", encoding="utf-8"
-        ) as ok_f:
-            for i, (prompt, text, task, score) in enumerate(zip(prompts, texts, tasks, scores)):
-                record = {
-                    "step": step,
-                    "split": splits[i] if splits else None,
-                    "task_id": task.id,
-                    "prompt": prompt_text(prompt),
-                    "completion": text,
-                    "reward": score.reward,
-                    "components": score.components,
-                    "outcome": score.outcome.value,
-                    "parsed": score.to_dict()["parsed"],
-                    "detail": score.detail,
-                }
-                line = json.dumps(record, ensure_ascii=False) + "\n"
-                all_f.write(line)
-                if score.outcome is Outcome.CORRECT:
-                    ok_f.write(line)
 
 
 def make_reward_funcs(env: Env, **kwargs: Any) -> tuple[list[Callable[..., list[float | None]]], list[float]]:
@@ -276,7 +198,3 @@ class EnvironmentTool:
 
     def get_reward(self) -> float:
         return 0.0 if self._score is None else self._score.components.get("correct", self._score.reward)
-
-
-def _is_main_process() -> bool:
-    return os.environ.get("RANK", "0") == "0" and os.environ.get("LOCAL_RANK", "0") == "0"

@@ -1,15 +1,15 @@
 """`check_verifier(env)`: the verifier contract, run with hypothesis.
 
 Contract (each a named check in the report):
-  bounded      adversarial completions are scored within the timeout, without error
-               (run through a hard-timeout worker first, so a hanging verifier is
-               reported instead of hanging the check)
-  gold         gold answers in every accepted surface form earn full reward
-  range        rewards lie inside env.reward_range
-  deterministic  the same completion scores the same twice
-  no_error     arbitrary text never makes the verifier raise (Outcome.ERROR)
-  near_miss    perturbed answers never earn full reward
-  invariance   declared format invariances hold (trailing text, think whitespace)
+  bounded                       adversarial completions are scored within the timeout, without
+                                error (in a hard-timeout worker, so a hanging verifier is
+                                reported instead of hanging the check)
+  range_deterministic_no_error  on arbitrary text: rewards inside env.reward_range, the same
+                                score twice, never Outcome.ERROR, within the timeout
+  gold                          gold answers in every accepted surface form earn full reward
+  near_miss                     perturbed answers never earn full reward
+  invariance_<name>             each of the env's declared `invariances` holds:
+                                trailing_text (text after </answer>), think_whitespace
 plus the env's reward-hacking probes (reasongym.testing.probes).
 """
 
@@ -115,83 +115,127 @@ def _bounded(env: "Env", tasks: list, seed: int, timeout: float) -> CheckResult:
     return CheckResult("bounded", True, len(pairs))
 
 
+def _check_scores_in_range(env: "Env", tasks: list, examples: int, seed: int) -> CheckResult:
+    """Arbitrary text: the reward stays in range, scoring is deterministic, nothing raises, time is bounded."""
+    low, high = env.reward_range
+
+    def check(pair: tuple) -> str | None:
+        task, completion = pair
+        t0 = time.perf_counter()
+        score = env.score(completion, task)
+        spent = time.perf_counter() - t0
+        if score.outcome.value == "error":
+            return f"verifier raised: {score.detail}"
+        if not low <= score.reward <= high:
+            return f"reward {score.reward} outside {env.reward_range}"
+        if score != env.score(completion, task):
+            return "scored differently the second time"
+        if spent > env.score_timeout:
+            return f"took {spent:.2f}s (timeout {env.score_timeout}s)"
+        return None
+
+    return _property("range_deterministic_no_error", examples, seed,
+                     st.tuples(st.sampled_from(tasks), rst.completions(env)), check)
+
+
+def _check_gold(env: "Env", tasks: list, examples: int, seed: int) -> CheckResult:
+    """The gold answer in every accepted surface form earns full reward."""
+    pairs = st.sampled_from(tasks).flatmap(lambda t: st.tuples(st.just(t), rst.gold_completions(env, t)))
+
+    def check(pair: tuple) -> str | None:
+        task, completion = pair
+        score = env.score(completion, task)
+        if score.reward != env.full_reward:
+            return f"gold scored {score.reward} (full {env.full_reward}): {score.outcome.value} {score.detail}"
+        return None
+
+    return _property("gold", examples, seed, pairs, check)
+
+
+def _check_near_miss(env: "Env", tasks: list, examples: int, seed: int) -> CheckResult:
+    """Perturbed answers never earn full reward."""
+    pairs = st.sampled_from(tasks).flatmap(lambda t: st.tuples(st.just(t), rst.wrong_completions(env, t)))
+
+    def check(pair: tuple) -> str | None:
+        task, completion = pair
+        score = env.score(completion, task)
+        if score.reward >= env.full_reward:
+            return f"near miss earned full reward {score.reward} (gold answer {task.answer})"
+        return None
+
+    return _property("near_miss", examples, seed, pairs, check)
+
+
+def _check_trailing_text(env: "Env", tasks: list, examples: int, seed: int) -> CheckResult:
+    """Text after `</answer>` does not change the reward."""
+    suffixes = st.text(max_size=60).filter(lambda s: "<" not in s and ">" not in s)
+
+    def check(pair: tuple) -> str | None:
+        task, suffix = pair
+        base = env.reference_completion(task) or ""
+        a, b = env.score(base, task), env.score(base + suffix, task)
+        if a.reward != b.reward:
+            return f"text after </answer> changed the reward {a.reward} -> {b.reward}"
+        return None
+
+    return _property("invariance_trailing_text", examples, seed, st.tuples(st.sampled_from(tasks), suffixes), check)
+
+
+def _check_think_whitespace(env: "Env", tasks: list, examples: int, seed: int) -> CheckResult:
+    """Extra spaces and newlines inside the reasoning do not change the reward."""
+    spaces = st.text(alphabet=" \n\t", min_size=1, max_size=8)
+
+    def check(triple: tuple) -> str | None:
+        task, head, tail = triple
+        base = env.reference_completion(task) or ""
+        body, close, rest = base.partition("</think>")
+        if not close:
+            return None  # no reasoning block to pad
+        opened = "" if env.template.scoring_prefix else "<think>"
+        inner = body[len(opened):] if body.startswith(opened) else body
+        padded = f"{opened}{head}{inner}{tail}{close}{rest}"
+        a, b = env.score(base, task), env.score(padded, task)
+        if a.reward != b.reward:
+            return f"whitespace inside <think> changed the reward {a.reward} -> {b.reward}"
+        return None
+
+    triples = st.tuples(st.sampled_from(tasks), spaces, spaces)
+    return _property("invariance_think_whitespace", examples, seed, triples, check)
+
+
+INVARIANCE_CHECKS: dict[str, Callable[["Env", list, int, int], CheckResult]] = {
+    "trailing_text": _check_trailing_text,
+    "think_whitespace": _check_think_whitespace,
+}
+
+
 def check_verifier(env: "Env", examples: int = 100, seed: int = 0, n_tasks: int = 50,
                    raise_on_failure: bool | None = None, probes: bool = True) -> VerifierReport:
-    """Run the contract and the probes on `env`; return the report.
+    """Run the verifier contract (the module docstring's checks) and the env's probes; return the report.
 
-    `raise_on_failure=None` raises VerifierCheckFailed when running under pytest, so
-    `def test_my_env(): check_verifier(make("my-task"))` is a complete test.
+    The checks run in order, each a small `_check_*` function: `bounded` first, in a
+    hard-timeout worker (when it fails, the in-process checks are skipped: they could hang);
+    then range/determinism on arbitrary text, gold forms, near misses, the env's declared
+    `invariances`, and its reward-hacking `probes`. `raise_on_failure=None` raises
+    VerifierCheckFailed under pytest, so `def test_my_env(): check_verifier(make("my-task"))`
+    is a complete test.
     """
     started = time.perf_counter()
     report = VerifierReport(env.env_id)
-    split = "train" if "train" in env.splits else env.splits[0]
-    tasks = env.tasks(split=split, n=n_tasks, seed=seed)
-    timeout = env.score_timeout
-    low, high = env.reward_range
-
-    bounded = _bounded(env, tasks, seed, timeout)
-    report.checks.append(bounded)
-    task_st = st.sampled_from(tasks)
-
-    if bounded.passed:
-        def in_range_and_no_error(pair: tuple) -> str | None:
-            task, completion = pair
-            t0 = time.perf_counter()
-            score = env.score(completion, task)
-            spent = time.perf_counter() - t0
-            if score.outcome.value == "error":
-                return f"verifier raised: {score.detail}"
-            if not low <= score.reward <= high:
-                return f"reward {score.reward} outside {env.reward_range}"
-            if score != env.score(completion, task):
-                return "scored differently the second time"
-            if spent > timeout:
-                return f"took {spent:.2f}s (timeout {timeout}s)"
-            return None
-
-        report.checks.append(_property("range_deterministic_no_error", examples, seed,
-                                       st.tuples(task_st, rst.completions(env)), in_range_and_no_error))
-
+    tasks = env.tasks(n=n_tasks, seed=seed)
+    report.checks.append(_bounded(env, tasks, seed, env.score_timeout))
+    if report.checks[-1].passed:
+        report.checks.append(_check_scores_in_range(env, tasks, examples, seed))
     with_reference = [t for t in tasks if env.reference_completion(t) is not None]
     if with_reference:
-        gold_st = st.sampled_from(with_reference).flatmap(lambda t: st.tuples(st.just(t), rst.gold_completions(env, t)))
-
-        def gold_full(pair: tuple) -> str | None:
-            task, completion = pair
-            score = env.score(completion, task)
-            if score.reward != env.full_reward:
-                return f"gold scored {score.reward} (full {env.full_reward}): {score.outcome.value} {score.detail}"
-            return None
-
-        report.checks.append(_property("gold", examples, seed, gold_st, gold_full))
-
-        wrong_st = st.sampled_from(with_reference).flatmap(lambda t: st.tuples(st.just(t), rst.wrong_completions(env, t)))
-
-        def near_miss(pair: tuple) -> str | None:
-            task, completion = pair
-            score = env.score(completion, task)
-            if score.reward >= env.full_reward:
-                return f"near miss earned full reward {score.reward} (gold answer {task.answer})"
-            return None
-
-        report.checks.append(_property("near_miss", examples, seed, wrong_st, near_miss))
-
-        if "trailing_text" in env.invariances:
-            suffix_st = st.text(max_size=60).filter(lambda s: "<" not in s and ">" not in s)
-            trail_st = st.tuples(st.sampled_from(with_reference), suffix_st)
-
-            def trailing(pair: tuple) -> str | None:
-                task, suffix = pair
-                base = env.reference_completion(task) or ""
-                a, b = env.score(base, task), env.score(base + suffix, task)
-                if a.reward != b.reward:
-                    return f"text after </answer> changed the reward {a.reward} -> {b.reward}"
-                return None
-
-            report.checks.append(_property("invariance_trailing_text", examples, seed, trail_st, trailing))
-
+        report.checks.append(_check_gold(env, with_reference, examples, seed))
+        report.checks.append(_check_near_miss(env, with_reference, examples, seed))
+        for name in env.invariances:
+            if name not in INVARIANCE_CHECKS:
+                raise ValueError(f"{env.env_id} declares invariance {name!r}; known: {sorted(INVARIANCE_CHECKS)}")
+            report.checks.append(INVARIANCE_CHECKS[name](env, with_reference, examples, seed))
     if probes and env.probes:
-        report.probes = run_probes(env, tasks[:5], timeout=timeout)
+        report.probes = run_probes(env, tasks[:5], timeout=env.score_timeout)
     report.seconds = time.perf_counter() - started
     if raise_on_failure is None:
         raise_on_failure = "PYTEST_CURRENT_TEST" in os.environ

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable
 
 from reasongym.parsing import ANSWER_CLOSE, ANSWER_OPEN, THINK_CLOSE
+from reasongym.templates import plain_text
 from reasongym.testing.strategies import _gold_parts
 from reasongym.types import Task
 
@@ -72,8 +73,9 @@ def _other(gold: str) -> str:
 
 
 def _question_text(env: "Env", task: Task) -> str:
+    """What the user asked: the text prompt, or the user turns of a chat (not the system prompt)."""
     prompt = env.prompt(task)
-    return prompt if isinstance(prompt, str) else " ".join(m["content"] for m in prompt if m["role"] == "user")
+    return plain_text(prompt if isinstance(prompt, str) else [m for m in prompt if m["role"] == "user"])
 
 
 PROBES: dict[str, Probe] = {

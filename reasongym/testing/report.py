@@ -1,15 +1,12 @@
-"""`python -m reasongym check`: run check_verifier and print a rich report."""
+"""The rich report of `python -m reasongym check`: check_verifier on each env, one table each."""
 
 from __future__ import annotations
 
-import argparse
-import json
+from typing import Iterable
 
 from rich.console import Console
 from rich.table import Table
 
-from reasongym import registry
-from reasongym.cli import make_for_inspection
 from reasongym.testing.check import VerifierReport, check_verifier
 
 
@@ -31,21 +28,17 @@ def render(report: VerifierReport, console: Console) -> None:
     console.print(table, markup=True)
 
 
-def run_check_cli(args: argparse.Namespace, console: Console) -> int:
-    if args.all == bool(args.id):
-        console.print("[red]error:[/] give one env id or --all")
-        return 2
-    kwargs = json.loads(args.env_kwargs) if getattr(args, "env_kwargs", None) else {}
-    ids = [s.id for s in registry.list_envs()] if args.all else [args.id]
-    failed = []
-    for env_id in ids:
-        env = make_for_inspection(env_id, kwargs, console)
-        report = check_verifier(env, examples=args.examples, seed=args.seed, raise_on_failure=False)
+def check_envs(envs: Iterable, console: Console, examples: int = 100, seed: int = 0) -> int:
+    """Check each env, print its report; 0 when all keep the contract, 1 otherwise."""
+    failed, count = [], 0
+    for env in envs:
+        count += 1
+        report = check_verifier(env, examples=examples, seed=seed, raise_on_failure=False)
         render(report, console)
         if not report.ok:
-            failed.append(env_id)
+            failed.append(env.env_id)
     if failed:
         console.print(f"[red]contract broken by:[/] {', '.join(failed)}")
         return 1
-    console.print(f"[green]all {len(ids)} env(s) keep the verifier contract[/]")
+    console.print(f"[green]all {count} env(s) keep the verifier contract[/]")
     return 0

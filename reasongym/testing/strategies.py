@@ -50,11 +50,7 @@ _REASONING = st.text(alphabet=st.characters(blacklist_characters="<>", blacklist
 
 def tasks(env: "Env", split: str | None = None, pool: int = 200, seed: int = 0) -> st.SearchStrategy[Task]:
     """Tasks of `split` (default: train, or the env's only split), drawn from the first `pool` under `seed`."""
-    split = split or ("train" if "train" in env.splits else env.splits[0])
-    count = env.task_count(split)
-    size = pool if count is None else min(pool, count)
-    task_list = env.tasks(split=split, n=size, seed=seed)
-    return st.sampled_from(task_list)
+    return st.sampled_from(env.tasks(split=split, n=pool, seed=seed))
 
 
 def completions(env: "Env") -> st.SearchStrategy[str]:

@@ -1,0 +1,1 @@
+"""Plumbing every trainer entry point shares: the CLI parser, model loading and saving, SFT, progress."""

@@ -1,0 +1,262 @@
+"""The one command-line parser of every trainer: a YAML recipe plus `--key value` flags.
+
+    python -m trainers.grpo --config recipes/grpo/tiny-cpu.yaml --learning-rate 1e-5 --save_strategy no
+
+- keys use dashes or underscores alike; flags override the recipe;
+- a key is either one of the trainer's own options (`ScriptOption`, typed) or a field
+  of the config dataclass underneath (GRPOConfig, SFTConfig, PPOConfig, EvalConfig), all
+  passed through;
+- a value follows the type of what it sets: a str field gets the string (`--save_strategy no`
+  stays "no" — YAML would have made it False), a bool field reads true/false/yes/no/1/0,
+  numbers read `1e-6`; recipe files follow the same rule;
+- unknown keys fail with their close matches, before anything heavy is imported.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import enum
+import types
+import typing
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence
+
+import yaml
+
+from reasongym.envargs import EnvArgsError, parse_env_kwargs
+
+_NONE = ("none", "null", "~")
+_TRUE = ("true", "yes", "on", "1", "y")
+_FALSE = ("false", "no", "off", "0", "n")
+
+
+class RecipeError(ValueError):
+    """A recipe or flag is wrong; the message says what to change."""
+
+
+@dataclass(frozen=True)
+class ScriptOption:
+    """An option of the trainer script itself (not of the config dataclass)."""
+
+    name: str
+    default: Any
+    help: str
+    type: Any = str  # str, int, float, bool, dict (a JSON object), or a typing hint
+
+
+# The options every trainer shares, with the same meaning everywhere.
+ENV = ScriptOption("env", None, "env id (python -m reasongym list)")
+MODEL = ScriptOption("model", None, "hub id or local path of the policy (default: the embedded default policy)")
+CONFIG = ScriptOption("config", None, "YAML recipe (recipes/<trainer>/*.yaml); flags override it")
+ENV_KWARGS = ScriptOption("env_kwargs", None, "JSON object of env overrides, e.g. '{\"template\": \"base\"}'", dict)
+REWARD_MODE = ScriptOption("reward_mode", None, "env reward mode (python -m reasongym show ID lists them)")
+COMMON_OPTIONS = (ENV, MODEL, CONFIG, ENV_KWARGS, REWARD_MODE)
+
+
+class _StrictBoolLoader(yaml.SafeLoader):
+    """YAML that reads only true/false as booleans (YAML 1.2): `no`, `on`, `off`, `yes` stay strings,
+    so a recipe's `save_strategy: no` means the string "no". Typed coercion turns them into bools
+    where a field is a bool."""
+
+
+_StrictBoolLoader.yaml_implicit_resolvers = {
+    key: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:bool"]
+    for key, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_StrictBoolLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool", yaml.resolver.re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF"))
+
+
+def parse_flags(argv: Sequence[str]) -> dict[str, str | bool]:
+    """`--a 1 --b-c x --flag` -> {"a": "1", "b_c": "x", "flag": True}: raw text, typed later."""
+    out: dict[str, str | bool] = {}
+    i, argv = 0, list(argv)
+    while i < len(argv):
+        token = argv[i]
+        if not token.startswith("--") or token == "--":
+            raise RecipeError(f"unexpected argument {token!r}: options look like --name value")
+        key, eq, inline = token[2:].partition("=")
+        key = key.replace("-", "_")
+        if eq:
+            out[key], i = inline, i + 1
+        elif i + 1 < len(argv) and not argv[i + 1].startswith("--"):
+            out[key], i = argv[i + 1], i + 2
+        else:
+            out[key], i = True, i + 1
+    return out
+
+
+def load_recipe(path: str | None) -> dict[str, Any]:
+    if not path:
+        return {}
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = yaml.load(f, Loader=_StrictBoolLoader) or {}
+    except FileNotFoundError:
+        raise RecipeError(f"recipe {path!r} does not exist (recipes live in recipes/grpo/, recipes/ppo/, ...)") from None
+    if not isinstance(data, dict):
+        raise RecipeError(f"recipe {path!r} must be a YAML mapping of option: value")
+    return {str(k).replace("-", "_"): v for k, v in data.items()}
+
+
+def coerce(key: str, value: Any, hint: Any) -> Any:
+    """`value` (flag text, or a recipe's YAML value) as the type `hint` asks for."""
+    if not isinstance(value, str):
+        if value is True and _accepts(hint, bool):
+            return True
+        return value
+    text = value.strip()
+    options = _union_members(hint)
+    nullable = type(None) in options
+    options = [o for o in options if o is not type(None)]
+    stringly = any(o is str or typing.get_origin(o) is typing.Literal
+                   or (isinstance(o, type) and issubclass(o, (str, enum.Enum))) for o in options)
+    if stringly and text[:1] not in ("[", "{"):
+        return value  # a str field keeps the text, "none" and "no" included (report_to none is a string there)
+    if nullable and text.lower() in _NONE:
+        return None
+    for option in options:
+        if option is bool:
+            if text.lower() in _TRUE:
+                return True
+            if text.lower() in _FALSE:
+                return False
+            raise RecipeError(f"--{key} takes true or false, got {value!r}")
+        if option in (int, float):
+            try:
+                number = float(text) if option is float else int(text)
+            except ValueError:
+                try:  # 1e3 for an int field
+                    number = float(text)
+                except ValueError:
+                    raise RecipeError(f"--{key} takes a{'n integer' if option is int else ' number'}, got {value!r}") from None
+                if option is int and not number.is_integer():
+                    raise RecipeError(f"--{key} takes an integer, got {value!r}") from None
+                number = int(number)
+            return number
+        if option is dict or typing.get_origin(option) is dict:
+            try:
+                return parse_env_kwargs(text)
+            except EnvArgsError:
+                pass
+    try:
+        return yaml.load(text, Loader=_StrictBoolLoader)
+    except yaml.YAMLError:
+        return value
+
+
+def _union_members(hint: Any) -> list[Any]:
+    if hint is Any or hint is None:
+        return [Any]
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        return list(typing.get_args(hint))
+    return [hint]
+
+
+def _accepts(hint: Any, kind: type) -> bool:
+    return any(member is kind for member in _union_members(hint))
+
+
+def _config_hints(config_cls: type) -> dict[str, Any]:
+    try:
+        hints = typing.get_type_hints(config_cls)
+    except Exception:  # noqa: BLE001 - an unresolvable annotation: fall back to YAML typing for that class
+        hints = {}
+    return {f.name: hints.get(f.name, Any) for f in dataclasses.fields(config_cls) if f.init}
+
+
+class TrainerCLI:
+    """`parse(argv) -> (script options, config kwargs)` and `help()` for one trainer."""
+
+    def __init__(self, prog: str, summary: str, options: Sequence[ScriptOption], config_cls: type,
+                 example: str = "") -> None:
+        self.prog, self.summary, self.config_cls, self.example = prog, summary, config_cls, example
+        self.options = {o.name: o for o in (*COMMON_OPTIONS, *options)}
+        self.fields = _config_hints(config_cls)
+
+    def parse(self, argv: Sequence[str], default_recipe: Callable[[dict[str, Any]], str | None] | None = None
+              ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Recipe + flags, checked and typed. `default_recipe(flags)` may name a recipe when none is given."""
+        flags = parse_flags(argv)
+        recipe_path = flags.get("config") or (default_recipe(flags) if default_recipe else None)
+        merged = {**load_recipe(str(recipe_path) if recipe_path else None), **flags}
+        self._refuse_unknown(merged)
+        script = {name: option.default for name, option in self.options.items()}
+        config: dict[str, Any] = {}
+        for key, value in merged.items():
+            if key in self.options:
+                script[key] = coerce(key, value, self.options[key].type)
+            else:
+                config[key] = coerce(key, value, self.fields[key])
+        try:
+            script["env_kwargs"] = parse_env_kwargs(script.get("env_kwargs"))
+        except EnvArgsError as exc:
+            raise RecipeError(str(exc)) from None
+        if not script["env"]:
+            raise RecipeError("--env is required (python -m reasongym list shows the ids)")
+        return script, config
+
+    def _refuse_unknown(self, merged: dict[str, Any]) -> None:
+        known = set(self.options) | set(self.fields)
+        unknown = [k for k in merged if k not in known]
+        if not unknown:
+            return
+        hints = []
+        for key in unknown:
+            close = difflib.get_close_matches(key, sorted(known), n=3)
+            hints.append(f"--{key}" + (f" (did you mean {', '.join('--' + c for c in close)}?)" if close else ""))
+        raise RecipeError(f"unknown option(s): {'; '.join(hints)}. Options are this trainer's own (see --help) or "
+                          f"{self.config_cls.__name__} fields.")
+
+    def help(self, all_fields: bool = False) -> str:
+        """This trainer's options, then the config fields: all of them with `all_fields`, or for a
+        config class of our own (few fields); a TRL config's ~150 fields are listed by `--help-config`."""
+        names = list(self.options)
+        width = max(len(n) for n in names) + 4
+        lines = [f"usage: {self.prog} --env ID [--model NAME_OR_PATH] [--config RECIPE.yaml] [--field value ...]", "",
+                 self.summary, "", "options:"]
+        for option in self.options.values():
+            flag = "--" + option.name.replace("_", "-")
+            default = "" if option.default in (None, False, "") else f" (default: {option.default})"
+            lines.append(f"  {flag:<{width}} {option.help}{default}")
+        own = not self.config_cls.__module__.startswith("trl")
+        if own or all_fields:
+            lines += ["", f"{self.config_cls.__name__} fields (also keys of a recipe):"]
+            for f in dataclasses.fields(self.config_cls):
+                if not f.init:
+                    continue
+                help_text = " ".join(str(f.metadata.get("help", "")).split())
+                if not own:
+                    help_text = help_text.split(". ")[0][:110]
+                default = f.default if f.default is not dataclasses.MISSING else None
+                lines.append(f"  --{f.name:<{width - 2}} {help_text}" + (f" (default: {default})" if default not in (None, "") else ""))
+        else:
+            lines += ["", f"Any {self.config_cls.__name__} field is also accepted as --field value (--help-config lists "
+                          f"all {len(self.fields)} with their help), e.g. --learning_rate 1e-6 --max_steps 450 "
+                          "--report_to tensorboard."]
+        lines += ["A YAML recipe passed with --config sets the same keys; flags override the recipe. Values follow the "
+                  "type of the field they set (--save_strategy no is the string 'no')."]
+        if self.example:
+            lines += ["", "example:", f"  {self.example}"]
+        return "\n".join(lines)
+
+    def wants_help(self, argv: Sequence[str]) -> str | None:
+        """The help text when argv asks for it (or is empty), else None."""
+        if "--help-config" in argv:
+            return self.help(all_fields=True)
+        if not argv or "-h" in argv or "--help" in argv:
+            return self.help()
+        return None
+
+
+def open_env(script: dict[str, Any], console: Any):
+    """The env the parsed options name (sample-data fallback, errors as RecipeError)."""
+    from reasongym.envargs import make_env
+    from rich.markup import escape
+
+    try:
+        return make_env(script["env"], script.get("env_kwargs"), script.get("reward_mode"),
+                        warn=lambda message: console.print(f"[yellow]{escape(message)}[/]"))
+    except EnvArgsError as exc:
+        raise RecipeError(str(exc)) from None
