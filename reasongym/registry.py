@@ -28,6 +28,13 @@ class UnknownEnvError(KeyError):
 
 @dataclass(frozen=True)
 class EnvSpec:
+    """What `register` recorded for an id: how to build the env and with which default kwargs.
+
+    `make(id, **overrides)` builds `entry_point(**{**kwargs, **overrides})` and stores the spec,
+    with the kwargs it was built with, on `env.spec`, so a pool worker can rebuild the same env.
+    `nondeterministic` and `max_episode_steps` exist because gymnasium's own checker reads them.
+    """
+
     id: str
     entry_point: str | Callable[..., Any]
     kwargs: dict[str, Any] = field(default_factory=dict)

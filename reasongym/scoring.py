@@ -123,9 +123,20 @@ def _close_default_engines() -> None:
         engine.close()
 
 
+_in_worker = False
+
+
+def in_worker() -> bool:
+    """True inside a scoring-engine worker: the hard timeout already guards whatever runs here, so
+    envs that must never score in the trainer's process (third-party scorers) may score in place."""
+    return _in_worker
+
+
 def _worker_main(env: Env, conn: Connection) -> None:
     import signal
 
+    global _in_worker
+    _in_worker = True
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and kills us
     while True:
         try:

@@ -1,9 +1,12 @@
 """The Countdown env family: reach a target with each given number exactly once.
 
-Reward modes (component weights; reward = sum of weight * component):
-  default   format 0.1 (think/answer layout, multi-line reasoning fine) + correct 0.9
-  tinyzero  0 / 0.1 / 1 as TinyZero scores: 0.1 for an extracted answer, 1.0 if correct
-  mini-r1   format 1 (Mini-R1's exact layout regex) + correct 1, range 0..2
+Reward modes: component weights (reward = sum of weight * component) plus the rule that
+decides the `format` component (FORMAT_RULES):
+  default   format 0.1 + correct 0.9; format rule "layout": one think block, then one answer
+            block (multi-line reasoning fine)
+  tinyzero  format 0.1 + correct 0.9 (0 / 0.1 / 1 as TinyZero scores); format rule
+            "answer_tag": any extracted answer
+  mini-r1   format 1 + correct 1, range 0..2; format rule "mini_r1_regex": Mini-R1's exact regex
 All modes share one safe verifier (envs.countdown.arith): the anchors' holes
 (`**`, `//`, decimal gluing, unary minus, eval hangs) are closed in every mode.
 See docs/envs/countdown.md.
@@ -71,6 +74,9 @@ TEMPLATES = {
 MINI_R1_FORMAT = re.compile(r"^<think>([^<]*(?:<(?!/?think>)[^<]*)*)<\/think>\n<answer>([\s\S]*?)<\/answer>$", re.DOTALL)
 
 
+FORMAT_RULES = {"default": "layout", "tinyzero": "answer_tag", "mini-r1": "mini_r1_regex"}
+
+
 class CountdownEnv(Env):
     templates: ClassVar[dict[str, PromptTemplate]] = TEMPLATES
     default_template = "chat"
@@ -115,6 +121,7 @@ class CountdownEnv(Env):
             raise ValueError(f"test_size must be a positive int, got {test_size!r}")
         self.params = CountdownParams(tuple(counts), tuple(num_range), tuple(target_range), operators)
         self.answer_policy = answer
+        self.format_rule = FORMAT_RULES[self.reward_mode]
         self.source = source
         self._rows: dict[str, list[dict[str, Any]]] | None = None
         if source == "hub":
@@ -168,9 +175,9 @@ class CountdownEnv(Env):
     def verify(self, text: str, task: Task) -> Score:
         layout = read_layout(text)
         answer = layout.answer(self.answer_policy)
-        if self.reward_mode == "mini-r1":
+        if self.format_rule == "mini_r1_regex":
             fmt = 1.0 if MINI_R1_FORMAT.search(text) else 0.0
-        elif self.reward_mode == "tinyzero":
+        elif self.format_rule == "answer_tag":
             fmt = 1.0 if answer is not None else 0.0
         else:
             fmt = 1.0 if layout.well_formed else 0.0

@@ -62,7 +62,7 @@ class GSM8KEnv(Env):
     def __init__(self, source: str = "hub", data_files: DataFiles | None = None,
                  last_number: bool = False, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        from envs.datasets_io import load_splits
+        from envs.datasets_io import alternate_split, load_splits
 
         if source == "sample" and data_files is not None:
             raise ValueError("pass data_files or source='sample', not both")
@@ -76,9 +76,8 @@ class GSM8KEnv(Env):
             raise ValueError(f"last_number must be true or false, got {last_number!r}")
         self._rows = load_splits(HUB_ID, data_files=data_files, config=None if data_files else "main",
                                  columns=("question", "answer"))
-        if source == "sample":  # one file: even rows train, odd rows test, so the splits stay disjoint
-            rows = self._rows["train"]
-            self._rows = {"train": rows[0::2], "test": rows[1::2]}
+        if source == "sample":  # one file for both splits
+            self._rows = alternate_split(self._rows["train"])
         self.use_loaded_splits(("train", "test"), list(self._rows))  # an evaluation file alone is fine
         if self.reward_mode != "numeric" or self.template.name == "verl":
             self.invariances = ("trailing_text",) if self.reward_mode == "numeric" else ()

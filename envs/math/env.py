@@ -96,7 +96,7 @@ class MathEnv(Env):
             raise ValueError(f"dataset must be one of {sorted(DATASETS)}, got {dataset!r}")
         info = DATASETS[dataset]
         super().__init__(**kwargs)
-        from envs.datasets_io import load_splits
+        from envs.datasets_io import alternate_split, load_splits
 
         self.dataset = dataset
         if source == "sample":
@@ -107,7 +107,7 @@ class MathEnv(Env):
             raise ValueError(f"source must be 'hub' or 'sample', got {source!r}")
         rows = load_splits(info["hub"], data_files=data_files, columns=info["columns"], splits=info["splits"])
         if source == "sample" and len(info["splits"]) == 2:  # one file: even rows train, odd rows test
-            rows = {"train": rows["train"][0::2], "test": rows["train"][1::2]}
+            rows = alternate_split(rows["train"])
         self.use_loaded_splits(info["splits"], list(rows))
         self._rows = rows
         if self.reward_mode == "accuracy":
