@@ -22,3 +22,6 @@ def register_builtin_envs() -> None:
              dataset="math-750")
     register("math-500", "envs.math.env:MathEnv", description="MATH-500 evaluation set (level = difficulty)",
              dataset="math-500")
+    from envs.reasoning_gym import register_reasoning_gym_envs  # ids and strings only: reasoning_gym is not imported
+
+    register_reasoning_gym_envs()

@@ -32,6 +32,11 @@ def cmd_list(args: argparse.Namespace, console: Console) -> int:
     for env_spec in registry.list_envs():
         table.add_row(env_spec.id, env_spec.entry_point_name, json.dumps(env_spec.kwargs), env_spec.description)
     console.print(table)
+    if any(s.family == "reasoning-gym" for s in registry.list_envs()):
+        import importlib.util
+
+        if importlib.util.find_spec("reasoning_gym") is None:
+            console.print("[yellow]reasoning-gym/* envs need the package: pip install 'reasongym[reasoning-gym]'[/]")
     for name, error in registry.plugin_errors().items():
         console.print(f"[red]plugin {name!r} failed to load:[/] {error}")
     return 0
@@ -81,7 +86,16 @@ def cmd_check(args: argparse.Namespace, console: Console) -> int:
     if args.all == bool(args.id):
         console.print("[red]error:[/] give one env id or --all")
         return 2
-    ids = [s.id for s in registry.list_envs()] if args.all else [args.id]
+    if args.all:
+        specs = registry.list_envs()
+        families = sorted({s.family for s in specs if s.family and s.family not in (args.family or [])})
+        ids = [s.id for s in specs if not s.family or s.family in (args.family or [])]
+        for family in families:
+            count = sum(s.family == family for s in specs)
+            console.print(f"[dim]--all leaves out the {count} {family}/* envs: check them by id, with --family {family}, "
+                          f"or sweep them with benchmarks/reasoning_gym_report.py[/]")
+    else:
+        ids = [args.id]
     envs = (make_for_inspection(env_id, args.env_kwargs, console) for env_id in ids)
     return check_envs(envs, console, examples=args.examples, seed=args.seed)
 
@@ -156,7 +170,8 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--env-kwargs", help="JSON object of env overrides")
     check = sub.add_parser("check", help="run the verifier contract and reward-hacking probes")
     check.add_argument("id", nargs="?")
-    check.add_argument("--all", action="store_true", help="check every registered env")
+    check.add_argument("--all", action="store_true", help="check every registered env (env families only with --family)")
+    check.add_argument("--family", action="append", help="with --all: also check this family's envs (e.g. reasoning-gym)")
     check.add_argument("--examples", type=int, default=100, help="hypothesis examples per property")
     check.add_argument("--seed", type=int, default=0)
     check.add_argument("--env-kwargs", help="JSON object of env overrides")

@@ -39,6 +39,7 @@ class EnvSpec:
     entry_point: str | Callable[..., Any]
     kwargs: dict[str, Any] = field(default_factory=dict)
     description: str = ""
+    family: str = ""  # ids "family/name" (e.g. reasoning-gym/countdown); `check --all` leaves large families out
     # read by gymnasium's env checker, which expects its own EnvSpec fields
     nondeterministic: bool = False
     max_episode_steps: int = 1
@@ -60,14 +61,18 @@ _lock = threading.RLock()
 
 
 def register(
-    id: str, entry_point: str | Callable[..., Any], description: str = "", **default_kwargs: Any
+    id: str, entry_point: str | Callable[..., Any], description: str = "", family: str = "", **default_kwargs: Any
 ) -> EnvSpec:
-    """Register an env id. `entry_point` is "pkg.module:Class" or any callable returning an Env."""
-    if not id or not isinstance(id, str) or "/" in id:
-        raise ValueError(f"env id must be a non-empty string without '/', got {id!r}")
+    """Register an env id. `entry_point` is "pkg.module:Class" or any callable returning an Env.
+
+    An id is a name, or `family/name` for envs that come as a family (`family` then names it)."""
+    if not id or not isinstance(id, str) or id.count("/") > (1 if family else 0) or (family and not id.startswith(family + "/")):
+        raise ValueError(f"env id must be a non-empty string without '/' (or 'family/name' with family=), got {id!r}")
+    if id.startswith(GYMNASIUM_NAMESPACE + "/"):
+        raise ValueError(f"env ids must not start with {GYMNASIUM_NAMESPACE + '/'!r}, got {id!r}")
     if isinstance(entry_point, str) and ":" not in entry_point:
         raise ValueError(f"entry_point must look like 'package.module:Class', got {entry_point!r}")
-    spec = EnvSpec(id=id, entry_point=entry_point, kwargs=dict(default_kwargs), description=description)
+    spec = EnvSpec(id=id, entry_point=entry_point, kwargs=dict(default_kwargs), description=description, family=family)
     with _lock:
         _registry[id] = spec
     _register_with_gymnasium(id)
@@ -155,7 +160,7 @@ def _resolve(entry_point: str | Callable[..., Any]) -> Callable[..., Any]:
 
 def _strip_namespace(id: str) -> str:
     prefix = GYMNASIUM_NAMESPACE + "/"
-    return id[len(prefix) :] if id.startswith(prefix) else id
+    return id[len(prefix) :] if id.startswith(prefix) else id  # no registered id starts with it (register refuses)
 
 
 def _unknown_message(id: str) -> str:
@@ -174,7 +179,8 @@ def _register_with_gymnasium(id: str) -> None:
     """Make `gymnasium.make("reasongym/<id>")` work; the import is cheap (no torch)."""
     import gymnasium
 
-    gym_id = f"{GYMNASIUM_NAMESPACE}/{id}"
+    gym_id = f"{GYMNASIUM_NAMESPACE}/{id.replace('/', '.')}"  # gymnasium names hold no '/'
+
     if gym_id in gymnasium.registry:
         return
     gymnasium.register(

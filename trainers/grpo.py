@@ -23,7 +23,7 @@ from reasongym import telemetry
 from reasongym.adapters.trl import build_dataset, make_reward_funcs
 from reasongym.registry import UnknownEnvError
 from trainers import demo, preflight
-from trainers.common.cli import RecipeError, ScriptOption, TrainerCLI, open_env
+from trainers.common.cli import ALLOW_UNSAFE_ENV, RecipeError, ScriptOption, TrainerCLI, open_env
 from trainers.common.models import load_kwargs, load_tokenizer, save_policy
 
 OPTIONS = [
@@ -39,6 +39,7 @@ OPTIONS = [
     ScriptOption("scoring_workers", None, "verifier processes (default: in-process for cheap verifiers)", int),
     ScriptOption("default_policy", "cpu", "without --model: size of the embedded default policy (cpu, gpu, ci)"),
     ScriptOption("demo_eval_tasks", 500, "without --model: held-out tasks in the before/after table", int),
+    ALLOW_UNSAFE_ENV,
     ScriptOption("curriculum", None, "fixed | linear | adaptive: sample task difficulty by a schedule"),
     ScriptOption("curriculum_band", "0.2,0.8", "adaptive: success band a level should sit in"),
     ScriptOption("curriculum_window", 256, "adaptive: outcomes remembered per level", int),
@@ -87,6 +88,7 @@ def default_train_size(env: rg.Env, config: dict[str, Any], plan: preflight.Batc
 def build_trainer(script: dict[str, Any], config_kwargs: dict[str, Any], console: Console):
     """Everything up to (and including) the GRPOTrainer, after the pre-flight checks."""
     env = make_env(script, console)
+    preflight.check_env_safety(env, bool(script["allow_unsafe_env"]))
     plan = check_config(script, config_kwargs)
     if not script["resume_from_checkpoint"] and telemetry.is_main_process():
         telemetry.reset_run_logs(config_kwargs["output_dir"])  # a fresh run starts fresh logs

@@ -28,7 +28,7 @@ from reasongym.registry import UnknownEnvError
 from reasongym.telemetry import MetricsWriter
 from reasongym.templates import chat_to_text
 from trainers import preflight
-from trainers.common.cli import RecipeError, ScriptOption, TrainerCLI, open_env
+from trainers.common.cli import ALLOW_UNSAFE_ENV, RecipeError, ScriptOption, TrainerCLI, open_env
 from trainers.common.models import copy_load_hints, load_kwargs, load_tokenizer
 
 
@@ -79,6 +79,7 @@ class PPOConfig:
 
 
 OPTIONS = [
+    ALLOW_UNSAFE_ENV,
     ScriptOption("train_size", 10_000, "training tasks", int),
     ScriptOption("seed_tasks", 0, "seed of the task draw", int),
     ScriptOption("resume_from_checkpoint", None, "checkpoint dir written by --save_steps"),
@@ -401,6 +402,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         script, config = parse(argv)
         env = open_env(script, console)
+        preflight.check_env_safety(env, bool(script["allow_unsafe_env"]))
         updates = preflight.check_devices({"bf16": config.bf16 or None, "use_cpu": config.use_cpu})
         config.use_cpu = updates.get("use_cpu", config.use_cpu)
         config.bf16 = bool(updates.get("bf16", config.bf16)) and not config.use_cpu

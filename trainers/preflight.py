@@ -143,3 +143,14 @@ def check_chat_template(tokenizer: Any, template_kind: str, template_name: str) 
             f"the env uses the chat template {template_name!r} but the tokenizer has no chat template (a base "
             "model?). Use a text template, e.g. --env-kwargs '{\"template\": \"base\"}', or an instruct model."
         )
+
+
+def check_env_safety(env: Any, allowed: bool) -> None:
+    """Refuse to train on an env whose verifier is known to be unsafe (its `unsafe_reason`), unless allowed."""
+    reason = getattr(env, "unsafe_reason", None)
+    if reason and not allowed:
+        raise PreflightError(
+            f"{env.env_id} is marked unsafe for training: {reason}. A policy rewarded by such a verifier can learn to "
+            "run code in the scorer. Evaluate it freely; to train on it anyway pass --allow-unsafe-env true "
+            "(docs/reasoning-gym.md lists which tasks are marked, and why)."
+        )

@@ -31,7 +31,8 @@ import reasongym as rg
 from reasongym.adapters.trl import render_prompt
 from reasongym.registry import UnknownEnvError
 from reasongym.telemetry import MetricsWriter
-from trainers.common.cli import RecipeError, ScriptOption, TrainerCLI, open_env
+from trainers.common.cli import ALLOW_UNSAFE_ENV, RecipeError, ScriptOption, TrainerCLI, open_env
+from trainers import preflight
 from trainers.common.sft import sft
 from trainers.generation import HFBackend, Sampling
 
@@ -52,6 +53,7 @@ def select(tasks: list[rg.Task], completions: list[list[str]], scores: list[list
 
 
 OPTIONS = [
+    ALLOW_UNSAFE_ENV,
     ScriptOption("rounds", 3, "sample-verify-SFT rounds", int),
     ScriptOption("k", 8, "samples per prompt", int),
     ScriptOption("prompts", 256, "training prompts per round (all processes together)", int),
@@ -228,6 +230,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         script, sft_config = parse(argv)
         env = open_env(script, console)
+        preflight.check_env_safety(env, bool(script["allow_unsafe_env"]))
     except (RecipeError, UnknownEnvError, ValueError) as exc:
         console.print(f"[red]error:[/] {exc}")
         return 2

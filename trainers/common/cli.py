@@ -52,6 +52,9 @@ CONFIG = ScriptOption("config", None, "YAML recipe (recipes/<trainer>/*.yaml); f
 ENV_KWARGS = ScriptOption("env_kwargs", None, "JSON object of env overrides, e.g. '{\"template\": \"base\"}'", dict)
 REWARD_MODE = ScriptOption("reward_mode", None, "env reward mode (python -m reasongym show ID lists them)")
 COMMON_OPTIONS = (ENV, MODEL, CONFIG, ENV_KWARGS, REWARD_MODE)
+# Trainers (not evaluation) add this one: training on a verifier known to evaluate model text needs consent.
+ALLOW_UNSAFE_ENV = ScriptOption("allow_unsafe_env", False, "train even on an env whose verifier is marked unsafe "
+                                "(docs/reasoning-gym.md says which and why)", bool)
 
 
 class _StrictBoolLoader(yaml.SafeLoader):

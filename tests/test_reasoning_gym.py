@@ -1,0 +1,135 @@
+"""reasoning-gym datasets as envs: lazy ids, every id makes, splits, scoring only in workers, safety, training."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+
+import pytest
+
+import reasongym as rg
+from reasongym.testing import check_verifier
+from tests.conftest import REPO, run_module
+
+pytest.importorskip("reasoning_gym", reason="the reasoning-gym extra is not installed")
+
+# Ten tasks across reasoning-gym's categories, including the two we verify ourselves.
+SAMPLE = ["countdown", "puzzle24", "basic_arithmetic", "gcd", "chain_sum", "letter_counting", "word_sorting",
+          "family_relationships", "propositional_logic", "number_sorting"]
+
+
+def test_ids_are_listed_without_importing_reasoning_gym():
+    code = ("import sys, reasongym as rg; ids = [s.id for s in rg.list_envs() if s.family == 'reasoning-gym']; "
+            "print(len(ids), 'reasoning_gym' in sys.modules, 'reasoning-gym/countdown' in ids)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True).stdout
+    assert out.split() == ["106", "False", "True"]
+
+
+def test_every_reasoning_gym_id_makes_and_yields_tasks():
+    from envs.reasoning_gym import NAMES
+    from reasoning_gym.factory import DATASETS
+
+    assert set(NAMES) == set(DATASETS)  # the static id list matches the installed registry
+    for name in NAMES:
+        env = rg.make(f"reasoning-gym/{name}")
+        task = env.tasks("train", n=1, seed=0)[0]
+        assert task.question["question"] and task.metadata["entry"]["question"] == task.question["question"], name
+
+
+def test_tasks_are_deterministic_and_splits_disjoint():
+    env = rg.make("reasoning-gym/gcd")
+    train, test = env.tasks("train", n=60, seed=3), env.tasks("test", n=10, seed=3)
+    assert train == rg.make("reasoning-gym/gcd").tasks("train", n=60, seed=3)
+    assert not {t.id for t in train} & {t.id for t in test}
+    assert all(env.split_of(t.metadata["entry"]) == "test" for t in test)
+    assert json.loads(json.dumps(train[0].to_dict()))  # tasks travel as JSON (TRL columns, workers)
+
+
+def test_levels_come_from_the_curriculum_and_config_fields_pass_through():
+    env = rg.make("reasoning-gym/chain_sum", levels=[0, 2])
+    tasks = env.tasks("train", n=4)
+    assert [t.difficulty for t in tasks] == [0, 2, 0, 2]
+    assert env.config_for(0) != env.config_for(2)
+    fixed = rg.make("reasoning-gym/chain_sum", min_terms=2, max_terms=2)
+    assert all(t.question["question"].count("+") + t.question["question"].count("-") >= 1 for t in fixed.tasks(n=5))
+    with pytest.raises(TypeError, match="no_such_field"):
+        rg.make("reasoning-gym/chain_sum", no_such_field=1)
+
+
+def test_scoring_never_runs_in_the_calling_process():
+    env = rg.make("reasoning-gym/gcd")
+    task = env.tasks(n=1)[0]
+    env.score_timeout = 1.0
+    dataset = env._dataset(task.metadata["seed"], task.difficulty)
+    dataset.score_answer = lambda answer, entry: time.sleep(60)  # a scorer that hangs: only a worker can be killed
+    start = time.perf_counter()
+    score = env.score(env.reference_completion(task), task)
+    assert score.outcome is rg.Outcome.TIMEOUT and time.perf_counter() - start < 10
+
+
+def test_own_verifier_closes_reasoning_gym_countdown_and_puzzle24_holes():
+    for name in ("countdown", "puzzle24"):
+        env = rg.make(f"reasoning-gym/{name}")
+        task = env.tasks(n=1)[0]
+        assert env.score(env.reference_completion(task), task).reward == 1.0
+        meta = task.metadata["entry"]["metadata"]
+        for hack in ("1.5*10", f"({meta['numbers'][0]}**2)", "__import__('os').getpid()"):
+            assert env.score(f"<think>x</think><answer>{hack}</answer>", task).components["correct"] == 0.0
+    puzzle = rg.make("reasoning-gym/puzzle24")
+    task = puzzle.tasks(n=1)[0]
+    other_numbers = "(1 + 2 + 3) * 4"  # reasoning-gym pays any four in-range numbers that make 24
+    if sorted(task.metadata["entry"]["metadata"]["numbers"]) != [1, 2, 3, 4]:
+        assert puzzle.score(f"<think>x</think><answer>{other_numbers}</answer>", task).components["correct"] == 0.0
+
+
+@pytest.mark.parametrize("name", SAMPLE)
+def test_sample_keeps_the_verifier_contract(name):
+    env = rg.make(f"reasoning-gym/{name}")
+    report = check_verifier(env, examples=20, n_tasks=10, raise_on_failure=False)
+    failed = [c for c in report.checks if not c.passed and c.name != "near_miss"] + [p for p in report.probes if not p.passed]
+    assert not failed, report.failures
+
+
+def test_an_unsafe_scorer_that_evals_a_power_tower_costs_one_timeout():
+    env = rg.make("reasoning-gym/spiral_matrix")  # its scorer eval()s answer text: marked unsafe
+    env.score_timeout = 2.0
+    task = env.tasks(n=1)[0]
+    start = time.perf_counter()
+    assert env.score("<think>x</think><answer>9**9**9**9</answer>", task).outcome is rg.Outcome.TIMEOUT
+    assert time.perf_counter() - start < 8
+    assert env.score(env.reference_completion(task), task).reward == 1.0  # the worker was replaced
+
+
+def test_check_cli_works_on_a_reasoning_gym_id():
+    proc = subprocess.run([sys.executable, "-m", "reasongym", "check", "reasoning-gym/gcd", "--examples", "10"],
+                          capture_output=True, text=True, cwd=REPO, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-2000:]
+    assert "keep the verifier contract" in proc.stdout
+
+
+def test_training_refuses_an_unsafe_task_without_consent(tiny_model, tmp_path):
+    from trainers import grpo, preflight
+
+    env = rg.make("reasoning-gym/spiral_matrix")
+    assert env.unsafe_reason and "eval" in env.unsafe_reason
+    with pytest.raises(preflight.PreflightError, match="--allow-unsafe-env true"):
+        preflight.check_env_safety(env, allowed=False)
+    preflight.check_env_safety(env, allowed=True)
+    code = grpo.main(["--env", "reasoning-gym/spiral_matrix", "--model", tiny_model, "--output-dir", str(tmp_path)])
+    assert code == 2
+
+
+@pytest.mark.slow
+def test_grpo_trains_on_a_reasoning_gym_task_with_an_adaptive_curriculum(tiny_model, tmp_path):
+    out = tmp_path / "rg"
+    proc = run_module(["trainers.grpo", "--env", "reasoning-gym/basic_arithmetic", "--env-kwargs", '{"levels": [0, 1, 2]}',
+                       "--curriculum", "adaptive", "--model", tiny_model, "--output-dir", str(out), "--max_steps", "2",
+                       "--per_device_train_batch_size", "4", "--num_generations", "4", "--max_completion_length", "8",
+                       "--use_cpu", "true", "--bf16", "false", "--train_size", "60"], tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    steps = [r for r in rows if "reward" in r]
+    assert len(steps) == 2 and any(k.startswith("curriculum/weight/") for k in steps[-1])
+    assert "rewards/partial/mean" in steps[-1]  # reasoning-gym's partial credit is logged as a component
