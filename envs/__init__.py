@@ -17,6 +17,9 @@ def register_builtin_envs() -> None:
     register("countdown-3", _CD, description="Countdown with 3 numbers", counts=(3,))
     register("countdown-4", _CD, description="Countdown with 4 numbers", counts=(4,))
     register("countdown", _CD, description="Countdown with every knob: counts, num_range, target_range, operators")
+    register("countdown-3to4-tool", "envs.countdown.tool_env:CountdownToolEnv",
+             description="countdown-3to4 with a calculate(expression) tool, a budget of calls, then an answer",
+             counts=(3, 4))
     register("gsm8k", "envs.gsm8k.env:GSM8KEnv", description="GSM8K grade-school math (openai/gsm8k, config main)")
     register("math-750", "envs.math.env:MathEnv", description="MATH problems of X-R1-750, math-verify scoring",
              dataset="math-750")

@@ -1,9 +1,13 @@
-"""The Env base class: a single-turn gymnasium.Env over verifiable tasks.
+"""The Env base class: a gymnasium.Env over verifiable tasks, single-turn or multi-turn.
 
 A subclass supplies where tasks come from (`_task_at`, `_task_count`), how to
-verify a completion (`verify`) and, where it can, a `reference_completion`.
-Everything else — reset/step, batch helpers, reward weighting, the "never raise
-on model output" guarantee — lives here once.
+verify a completion (`verify`) and, where it can, a `reference_completion` and a
+`feedback` for wrong answers. Everything else — reset/step (one `Episode`), batch
+helpers, reward weighting, the "never raise on model output" guarantee — lives here once.
+
+Every env is multi-turn capable: `make(id, max_turns=3)` lets the policy retry after the
+env's feedback, with the reward decayed by `turn_decay` per extra turn. `max_turns=1`
+(the default) is the single-turn env, unchanged.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Sequence
 
 import gymnasium
 
+from reasongym.episode import Episode
 from reasongym.spaces import AnyText, ChatMessages
 from reasongym.templates import Prompt, PromptTemplate, plain_text
 from reasongym.types import Outcome, Score, Task
@@ -35,6 +40,7 @@ class Env(gymnasium.Env):
       max_completion_chars  longer completions are unparseable before verify() runs
       probes           reward-hacking probes (reasongym.testing.probes) that apply
       invariances      format changes that must not change the score
+      episode_class    how one episode runs (reasongym.episode.Episode; tool envs bring their own)
 
     Dataset envs may load fewer splits than they declare (an evaluation file alone):
     they set `self.splits` to the loaded ones, and asking for a declared split that
@@ -52,6 +58,7 @@ class Env(gymnasium.Env):
     max_completion_chars: ClassVar[int] = 100_000
     probes: ClassVar[tuple[str, ...]] = ()
     invariances: ClassVar[tuple[str, ...]] = ("think_whitespace", "trailing_text")
+    episode_class: ClassVar[type[Episode]] = Episode
 
     spec: "EnvSpec | None" = None
 
@@ -61,8 +68,15 @@ class Env(gymnasium.Env):
         reward_mode: str | None = None,
         seed: int = 0,
         render_mode: str | None = None,
+        max_turns: int = 1,
+        turn_decay: float = 0.5,
     ) -> None:
         super().__init__()
+        if not isinstance(max_turns, int) or isinstance(max_turns, bool) or not 1 <= max_turns <= 64:
+            raise ValueError(f"max_turns must be an int in 1..64, got {max_turns!r}")
+        if isinstance(turn_decay, bool) or not isinstance(turn_decay, (int, float)) or not 0 < turn_decay <= 1:
+            raise ValueError(f"turn_decay must be a number in (0, 1], got {turn_decay!r}")
+        self.max_turns, self.turn_decay = max_turns, float(turn_decay)
         if not isinstance(seed, int) or isinstance(seed, bool):
             raise ValueError(f"seed must be an int, got {seed!r}")
         if render_mode not in (None, *self.metadata["render_modes"]):
@@ -84,6 +98,7 @@ class Env(gymnasium.Env):
         self.observation_space = AnyText() if self.template.kind == "text" else ChatMessages()
         self.action_space = AnyText()
         self._task: Task | None = None
+        self._episode: Episode | None = None
 
     # ----- subclass hooks -------------------------------------------------------
     def _task_at(self, split: str, index: int, seed: int) -> Task:
@@ -104,6 +119,19 @@ class Env(gymnasium.Env):
     def gold_answer_forms(self, task: Task) -> list[str]:
         """Other spellings of the gold answer the verifier promises to accept (testing kit)."""
         return []
+
+    def feedback(self, score: Score, task: Task) -> str:
+        """What a multi-turn episode tells the policy after a wrong or unparseable answer.
+
+        It must never reveal the gold answer (the testing kit's feedback check looks for it, and
+        for expressions that evaluate to it). Envs that can say more without leaking override it."""
+        if score.outcome is Outcome.UNPARSEABLE:
+            return "No final answer found: give it inside <answer> </answer> tags. Try again."
+        return "That is not correct. Try again."
+
+    def secrets(self, task: Task) -> list[str]:
+        """Strings feedback must never contain: the gold answer in the forms the env knows (testing kit)."""
+        return [str(task.answer), *self.gold_answer_forms(task)]
 
     # ----- public API -----------------------------------------------------------
     @property
@@ -201,18 +229,32 @@ class Env(gymnasium.Env):
             if index is None:
                 index = int(self.np_random.integers(0, count if count else 2**31 - 1))
             self._task = self._task_at(split, int(index), self.seed)
-        return self.prompt(self._task), {"task": self._task, "split": split}
+        self._episode = self.episode_class(self, self._task)
+        return self._episode.observation(), {"task": self._task, "split": split, "turn": 0}
 
     def step(self, action: str):
-        if self._task is None:
+        """Score one answer. Single-turn: always terminated. Multi-turn: a correct answer terminates, a wrong one
+        gets feedback appended to the observation, and the last allowed turn truncates. info: the turn's `score`,
+        `turn`, `feedback`, `episode_reward` (at the end) and, at the end, `success_turn`."""
+        if self._episode is None or self._task is None:
             raise gymnasium.error.ResetNeeded("call reset() before step()")
-        score = self.score(action, self._task)
-        return self.prompt(self._task), score.reward, True, False, {"task": self._task, "score": score}
+        if self._episode.done:
+            raise gymnasium.error.ResetNeeded("the episode is over: call reset()")
+        turn = self._episode.step(action)
+        episode = self._episode
+        info: dict[str, Any] = {"task": self._task, "turn": len(episode.turns)}
+        if turn is not None:
+            info.update(score=turn.score, feedback=turn.feedback)
+        if episode.done:
+            info.update(episode_reward=episode.reward, success_turn=episode.success_turn)
+        reward = turn.reward if turn is not None else 0.0
+        return episode.observation(), float(reward), episode.terminated, episode.truncated, info
 
     def render(self) -> str | None:
         if self.render_mode != "ansi" or self._task is None:
             return None
-        return plain_text(self.prompt(self._task), roles=True)
+        obs = self._episode.observation() if self._episode is not None else self.prompt(self._task)
+        return plain_text(obs, roles=True)
 
     # ----- helpers --------------------------------------------------------------
     def _pick_template(self, template: str | PromptTemplate | None) -> PromptTemplate:

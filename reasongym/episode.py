@@ -12,13 +12,10 @@ many side by side, each its own Episode over the same (stateless) env.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import Any
 
 from reasongym.templates import Prompt
 from reasongym.types import Outcome, Score, Task
-
-if TYPE_CHECKING:
-    from reasongym.env import Env
 
 
 @dataclass(frozen=True)
@@ -31,7 +28,7 @@ class Turn:
 
 @dataclass
 class Episode:
-    env: "Env"
+    env: Any  # a reasongym.Env (not imported: env.py imports this module)
     task: Task
     turns: list[Turn] = field(default_factory=list)
 

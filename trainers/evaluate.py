@@ -22,9 +22,8 @@ from rich.table import Table
 
 import reasongym as rg
 from reasongym.adapters.trl import render_prompt
-from reasongym.registry import UnknownEnvError
 from reasongym.types import Task
-from trainers.common.cli import RecipeError, TrainerCLI, open_env
+from trainers.common.cli import RecipeError, TrainerCLI, open_env, run_entry_point
 from trainers.generation import Backend, Sampling
 
 
@@ -53,6 +52,7 @@ class EvalReport:
     outcomes: dict[str, int]
     by_difficulty: dict[str, dict[str, float]] = field(default_factory=dict)
     correct_per_task: list[int] = field(default_factory=list)
+    success_by_turn: dict[str, float] = field(default_factory=dict)  # multi-turn: "pass@turn-k" -> share solved by k
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2)
@@ -62,8 +62,13 @@ def evaluate(env: rg.Env, backend: Backend, tasks: Sequence[Task], samples: int 
              sampling: Sampling = Sampling(), tokenizer: Any = None, batch_prompts: int = 64,
              console: Console | None = None, description: str = "evaluating",
              sample_log: str | None = None) -> EvalReport:
-    """Generate `samples` completions per task, score them, aggregate."""
+    """Generate `samples` completions per task, score them, aggregate. A multi-turn or tool env plays
+    whole episodes instead (`run_episodes`), and the report adds success by turn."""
     from trainers.progress import make_progress
+
+    if is_episodic(env):
+        return evaluate_episodes(env, backend, tasks, samples, ks, sampling, tokenizer, console, description,
+                                 sample_log)
 
     for k in ks:
         if k > samples:
@@ -118,6 +123,71 @@ def evaluate(env: rg.Env, backend: Backend, tasks: Sequence[Task], samples: int 
     )
 
 
+def is_episodic(env: rg.Env) -> bool:
+    from reasongym.episode import Episode
+
+    return env.max_turns > 1 or env.episode_class is not Episode
+
+
+def run_episodes(env: rg.Env, backend: Backend, tasks: Sequence[Task], samples: int, sampling: Sampling,
+                 tokenizer: Any = None) -> list[list[Any]]:
+    """`samples` episodes per task played to the end with `backend`, side by side: each round generates one
+    answer for every unfinished episode from its observation (the conversation so far, feedback included)."""
+    from reasongym.templates import chat_to_text
+
+    tok = tokenizer if tokenizer is not None else getattr(backend, "tokenizer", None)
+    episodes = [[env.episode_class(env, task) for _ in range(samples)] for task in tasks]
+    flat = [e for group in episodes for e in group]
+    for round_index in range(64):
+        active = [e for e in flat if not e.done]
+        if not active:
+            break
+        prompts = [chat_to_text(e.observation(), tok, continue_final_message=bool(env.template.prefill)
+                                and not isinstance(e.observation(), str)) for e in active]
+        answers = backend.generate(prompts, 1, Sampling(sampling.temperature, sampling.top_p, sampling.max_new_tokens,
+                                                        sampling.seed + round_index))
+        for episode, (answer,) in zip(active, answers):
+            episode.step(answer)
+    return episodes
+
+
+def evaluate_episodes(env: rg.Env, backend: Backend, tasks: Sequence[Task], samples: int, ks: Sequence[int],
+                      sampling: Sampling, tokenizer: Any, console: Console | None, description: str,
+                      sample_log: str | None) -> EvalReport:
+    """Accuracy = episodes solved at any turn; success by turn k = solved within k turns (pass@turn-k)."""
+    if console is not None:
+        console.print(f"{description}: {len(tasks)} tasks x {samples} episode(s), up to {env.max_turns} turn(s)")
+    episodes = run_episodes(env, backend, tasks, samples, sampling, tokenizer)
+    flat = [e for group in episodes for e in group]
+    total = max(1, len(flat))
+    correct_counts = [sum(e.solved for e in group) for group in episodes]
+    turns_allowed = max([env.max_turns] + [len(e.turns) for e in flat])
+    outcomes = Counter(e.turns[-1].score.outcome.value for e in flat if e.turns)
+    if sample_log:
+        with open(sample_log, "w", encoding="utf-8") as log:
+            for e in flat:
+                log.write(json.dumps({"task_id": e.task.id, "success_turn": e.success_turn, "reward": e.reward,
+                                      "turns": [{"completion": t.action, "feedback": t.feedback, **t.score.to_dict()}
+                                                for t in e.turns]}) + "\n")
+    per_level: dict[str, list[int]] = defaultdict(list)
+    for group in episodes:
+        for e in group:
+            per_level[str(e.task.difficulty)].append(int(e.solved))
+    return EvalReport(
+        env_id=env.env_id, split="", tasks=len(tasks), samples_per_task=samples,
+        accuracy=sum(correct_counts) / total,
+        format_rate=sum(t.score.components.get("format", 0.0) for e in flat for t in e.turns[:1]) / total,
+        mean_reward=sum(e.reward for e in flat) / total,
+        pass_at={f"pass@{k}": sum(pass_at_k(samples, c, k) for c in correct_counts) / max(1, len(correct_counts))
+                 for k in ks},
+        components={}, outcomes=dict(outcomes),
+        by_difficulty={level: {"accuracy": sum(v) / len(v), "samples": len(v)} for level, v in sorted(per_level.items())},
+        correct_per_task=correct_counts,
+        success_by_turn={f"pass@turn-{k}": sum(e.success_turn is not None and e.success_turn <= k for e in flat) / total
+                         for k in range(1, turns_allowed + 1)},
+    )
+
+
 def report_table(report: EvalReport, title: str) -> Table:
     table = Table(title=title)
     table.add_column("metric")
@@ -125,6 +195,8 @@ def report_table(report: EvalReport, title: str) -> Table:
     table.add_row("tasks x samples", f"{report.tasks} x {report.samples_per_task}")
     table.add_row("accuracy", f"{report.accuracy:.3f}")
     for name, value in report.pass_at.items():
+        table.add_row(name, f"{value:.3f}")
+    for name, value in report.success_by_turn.items():
         table.add_row(name, f"{value:.3f}")
     table.add_row("mean reward", f"{report.mean_reward:.3f}")
     for name, value in report.components.items():
@@ -206,19 +278,16 @@ def parse(argv: Sequence[str]) -> tuple[dict[str, Any], EvalConfig]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    console = Console(soft_wrap=True)
-    if (text := CLI.wants_help(argv)) is not None:
-        print(text)
-        return 0
-    try:
+    def setup(argv: list[str], console: Console):
         script, config = parse(argv)
-        ks = config.ks()
         env = open_env(script, console)
-        tasks = env.tasks(config.split, n=config.n, seed=config.seed)
-    except (RecipeError, UnknownEnvError, ValueError, TypeError) as exc:
-        console.print(f"[red]error:[/] {exc}")
-        return 2
+        return script, config, env, env.tasks(config.split, n=config.n, seed=config.seed)
+
+    return run_entry_point(CLI, argv, setup, _run)
+
+
+def _run(state: Any, console: Console) -> int:
+    script, config, env, tasks = state
     model = script["model"]
     if model is None:
         from trainers.default_policy import default_policy
@@ -228,7 +297,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     backend = make_backend(config.backend, model, config.base_url, config.batch_size)
     out = config.output_dir or os.path.join("outputs", f"eval-{script['env']}".replace("/", "_"))
     os.makedirs(out, exist_ok=True)
-    report = evaluate(env, backend, tasks, config.samples, ks,
+    report = evaluate(env, backend, tasks, config.samples, config.ks(),
                       Sampling(temperature=temperature, top_p=config.top_p, max_new_tokens=config.max_new_tokens,
                                seed=config.seed),
                       console=console, sample_log=os.path.join(out, "samples.jsonl"))

@@ -20,10 +20,9 @@ from rich.table import Table
 
 import reasongym as rg
 from reasongym import telemetry
-from reasongym.adapters.trl import build_dataset, make_reward_funcs
-from reasongym.registry import UnknownEnvError
+from reasongym.adapters.trl import build_dataset, episode_reward_func, episode_tools, make_reward_funcs, uses_tool_loop
 from trainers import demo, preflight
-from trainers.common.cli import ALLOW_UNSAFE_ENV, RecipeError, ScriptOption, TrainerCLI, open_env
+from trainers.common.cli import ALLOW_UNSAFE_ENV, RecipeError, ScriptOption, TrainerCLI, open_env, run_entry_point
 from trainers.common.models import load_kwargs, load_tokenizer, save_policy
 
 OPTIONS = [
@@ -40,6 +39,8 @@ OPTIONS = [
     ScriptOption("default_policy", "cpu", "without --model: size of the embedded default policy (cpu, gpu, ci)"),
     ScriptOption("demo_eval_tasks", 500, "without --model: held-out tasks in the before/after table", int),
     ALLOW_UNSAFE_ENV,
+    ScriptOption("chat_template", None, "a jinja chat template file to use instead of the tokenizer's (tool and "
+                 "multi-turn training need one that renders tool calls, e.g. TRL's trl/chat_templates/qwen2_5.jinja)"),
     ScriptOption("curriculum", None, "fixed | linear | adaptive: sample task difficulty by a schedule"),
     ScriptOption("curriculum_band", "0.2,0.8", "adaptive: success band a level should sit in"),
     ScriptOption("curriculum_window", 256, "adaptive: outcomes remembered per level", int),
@@ -94,17 +95,30 @@ def build_trainer(script: dict[str, Any], config_kwargs: dict[str, Any], console
         telemetry.reset_run_logs(config_kwargs["output_dir"])  # a fresh run starts fresh logs
     config_kwargs["model_init_kwargs"] = model_init_kwargs(script["model"], config_kwargs)
     tokenizer = load_tokenizer(script["model"])
+    if script["chat_template"]:
+        with open(script["chat_template"], encoding="utf-8") as f:
+            tokenizer.chat_template = f.read()
     preflight.check_chat_template(tokenizer, env.template.kind, env.template.name)
+    tool_loop = uses_tool_loop(env)
+    if tool_loop:
+        preflight.check_tool_template(tokenizer, env.env_id)
+        if script["curriculum"]:
+            raise RecipeError("--curriculum is not available for multi-turn or tool envs yet")
 
     train_tasks = env.tasks("train", n=script["train_size"] or default_train_size(env, config_kwargs, plan),
                             seed=int(script["seed_tasks"]))
     levels = sorted({t.difficulty for t in train_tasks if t.difficulty is not None})
-    train, scheduler, callbacks = training_data(env, script, config_kwargs, train_tasks, tokenizer)
-    funcs, weights = make_reward_funcs(
-        env, log_dir=config_kwargs["output_dir"], levels=levels,
-        on_scores=scheduler_feedback(scheduler) if scheduler is not None else None,
-        **({"engine": _engine(script)} if script.get("scoring_workers") is not None else {}),
-    )
+    if tool_loop:  # multi-turn and tool envs: TRL's tool loop, one episode per rollout
+        train, scheduler, callbacks = build_dataset(env, "train", tasks=train_tasks, episodes=True), None, []
+        funcs, weights = [episode_reward_func(env.max_turns)], [1.0]
+        config_kwargs.setdefault("max_tool_calling_iterations", env.max_turns + (getattr(env, "tool_budget", 0) or 0))
+    else:
+        train, scheduler, callbacks = training_data(env, script, config_kwargs, train_tasks, tokenizer)
+        funcs, weights = make_reward_funcs(
+            env, log_dir=config_kwargs["output_dir"], levels=levels,
+            on_scores=scheduler_feedback(scheduler) if scheduler is not None else None,
+            **({"engine": _engine(script)} if script.get("scoring_workers") is not None else {}),
+        )
     config_kwargs.setdefault("reward_weights", weights)
     if not console.is_terminal:
         config_kwargs.setdefault("disable_tqdm", True)  # plain progress lines instead of \r-bars in a log file
@@ -116,7 +130,7 @@ def build_trainer(script: dict[str, Any], config_kwargs: dict[str, Any], console
 
     args = GRPOConfig(**config_kwargs)
     evaluation = None
-    if script["eval_size"]:
+    if script["eval_size"] and not tool_loop:
         evaluation = build_dataset(env, "test", n=int(script["eval_size"]), seed=int(script["seed_tasks"]),
                                    tokenizer=tokenizer)
     if telemetry.is_main_process():
@@ -126,7 +140,7 @@ def build_trainer(script: dict[str, Any], config_kwargs: dict[str, Any], console
         callbacks.append(StepProgressCallback(f"GRPO on {env.env_id}", console))
     trainer = GRPOTrainer(model=script["model"], reward_funcs=funcs, args=args, train_dataset=train,
                           eval_dataset=evaluation, processing_class=tokenizer, peft_config=lora_config(script),
-                          callbacks=callbacks)
+                          callbacks=callbacks, **({"environment_factory": episode_tools(env)} if tool_loop else {}))
     return trainer, env
 
 
@@ -224,20 +238,24 @@ def summarize(trainer, console: Console) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    console = Console(soft_wrap=True)
-    cli = _cli()
-    if (text := cli.wants_help(argv)) is not None:
-        print(text)
-        return 0
-    try:
+    def setup(argv: list[str], console: Console):
         script, config = parse(argv)
         if not script["model"]:
-            return demo.run(script, config, console, build_trainer)
-        trainer, _ = build_trainer(script, config, console)
-    except (RecipeError, preflight.PreflightError, UnknownEnvError, ValueError) as exc:
-        console.print(f"[red]error:[/] {exc}")
-        return 2
+            from trainers.default_policy import PRESETS
+
+            if script["default_policy"] not in PRESETS:
+                raise RecipeError(f"--default-policy must be one of {sorted(PRESETS)}, got {script['default_policy']!r}")
+            make_env(script, console)  # an unknown env or bad --env-kwargs fails here, before the warm start
+            return script, config, None
+        return script, config, build_trainer(script, config, console)[0]
+
+    return run_entry_point(_cli(), argv, setup, _run)
+
+
+def _run(state: Any, console: Console) -> int:
+    script, config, trainer = state
+    if trainer is None:  # no --model: the offline main job (warm start, evaluations, GRPO)
+        return demo.run(script, config, console, build_trainer)
     trainer.train(resume_from_checkpoint=script["resume_from_checkpoint"])
     save_policy(trainer, script["model"])
     summarize(trainer, console)

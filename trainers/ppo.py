@@ -24,11 +24,10 @@ from typing import Any, Sequence
 from rich.console import Console
 
 import reasongym as rg
-from reasongym.registry import UnknownEnvError
 from reasongym.telemetry import MetricsWriter
 from reasongym.templates import chat_to_text
 from trainers import preflight
-from trainers.common.cli import ALLOW_UNSAFE_ENV, RecipeError, ScriptOption, TrainerCLI, open_env
+from trainers.common.cli import ALLOW_UNSAFE_ENV, RecipeError, ScriptOption, TrainerCLI, open_env, run_entry_point
 from trainers.common.models import copy_load_hints, load_kwargs, load_tokenizer
 
 
@@ -394,21 +393,20 @@ def parse(argv: Sequence[str]) -> tuple[dict[str, Any], PPOConfig]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    console = Console(soft_wrap=True)
-    if (text := CLI.wants_help(argv)) is not None:
-        print(text)
-        return 0
-    try:
+    def setup(argv: list[str], console: Console):
         script, config = parse(argv)
         env = open_env(script, console)
         preflight.check_env_safety(env, bool(script["allow_unsafe_env"]))
         updates = preflight.check_devices({"bf16": config.bf16 or None, "use_cpu": config.use_cpu})
         config.use_cpu = updates.get("use_cpu", config.use_cpu)
         config.bf16 = bool(updates.get("bf16", config.bf16)) and not config.use_cpu
-    except (RecipeError, preflight.PreflightError, UnknownEnvError, ValueError) as exc:
-        console.print(f"[red]error:[/] {exc}")
-        return 2
+        return script, config, env
+
+    return run_entry_point(CLI, argv, setup, _run)
+
+
+def _run(state: Any, console: Console) -> int:
+    script, config, env = state
     model = script["model"]
     if model is None:
         from trainers.default_policy import default_policy

@@ -154,3 +154,17 @@ def check_env_safety(env: Any, allowed: bool) -> None:
             "run code in the scorer. Evaluate it freely; to train on it anyway pass --allow-unsafe-env true "
             "(docs/reasoning-gym.md lists which tasks are marked, and why)."
         )
+
+
+def check_tool_template(tokenizer: Any, env_id: str) -> None:
+    """Multi-turn and tool envs train through TRL's tool loop, whose chat template must render tool calls."""
+    try:
+        from trl.chat_template_utils import supports_tool_calling
+    except ImportError:  # pragma: no cover - TRL moved it: TRL's own check still runs at trainer start
+        return
+    if not getattr(tokenizer, "chat_template", None) or not supports_tool_calling(tokenizer):
+        raise PreflightError(
+            f"{env_id} trains through TRL's tool loop, but the tokenizer's chat template cannot render tool calls. "
+            "Use a model whose template can (Qwen2.5/Qwen3 instruct), or pass --chat-template PATH with such a "
+            "template, e.g. the qwen2_5.jinja that TRL ships in trl/chat_templates/."
+        )

@@ -29,9 +29,8 @@ from rich.table import Table
 
 import reasongym as rg
 from reasongym.adapters.trl import render_prompt
-from reasongym.registry import UnknownEnvError
 from reasongym.telemetry import MetricsWriter
-from trainers.common.cli import ALLOW_UNSAFE_ENV, RecipeError, ScriptOption, TrainerCLI, open_env
+from trainers.common.cli import ALLOW_UNSAFE_ENV, RecipeError, ScriptOption, TrainerCLI, open_env, run_entry_point
 from trainers import preflight
 from trainers.common.sft import sft
 from trainers.generation import HFBackend, Sampling
@@ -219,29 +218,28 @@ class RoundLoop:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    import torch
-    from accelerate import PartialState
-
-    argv = list(sys.argv[1:] if argv is None else argv)
-    console = Console(soft_wrap=True)
-    if (text := _cli().wants_help(argv)) is not None:
-        print(text)
-        return 0
-    try:
+    def setup(argv: list[str], console: Console):
         script, sft_config = parse(argv)
         env = open_env(script, console)
         preflight.check_env_safety(env, bool(script["allow_unsafe_env"]))
-    except (RecipeError, UnknownEnvError, ValueError) as exc:
-        console.print(f"[red]error:[/] {exc}")
-        return 2
+        return script, sft_config, env
+
+    return run_entry_point(_cli(), argv, setup, _run)
+
+
+def _run(state: Any, console: Console) -> int:
+    import torch
+    from accelerate import PartialState
+
+    script, sft_config, env = state
     cpu = bool(sft_config.get("use_cpu")) or not torch.cuda.is_available()
     sft_config["use_cpu"] = cpu
     if not cpu and torch.cuda.is_bf16_supported():  # rounds fine-tune bf16 weights on a GPU unless the recipe says
         sft_config.setdefault("model_init_kwargs", {"dtype": "bfloat16"})
-    state = PartialState(cpu=cpu)
-    model = script["model"] or _default_policy(script, state, console)
+    process_state = PartialState(cpu=cpu)
+    model = script["model"] or _default_policy(script, process_state, console)
     os.makedirs(sft_config["output_dir"], exist_ok=True)
-    loop = RoundLoop(env, script, sft_config, state, model, console)
+    loop = RoundLoop(env, script, sft_config, process_state, model, console)
     if loop.main:
         loop.metrics.reset()
     loop.log({"round": 0, "accepted": 0, "acceptance_rate": None, **loop.test_split(0), "policy": model})
@@ -250,7 +248,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if loop.main:
         console.print(loop.table())
         console.print(f"final policy: {loop.current}")
-    state.wait_for_everyone()
+    process_state.wait_for_everyone()
     return 0
 
 

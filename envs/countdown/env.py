@@ -38,14 +38,14 @@ TINYZERO_BASE_HEAD = (
 )
 
 
-def _ops_text(question: dict[str, Any]) -> str:
+def ops_text(question: dict[str, Any]) -> str:
     return ", ".join(question.get("operators", ALL_OPS))
 
 
 def _tinyzero_instruction(q: dict[str, Any]) -> str:
     return (
         f"Using the numbers {q['nums']}, create an equation that equals {q['target']}. "
-        f"You can use basic arithmetic operations ({_ops_text(q)}) and each number can only be used once. "
+        f"You can use basic arithmetic operations ({ops_text(q)}) and each number can only be used once. "
         "Show your work in <think> </think> tags. And return the final answer in <answer> </answer> tags, "
         "for example <answer> (1 + 2) / 3 </answer>."
     )
@@ -54,7 +54,7 @@ def _tinyzero_instruction(q: dict[str, Any]) -> str:
 def _mini_r1_instruction(q: dict[str, Any]) -> str:
     return (
         f"Using the numbers {q['nums']}, create an equation that equals {q['target']}. "
-        f"You can use basic arithmetic operations ({_ops_text(q)}) one or multiple times but each number "
+        f"You can use basic arithmetic operations ({ops_text(q)}) one or multiple times but each number "
         "can only be used once. Show your work in <think> </think> tags. And return the final equation in "
         "<answer> </answer> tags, for example <answer> (1 + 2) / 3 </answer>. Think step by step inside <think> tags."
     )
@@ -171,6 +171,19 @@ class CountdownEnv(Env):
             forms.append(expr.replace("/", "÷"))
         return forms
 
+    def feedback(self, score: Score, task: Task) -> str:
+        """Which numbers are misused, or what the equation evaluates to: never a solution."""
+        if score.outcome is Outcome.UNPARSEABLE:
+            return f"No valid equation found ({score.detail}). Give one equation in <answer> </answer> tags. Try again."
+        problems = number_problems(str(score.parsed or ""), list(task.question["nums"]))
+        if problems:
+            return f"Not correct: the equation {'; '.join(problems)}. Try again."
+        return f"Not correct: the equation {score.detail}. Try again."
+
+    def secrets(self, task: Task) -> list[str]:
+        """The target is in the prompt; what feedback must not give away is a solution."""
+        return self.gold_answer_forms(task)
+
     # ----- verifier ---------------------------------------------------------------
     def verify(self, text: str, task: Task) -> Score:
         layout = read_layout(text)
@@ -186,6 +199,21 @@ class CountdownEnv(Env):
         outcome, parsed, detail = check_expression(answer, task.question)
         correct = 1.0 if outcome is Outcome.CORRECT else 0.0
         return self.make_score({"format": fmt, "correct": correct}, outcome, parsed=parsed, detail=detail)
+
+
+def number_problems(expression: str, nums: list[int]) -> list[str]:
+    """How the numbers in `expression` differ from `nums` used once each: "uses 7 twice", "leaves out 9"."""
+    from collections import Counter
+
+    used, given = Counter(int(t) for t in re.findall(r"\d+", expression)), Counter(nums)
+    words = {2: "twice", 3: "three times"}
+    out = []
+    for n in sorted(set(used) | set(given)):
+        if used[n] > given[n]:
+            out.append(f"uses {n} {words.get(used[n], f'{used[n]} times')}" if given[n] else f"uses {n}, which is not given")
+        elif used[n] < given[n]:
+            out.append(f"leaves out {n}")
+    return out
 
 
 def check_expression(answer: str, question: dict[str, Any]) -> tuple[Outcome, str | None, str]:
@@ -214,5 +242,5 @@ def check_expression(answer: str, question: dict[str, Any]) -> tuple[Outcome, st
     if result.divides_by_zero:
         return Outcome.WRONG, text, "division by zero"
     if not result.equals(target):
-        return Outcome.WRONG, text, f"evaluates to {result.value}, target is {target}"
+        return Outcome.WRONG, text, f"evaluates to {result.value}, not {target}"
     return Outcome.CORRECT, text, ""

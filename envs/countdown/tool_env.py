@@ -73,7 +73,7 @@ def run_tool(call: tuple[str, dict[str, Any]] | str) -> str:
 class ToolEpisode(Episode):
     """An episode where a turn is either tool calls (answered by tool messages) or the final answer."""
 
-    def __init__(self, env: "CountdownToolEnv", task: Task) -> None:
+    def __init__(self, env: Any, task: Task) -> None:
         super().__init__(env, task)
         self.calls_used = 0
         self.tool_turns: list[tuple[str, list[tuple[str, str]]]] = []  # (assistant text, [(call, result)])
@@ -121,6 +121,8 @@ class CountdownToolEnv(CountdownEnv):
     default_template = "tool"
     episode_class = ToolEpisode
     invariances = ("trailing_text",)
+
+    calculate = staticmethod(calculate)  # the tool TRL's loop calls through CalculatorEpisodeTool
 
     def __init__(self, tool_budget: int = 4, **kwargs: Any) -> None:
         if not isinstance(tool_budget, int) or isinstance(tool_budget, bool) or not 0 <= tool_budget <= 64:

@@ -8,6 +8,9 @@
   so TRL logs `rewards/<name>/mean`; their weights go to `GRPOConfig.reward_weights`.
   The batch is scored once (through the scoring engine) and shared by all of them.
 - `EnvironmentTool`: TRL's `environment_factory` contract for single-turn envs.
+- `episode_tools` / `episode_reward_func`: multi-turn envs (`max_turns > 1`: retries through a
+  `submit_answer` tool that answers with the env's feedback) and tool envs (countdown-3to4-tool:
+  a `calculate` tool, then the answer) inside TRL's tool loop, with per-episode metrics.
 
 This module holds the TRL contract alone; what a run records (metric names, the aha
 counter, sample logs) lives in `reasongym.telemetry`. Only `datasets` is imported
@@ -43,9 +46,10 @@ def render_prompt(env: Env, task: Task, tokenizer: Any = None) -> str | list[dic
 
 def build_dataset(
     env: Env, split: str = "train", n: int | None = None, seed: int | None = 0, tokenizer: Any = None,
-    tasks: Sequence[Task] | None = None,
+    tasks: Sequence[Task] | None = None, episodes: bool = False,
 ) -> "datasets.Dataset":
-    """Rows {prompt, task, task_id, split, difficulty} for `n` tasks of `split`."""
+    """Rows {prompt, task, task_id, split, difficulty} for `n` tasks of `split`; `episodes=True` gives chat
+    prompts for TRL's tool loop (multi-turn and tool envs)."""
     import datasets
 
     if tasks is None:
@@ -54,7 +58,7 @@ def build_dataset(
         tasks = env.tasks(split=split, n=n, seed=seed)
     rows = [
         {
-            "prompt": render_prompt(env, task, tokenizer),
+            "prompt": episode_prompt(env, task) if episodes else render_prompt(env, task, tokenizer),
             "task": task.to_json(),
             "task_id": task.id,
             "split": split,
@@ -198,3 +202,141 @@ class EnvironmentTool:
 
     def get_reward(self) -> float:
         return 0.0 if self._score is None else self._score.components.get("correct", self._score.reward)
+
+
+
+# ----- multi-turn and tool episodes inside TRL's tool loop ---------------------------------------------
+RETRY_INSTRUCTION = ("Submit your final answer with the submit_answer tool. If it is not accepted you get feedback "
+                     "and may submit again: {turns} attempts in all.")
+
+
+def episode_prompt(env: Env, task: Task) -> list[dict[str, str]]:
+    """The env's chat prompt for TRL's tool loop: the conversation renders itself, so no assistant pre-fill."""
+    prompt = env.prompt(task)
+    if isinstance(prompt, str):
+        raise ValueError(f"{env.env_id}: tool and multi-turn training needs a chat template, "
+                         f"{env.template.name!r} is text")
+    return [m for m in prompt if not (m is prompt[-1] and m["role"] == "assistant")]
+
+
+def _wrap_answer(env: Env, answer: str) -> str:
+    completion = f" submitted via tool </think>\n<answer>{answer}</answer>"
+    return completion if env.template.scoring_prefix else "<think>" + completion
+
+
+class RetryEpisodeTool:
+    """`environment_factory` for a multi-turn env: each `submit_answer` call is one turn of a
+    `reasongym.episode.Episode`; a wrong answer returns the env's feedback, and after `max_turns`
+    calls (or a correct one) the episode is over. The reward (see `episode_reward_func`) is the
+    episode's: the `correct` component, decayed by `turn_decay` per extra turn."""
+
+    def __init__(self, env: Env):
+        self._env = env
+        self.episode: Any = None
+
+    def reset(self, task: str | None = None, **row: Any) -> str:
+        if task is None:
+            raise ValueError("the episode needs the dataset's `task` column (build it with build_dataset)")
+        self.episode = self._env.episode_class(self._env, Task.from_json(task))
+        return RETRY_INSTRUCTION.format(turns=self._env.max_turns)
+
+    def submit_answer(self, answer: str) -> str:
+        """Submit your final answer to the task.
+
+        Args:
+            answer: The final answer only, e.g. an equation or a number.
+
+        Returns:
+            Whether the answer was accepted, and what was wrong if it was not.
+        """
+        if self.episode is None:
+            return "no task: reset() was not called"
+        if self.episode.done:
+            return "The episode is over: no more attempts."
+        turn = self.episode.step(_wrap_answer(self._env, str(answer)))
+        if turn.score.correct:
+            return "Correct."
+        left = self._env.max_turns - len(self.episode.turns)
+        return f"{turn.feedback} ({left} attempt{'s' if left != 1 else ''} left)" if left else \
+            f"{turn.feedback.removesuffix(' Try again.')} No attempts left."
+
+    def _result(self, final_text: str) -> dict[str, Any]:
+        turns = self.episode.turns if self.episode is not None else []
+        solved = bool(turns) and turns[-1].score.correct
+        reward = self._env.turn_decay ** (len(turns) - 1) if solved else 0.0
+        return {"reward": reward, "turns": len(turns), "success_turn": len(turns) if solved else None, "tool_calls": 0}
+
+
+class CalculatorEpisodeTool:
+    """`environment_factory` for a tool env (countdown-3to4-tool; an env with `tool_budget` and a
+    `calculate(expression) -> str` method): `calculate` runs the env's calculator within its budget; the final assistant message is the answer. A call past the budget ends the
+    episode unrewarded: later calls say so, and the reward is 0."""
+
+    def __init__(self, env: Env):
+        self._env = env
+        self.task: Task | None = None
+        self.calls = 0
+        self.over_budget = False
+
+    def reset(self, task: str | None = None, **row: Any) -> None:
+        if task is None:
+            raise ValueError("the episode needs the dataset's `task` column (build it with build_dataset)")
+        self.task, self.calls, self.over_budget = Task.from_json(task), 0, False
+
+    def calculate(self, expression: str) -> str:
+        """Evaluate an arithmetic expression exactly.
+
+        Args:
+            expression: Integers with + - * / and parentheses, e.g. "(12 + 4) * 3".
+
+        Returns:
+            The exact value, or an error message.
+        """
+        self.calls += 1
+        if self.over_budget or self.calls > getattr(self._env, "tool_budget", 0):
+            self.over_budget = True
+            return f"tool budget exceeded ({self._env.tool_budget} calls): the episode is over, unrewarded"
+        return self._env.calculate(expression)  # the env's own calculator (countdown's: exact, no eval)
+
+    def _result(self, final_text: str) -> dict[str, Any]:
+        if self.over_budget or self.task is None:
+            return {"reward": 0.0, "turns": 1, "success_turn": None, "tool_calls": self.calls}
+        score = self._env.score(final_text, self.task)
+        return {"reward": score.components.get("correct", 0.0), "turns": 1,
+                "success_turn": 1 if score.correct else None, "tool_calls": self.calls}
+
+
+def episode_tools(env: Env) -> Callable[[], Any]:
+    """The `environment_factory` for an env trained through TRL's tool loop."""
+    if env.template.kind != "chat":
+        raise ValueError(f"{env.env_id}: tool and multi-turn training needs a chat template, "
+                         f"{env.template.name!r} is text")
+    if getattr(env, "tool_budget", None) is not None:
+        return lambda: CalculatorEpisodeTool(env)
+    return lambda: RetryEpisodeTool(env)
+
+
+def uses_tool_loop(env: Env) -> bool:
+    """Does this env train through TRL's tool loop (multi-turn or tools) rather than as single completions?"""
+    return env.max_turns > 1 or getattr(env, "tool_budget", None) is not None
+
+
+def episode_reward_func(max_turns: int) -> Callable[..., list[float]]:
+    """The reward of each rollout's episode, plus metrics: turns per episode, tool calls, success by turn."""
+
+    def episode(prompts: list, completions: list, environments: list | None = None, log_metric: Any = None,
+                **kwargs: Any) -> list[float]:
+        if environments is None:
+            raise ValueError("episode rewards need environment_factory (TRL passes `environments`)")
+        finals = [completion_text(c) for c in completions]
+        results = [tool._result(text) for tool, text in zip(environments, finals)]
+        if log_metric is not None:
+            n = max(1, len(results))
+            log_metric("episodes/turns", sum(r["turns"] for r in results) / n)
+            log_metric("episodes/tool_calls", sum(r["tool_calls"] for r in results) / n)
+            for k in range(1, max_turns + 1):
+                log_metric(f"episodes/success_by_turn_{k}",
+                           sum(r["success_turn"] is not None and r["success_turn"] <= k for r in results) / n)
+        return [float(r["reward"]) for r in results]
+
+    return episode

@@ -8,6 +8,8 @@ Contract (each a named check in the report):
                                 score twice, never Outcome.ERROR, within the timeout
   gold                          gold answers in every accepted surface form earn full reward
   near_miss                     perturbed answers never earn full reward
+  feedback_no_leak              the multi-turn feedback after a wrong answer never reveals the gold
+                                (its strings, or an arithmetic expression equal to it)
   invariance_<name>             each of the env's declared `invariances` holds:
                                 trailing_text (text after </answer>), think_whitespace
 plus the env's reward-hacking probes (reasongym.testing.probes).
@@ -203,6 +205,64 @@ def _check_think_whitespace(env: "Env", tasks: list, examples: int, seed: int) -
     return _property("invariance_think_whitespace", examples, seed, triples, check)
 
 
+def _arithmetic_values(text: str) -> list:
+    """Values of the arithmetic expressions (digits, + - * / and parentheses, with an operator) in `text`,
+    evaluated exactly by walking Python's parse tree: no eval, bounded sizes."""
+    import ast
+    import re
+    from fractions import Fraction
+
+    def value(node: ast.AST) -> Fraction:
+        if isinstance(node, ast.Constant) and isinstance(node.value, int) and abs(node.value) < 10**12:
+            return Fraction(node.value)
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+            return -value(node.operand)
+        if isinstance(node, ast.BinOp) and type(node.op) in (ast.Add, ast.Sub, ast.Mult, ast.Div):
+            a, b = value(node.left), value(node.right)
+            return {ast.Add: a + b, ast.Sub: a - b, ast.Mult: a * b}.get(type(node.op)) if not isinstance(
+                node.op, ast.Div) else a / b
+        raise ValueError("not arithmetic")
+
+    out = []
+    for candidate in re.findall(r"[\d(][\d\s()+\-*/]*[+\-*/][\d\s()+\-*/]*[\d)]", text)[:20]:
+        try:
+            out.append(value(ast.parse(candidate[:200], mode="eval").body))
+        except (ValueError, SyntaxError, ZeroDivisionError, RecursionError):
+            continue
+    return out
+
+
+def _check_feedback(env: "Env", tasks: list, examples: int, seed: int) -> CheckResult:
+    """Feedback after a wrong or unparseable answer never reveals the gold: no secret string of the task
+    that the prompt does not already show, and no arithmetic expression that evaluates to a numeric gold."""
+    from fractions import Fraction
+
+    from reasongym.templates import plain_text
+
+    pairs = st.sampled_from(tasks).flatmap(lambda t: st.tuples(st.just(t), st.one_of(
+        rst.wrong_completions(env, t), rst.completions(env))))
+
+    def check(pair: tuple) -> str | None:
+        task, completion = pair
+        score = env.score(completion, task)
+        if score.correct:
+            return None
+        text = env.feedback(score, task)
+        prompt = plain_text(env.prompt(task))
+        for secret in env.secrets(task):
+            if secret and len(secret.strip()) > 0 and secret.strip() not in prompt and secret.strip() in text:
+                return f"feedback {text!r} reveals {secret!r}"
+        try:
+            gold = Fraction(str(task.answer).replace(",", ""))
+        except (ValueError, ZeroDivisionError):
+            return None
+        if str(task.answer) not in prompt and gold in _arithmetic_values(text):
+            return f"feedback {text!r} holds an expression equal to the gold {task.answer}"
+        return None
+
+    return _property("feedback_no_leak", examples, seed, pairs, check)
+
+
 INVARIANCE_CHECKS: dict[str, Callable[["Env", list, int, int], CheckResult]] = {
     "trailing_text": _check_trailing_text,
     "think_whitespace": _check_think_whitespace,
@@ -230,6 +290,7 @@ def check_verifier(env: "Env", examples: int = 100, seed: int = 0, n_tasks: int 
     if with_reference:
         report.checks.append(_check_gold(env, with_reference, examples, seed))
         report.checks.append(_check_near_miss(env, with_reference, examples, seed))
+        report.checks.append(_check_feedback(env, with_reference, examples, seed))
         for name in env.invariances:
             if name not in INVARIANCE_CHECKS:
                 raise ValueError(f"{env.env_id} declares invariance {name!r}; known: {sorted(INVARIANCE_CHECKS)}")

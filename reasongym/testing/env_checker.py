@@ -39,8 +39,11 @@ def check_env(env: Env, n_tasks: int = 20, seed: int = 0) -> None:
     obs, reward, terminated, truncated, info = result
     _require(isinstance(reward, float), f"reward must be a float, got {type(reward).__name__}")
     _require(low <= reward <= high, f"reward {reward} outside reward_range {env.reward_range}")
-    _require(terminated is True and truncated is False, "a single-turn env terminates after one step")
     _require(isinstance(info.get("score"), Score), "info['score'] must be a reasongym.Score")
+    if env.max_turns == 1:
+        _require(terminated is True and truncated is False, "a single-turn env terminates after one step")
+    else:
+        _check_episode(env, seed)
 
     for split in env.splits:
         tasks = env.tasks(split=split, n=n_tasks, seed=seed)
@@ -54,6 +57,39 @@ def check_env(env: Env, n_tasks: int = 20, seed: int = 0) -> None:
         for i, a in enumerate(ids):
             for b in ids[i + 1 :]:
                 _require(not (a & b), f"splits share task ids: {sorted(a & b)[:3]}")
+
+
+def _check_episode(env: Env, seed: int) -> None:
+    """Multi-turn: wrong answers get feedback and go on, the last turn truncates, a correct answer terminates
+    with the decayed reward, and the same answers replay to the same episode."""
+    def play(actions: list[str]) -> list[tuple]:
+        obs, info = env.reset(seed=seed)
+        steps = []
+        for action in actions:
+            obs, reward, terminated, truncated, info = env.step(action)
+            steps.append((json.dumps(obs, sort_keys=True), reward, terminated, truncated, info.get("feedback")))
+            if terminated or truncated:
+                break
+        return steps
+
+    wrong = ["this is not an answer", "</think>\n<answer>?</answer>"] * env.max_turns
+    first = play(wrong)
+    _require(first == play(wrong), "the same answers gave a different episode (multi-turn determinism)")
+    _require(len(first) == env.max_turns, f"{len(first)} turns before the end, max_turns is {env.max_turns}")
+    for obs, reward, terminated, truncated, feedback in first[:-1]:
+        _require(not terminated and not truncated and reward == 0.0, "a wrong answer before the last turn must go on")
+        _require(isinstance(feedback, str) and feedback and feedback in obs, "feedback must join the observation")
+    _require(first[-1][3] is True and first[-1][2] is False, "the last allowed turn must truncate the episode")
+    _require(all(a[0] != b[0] for a, b in zip(first, first[1:])), "the observation must grow turn by turn")
+    obs, info = env.reset(seed=seed)
+    reference = env.reference_completion(info["task"])
+    if reference is None:
+        return
+    env.step(wrong[0])
+    obs, reward, terminated, truncated, info = env.step(reference)
+    expected = env.full_reward * env.turn_decay
+    _require(terminated and not truncated and abs(reward - expected) < 1e-9 and info.get("success_turn") == 2,
+             f"a correct second answer must terminate with reward {expected} (decayed), got {reward}")
 
 
 def _check_task(env: Env, task: Task) -> None:

@@ -253,6 +253,31 @@ class TrainerCLI:
         return None
 
 
+def run_entry_point(cli: TrainerCLI, argv: Sequence[str] | None, setup: Callable[[list[str], Any], Any],
+                    run: Callable[[Any, Any], int]) -> int:
+    """The shape of every trainer's main(): --help, then `setup` (parse, env, pre-flight: its known
+    errors print one red line and exit 2, before any model loads), then `run` (the work itself,
+    whose errors keep their tracebacks)."""
+    import sys
+
+    from rich.console import Console
+
+    from reasongym.registry import UnknownEnvError
+    from trainers.preflight import PreflightError
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    console = Console(soft_wrap=True)
+    if (text := cli.wants_help(argv)) is not None:
+        print(text)
+        return 0
+    try:
+        state = setup(argv, console)
+    except (RecipeError, PreflightError, UnknownEnvError, ValueError, TypeError) as exc:
+        console.print(f"[red]error:[/] {exc}")
+        return 2
+    return run(state, console)
+
+
 def open_env(script: dict[str, Any], console: Any):
     """The env the parsed options name (sample-data fallback, errors as RecipeError)."""
     from reasongym.envargs import make_env

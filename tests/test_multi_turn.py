@@ -1,0 +1,214 @@
+"""Multi-turn episodes (retry with feedback) and the countdown calculator tool env."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+import reasongym as rg
+from envs.countdown.solver import solve
+from reasongym.testing import check_env, check_verifier
+from tests.conftest import run_module
+
+
+def _answer(text: str) -> str:
+    return f" working </think>\n<answer>{text}</answer>"
+
+
+def test_single_turn_envs_are_unchanged():
+    env = rg.make("countdown-3to4")
+    obs, info = env.reset(seed=1)
+    _, reward, terminated, truncated, info = env.step(_answer("1+1"))
+    assert (terminated, truncated, info["turn"]) == (True, False, 1) and info["feedback"] == ""
+
+
+def test_retry_with_feedback_decays_the_reward():
+    env = rg.make("countdown-3to4", max_turns=3, turn_decay=0.8)
+    obs, info = env.reset(seed=1)
+    task = info["task"]
+    nums, target = task.question["nums"], task.question["target"]
+    obs, reward, terminated, truncated, info = env.step(_answer(f"{nums[0]} + {nums[0]}"))
+    assert (reward, terminated, truncated) == (0.0, False, False)
+    assert f"uses {nums[0]} twice" in info["feedback"] and info["feedback"] in obs[-2]["content"]
+    assert obs[-1] == {"role": "assistant", "content": env.template.prefill}  # the next answer continues a pre-fill
+    value = sum(nums)
+    obs, reward, terminated, truncated, info = env.step(_answer(" + ".join(map(str, nums))))
+    if value != target:
+        assert f"evaluates to {value}, not {target}" in info["feedback"]
+    obs, reward, terminated, truncated, info = env.step(env.reference_completion(task))
+    assert terminated and not truncated and reward == pytest.approx(0.8**2) and info["success_turn"] == 3
+    with pytest.raises(Exception, match="reset"):
+        env.step("more")
+
+
+def test_the_last_turn_truncates_and_feedback_never_names_the_gold():
+    env = rg.make("gsm8k", source="sample", max_turns=2)
+    obs, info = env.reset(seed=0)
+    gold = str(info["task"].answer)
+    _, _, terminated, truncated, info = env.step("no answer at all")
+    assert not terminated and not truncated and info["feedback"].startswith("No final answer found")
+    _, reward, terminated, truncated, info = env.step(_answer("123456789"))
+    assert truncated and not terminated and info["feedback"] == "That is not correct. Try again."
+    assert gold not in info["feedback"] and info["episode_reward"] == reward
+
+
+@pytest.mark.parametrize("env_id", ["countdown-3to4", "gsm8k", "math-500", "countdown-3to4-tool"])
+def test_check_env_covers_multi_turn(env_id):
+    kwargs = {} if env_id.startswith("countdown") else {"source": "sample"}
+    check_env(rg.make(env_id, **kwargs, **({} if env_id.endswith("tool") else {"max_turns": 3})), n_tasks=5)
+    with pytest.raises(ValueError, match="max_turns"):
+        rg.make(env_id, **kwargs, max_turns=0)
+
+
+def test_feedback_leak_check_catches_a_leaky_env():
+    from envs.gsm8k.env import GSM8KEnv
+
+    class Leaky(GSM8KEnv):
+        def feedback(self, score, task):
+            return f"close! the answer is {task.answer}"
+
+    class Arithmetic(GSM8KEnv):
+        def feedback(self, score, task):
+            value = int(str(task.answer))
+            return f"hint: try {value - 3} + 3"
+
+    for cls in (Leaky, Arithmetic):
+        report = check_verifier(cls(source="sample", max_turns=2), examples=15, raise_on_failure=False, probes=False)
+        leak = [c for c in report.checks if c.name == "feedback_no_leak"]
+        assert leak and not leak[0].passed, cls.__name__
+    clean = check_verifier(rg.make("countdown-3to4", max_turns=2), examples=30, raise_on_failure=False, probes=False)
+    assert all(c.passed for c in clean.checks)
+
+
+def test_calculator_tool_env():
+    env = rg.make("countdown-3to4-tool", tool_budget=3)
+    obs, info = env.reset(seed=0)
+    assert "calculate tool (at most 3 calls)" in obs[-1]["content"]
+    call = '<tool_call>{"name": "calculate", "arguments": {"expression": "%s"}}</tool_call>'
+    obs, reward, terminated, truncated, info = env.step(call % "(12 + 4) * 3")
+    assert obs[-1] == {"role": "tool", "name": "calculate", "content": "48"} and not terminated
+    obs, *_ = env.step(call % "9**9**9**9" + "<tool_call>not json</tool_call>")  # errors come back as messages
+    assert obs[-2]["content"].startswith("error: '**'") and obs[-1]["content"].startswith("error: a tool call")
+    _, reward, terminated, truncated, info = env.step(call % "1+1")
+    assert terminated and reward == 0.0 and "tool budget exceeded" in info["score"].detail
+    obs, info = env.reset(seed=0)
+    _, reward, terminated, _, info = env.step(env.reference_completion(info["task"]))
+    assert terminated and reward == 1.0
+
+
+def test_episode_tools_for_trl():
+    from reasongym.adapters.trl import CalculatorEpisodeTool, RetryEpisodeTool, episode_reward_func, episode_tools
+
+    env = rg.make("countdown-3", max_turns=2)
+    task = env.tasks(n=1)[0]
+    tool = episode_tools(env)()
+    assert isinstance(tool, RetryEpisodeTool)
+    assert "2 attempts" in tool.reset(task=task.to_json())
+    assert "1 attempt left" in tool.submit_answer("1.5*10")
+    assert tool.submit_answer(solve(task.question["nums"], task.question["target"])) == "Correct."
+    assert tool.submit_answer("again") == "The episode is over: no more attempts."
+    metrics = {}
+    rewards = episode_reward_func(2)(["p"], [[{"role": "assistant", "content": "done"}]], environments=[tool],
+                                     log_metric=metrics.__setitem__)
+    assert rewards == [0.5] and metrics["episodes/success_by_turn_1"] == 0 and metrics["episodes/success_by_turn_2"] == 1
+
+    tool_env = rg.make("countdown-3to4-tool", tool_budget=1)
+    calc = episode_tools(tool_env)()
+    assert isinstance(calc, CalculatorEpisodeTool)
+    task = tool_env.tasks(n=1)[0]
+    calc.reset(task=task.to_json())
+    assert calc.calculate("6 / 4") == "3/2" and "budget exceeded" in calc.calculate("1+1")
+    assert calc._result(tool_env.reference_completion(task))["reward"] == 0.0  # over budget: unrewarded
+
+
+def test_evaluate_reports_success_by_turn():
+    from trainers.evaluate import evaluate
+    from trainers.generation import Sampling
+
+    env = rg.make("countdown-3", max_turns=3)
+    tasks = env.tasks(n=4, seed=0)
+
+    class SecondTry:
+        """A policy that answers wrongly first, then (having read the feedback) with the solver's equation."""
+        tokenizer = None
+
+        def generate(self, prompts, n, sampling):
+            out = []
+            for prompt in prompts:
+                task = next(t for t in tasks if str(t.question["nums"]) in str(prompt))
+                tries = str(prompt).count("Try again.")
+                out.append([_answer("1.5*10") if tries == 0 else _answer(solve(task.question["nums"], task.question["target"]))])
+            return out
+
+    from transformers import AutoTokenizer  # noqa: F401 - the text path needs no tokenizer: chats are rendered below
+
+    class Chat:
+        chat_template = "x"
+
+        def apply_chat_template(self, messages, tokenize=False, continue_final_message=False, add_generation_prompt=False):
+            return json.dumps(messages)
+
+    report = evaluate(env, SecondTry(), tasks, samples=1, sampling=Sampling(temperature=0.0), tokenizer=Chat())
+    assert report.success_by_turn == {"pass@turn-1": 0.0, "pass@turn-2": 1.0, "pass@turn-3": 1.0}
+    assert report.accuracy == 1.0 and report.mean_reward == pytest.approx(0.5)
+
+
+def _teach(model_dir: str, tokenizer, prompt: str, target: str, out_dir: str) -> str:
+    """Overfit the tiny model on one prompt -> completion (loss on the completion only)."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    torch.manual_seed(0)
+    model = AutoModelForCausalLM.from_pretrained(model_dir)
+    prompt_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
+    target_ids = tokenizer(target, add_special_tokens=False)["input_ids"]
+    ids = torch.tensor([prompt_ids + target_ids])
+    labels = ids.clone()
+    labels[0, : len(prompt_ids)] = -100
+    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    for _ in range(120):
+        model(input_ids=ids, labels=labels).loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+    model.save_pretrained(out_dir)
+    tokenizer.save_pretrained(out_dir)
+    return out_dir
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("env_id,env_kwargs", [("countdown-3", {"max_turns": 3}), ("countdown-3to4-tool", {"counts": [3]})])
+def test_grpo_trains_multi_turn_and_tool_envs_through_the_environment_factory(env_id, env_kwargs, tiny_model, tmp_path):
+    import trl
+    from transformers import AutoTokenizer
+
+    from reasongym.adapters.trl import episode_prompt, episode_tools
+
+    template = os.path.join(os.path.dirname(trl.__file__), "chat_templates", "qwen2_5.jinja")
+    env = rg.make(env_id, **env_kwargs)
+    task = env.tasks("train", n=1, seed=0)[0]
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model)
+    with open(template) as f:
+        tokenizer.chat_template = f.read()
+    tool = episode_tools(env)()
+    methods = [getattr(tool, name) for name in ("submit_answer", "calculate") if hasattr(tool, name)]
+    prompt = tokenizer.apply_chat_template(episode_prompt(env, task), tools=methods, add_generation_prompt=True,
+                                           tokenize=False)
+    name, args = (("submit_answer", {"answer": "1.5*10"}) if "submit_answer" in dir(tool)
+                  else ("calculate", {"expression": "12 * 4"}))
+    call = "<tool_call>\n" + json.dumps({"name": name, "arguments": args}) + "\n</tool_call>" + tokenizer.eos_token
+    policy = _teach(tiny_model, tokenizer, prompt, call, str(tmp_path / "policy"))
+    # without a tool-calling template the pre-flight stops before any model loads, and names the fix
+    plain = run_module(["trainers.grpo", "--env", env_id, "--env-kwargs", json.dumps(env_kwargs), "--model", tiny_model,
+                        "--output-dir", str(tmp_path / "x")], tmp_path)
+    assert plain.returncode == 2 and "--chat-template" in plain.stdout
+    out = tmp_path / "run"
+    proc = run_module(["trainers.grpo", "--env", env_id, "--env-kwargs", json.dumps(env_kwargs), "--model", policy,
+                       "--chat-template", template, "--output-dir", str(out), "--max_steps", "1",
+                       "--per_device_train_batch_size", "4", "--num_generations", "4", "--max_completion_length", "96",
+                       "--temperature", "0.5", "--use_cpu", "true", "--bf16", "false", "--train_size", "8"], tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    step = next(r for r in rows if "reward" in r)
+    assert step["tools/call_frequency"] > 0 and "episodes/turns" in step and "episodes/success_by_turn_1" in step
