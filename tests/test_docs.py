@@ -34,3 +34,15 @@ def test_testing_guide_example_runs_as_a_test():
         assert env.score("<think>x</think><answer>5</answer>", env.tasks(n=1)[0]).reward < 1.0
     finally:
         registry.deregister("double-it")
+
+
+def test_multi_turn_guide_example_runs(capsys):
+    blocks = _python_blocks("docs/multi-turn.md")
+    example = next(b for b in blocks if "class Guess" in b)
+    assert len(example.strip().splitlines()) <= 40
+    try:
+        exec(compile(example, "docs/multi-turn.md", "exec"), {})
+        out = capsys.readouterr().out.strip().splitlines()
+        assert out[-1] in ("Higher. False False", "Lower. False False")
+    finally:
+        registry.deregister("guess")

@@ -187,14 +187,15 @@ def test_grpo_trains_multi_turn_and_tool_envs_through_the_environment_factory(en
 
     template = os.path.join(os.path.dirname(trl.__file__), "chat_templates", "qwen2_5.jinja")
     env = rg.make(env_id, **env_kwargs)
-    task = env.tasks("train", n=1, seed=0)[0]
+    task = env.tasks("train", n=8, seed=0)[0]  # the first task the run's dataset holds
     tokenizer = AutoTokenizer.from_pretrained(tiny_model)
     with open(template) as f:
         tokenizer.chat_template = f.read()
     tool = episode_tools(env)()
     methods = [getattr(tool, name) for name in ("submit_answer", "calculate") if hasattr(tool, name)]
-    prompt = tokenizer.apply_chat_template(episode_prompt(env, task), tools=methods, add_generation_prompt=True,
-                                           tokenize=False)
+    messages = episode_prompt(env, task)
+    messages[-1]["content"] += tool.reset(task=task.to_json()) or ""  # what TRL's loop does with reset()'s text
+    prompt = tokenizer.apply_chat_template(messages, tools=methods, add_generation_prompt=True, tokenize=False)
     name, args = (("submit_answer", {"answer": "1.5*10"}) if "submit_answer" in dir(tool)
                   else ("calculate", {"expression": "12 * 4"}))
     call = "<tool_call>\n" + json.dumps({"name": name, "arguments": args}) + "\n</tool_call>" + tokenizer.eos_token
@@ -207,8 +208,35 @@ def test_grpo_trains_multi_turn_and_tool_envs_through_the_environment_factory(en
     proc = run_module(["trainers.grpo", "--env", env_id, "--env-kwargs", json.dumps(env_kwargs), "--model", policy,
                        "--chat-template", template, "--output-dir", str(out), "--max_steps", "1",
                        "--per_device_train_batch_size", "4", "--num_generations", "4", "--max_completion_length", "96",
-                       "--temperature", "0.5", "--use_cpu", "true", "--bf16", "false", "--train_size", "8"], tmp_path)
+                       "--temperature", "0.5", "--use_cpu", "true", "--bf16", "false", "--train_size", "1",
+                       "--shuffle_dataset", "false"], tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     step = next(r for r in rows if "reward" in r)
     assert step["tools/call_frequency"] > 0 and "episodes/turns" in step and "episodes/success_by_turn_1" in step
+
+
+def test_rejection_sampling_keeps_whole_successful_conversations(tiny_model):
+    from transformers import AutoTokenizer
+
+    from trainers.rejection_sampling import sample_round
+
+    env = rg.make("countdown-3", max_turns=2)
+    tasks = env.tasks(n=3, seed=0)
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model)
+
+    class SecondTry:  # a scripted policy: wrong first, then the solver's equation
+        def __init__(self):
+            self.tokenizer = tokenizer
+
+        def generate(self, prompts, n, sampling):
+            return [[_answer("1.5*10") if "Try again." not in p else
+                     _answer(solve(*next((t.question["nums"], t.question["target"]) for t in tasks
+                                         if str(t.question["nums"]) in p)))] for p in prompts]
+
+    script = {"k": 2, "temperature": 1.0, "max_new_tokens": 8, "max_per_prompt": 2}
+    rows, correct = sample_round(env, SecondTry(), tasks, script, seed=0, with_oracle=False)
+    assert correct == 6 and len(rows) == 3  # two identical episodes per task: one row each
+    for row in rows:
+        assert row["prompt"].endswith("<think>") and "1.5*10" in row["completion"]
+        assert "decimal numbers are not allowed" in row["completion"]  # the feedback turn is part of the conversation

@@ -125,6 +125,10 @@ class Shards:
 def sample_round(env: rg.Env, backend: HFBackend, tasks: list[rg.Task], script: dict[str, Any], seed: int,
                  with_oracle: bool) -> tuple[list[dict[str, str]], int]:
     """This process's SFT rows for one round, and how many of its samples were correct."""
+    from trainers.evaluate import is_episodic
+
+    if is_episodic(env):
+        return sample_episodes(env, backend, tasks, script, seed, with_oracle)
     k = int(script["k"])
     prompts = [render_prompt(env, t, backend.tokenizer) for t in tasks]
     sampling = Sampling(temperature=script["temperature"], max_new_tokens=script["max_new_tokens"], seed=seed)
@@ -137,6 +141,36 @@ def sample_round(env: rg.Env, backend: HFBackend, tasks: list[rg.Task], script: 
     prompt_of = {t.id: p for t, p in zip(tasks, prompts)}
     rows = [{"prompt": prompt_of[task.id], "completion": text, "task_id": task.id} for task, text in kept]
     return rows, sum(s.correct for s in flat)
+
+
+def sample_episodes(env: rg.Env, backend: HFBackend, tasks: list[rg.Task], script: dict[str, Any], seed: int,
+                    with_oracle: bool) -> tuple[list[dict[str, str]], int]:
+    """Multi-turn envs: k whole episodes per task; a solved episode becomes one SFT row whose completion is the
+    whole conversation after the first prompt (wrong tries, feedback, the right answer), deduplicated per task."""
+    from reasongym.templates import chat_to_text
+    from trainers.evaluate import run_episodes
+
+    tok = backend.tokenizer
+    sampling = Sampling(temperature=script["temperature"], max_new_tokens=script["max_new_tokens"], seed=seed)
+    groups = run_episodes(env, backend, tasks, int(script["k"]), sampling)
+    rows: list[dict[str, str]] = []
+    for task, group in zip(tasks, groups):
+        first = env.prompt(task)
+        prompt = chat_to_text(first, tok, continue_final_message=not isinstance(first, str) and bool(env.template.prefill))
+        seen: set[str] = set()
+        solved = [e for e in group if e.solved]
+        if with_oracle and (ref := env.reference_completion(task)):
+            episode = env.episode_class(env, task)
+            episode.step(ref)
+            solved.append(episode)
+        for episode in solved:
+            whole = episode.observation()
+            text = whole if isinstance(whole, str) else tok.apply_chat_template(whole, tokenize=False)
+            completion = text[len(prompt):] if text.startswith(prompt) else None
+            if completion and completion not in seen and len(seen) < script["max_per_prompt"] + int(with_oracle):
+                seen.add(completion)
+                rows.append({"prompt": prompt, "completion": completion, "task_id": task.id})
+    return rows, sum(e.solved for group in groups for e in group)
 
 
 class RoundLoop:

@@ -206,7 +206,7 @@ class EnvironmentTool:
 
 
 # ----- multi-turn and tool episodes inside TRL's tool loop ---------------------------------------------
-RETRY_INSTRUCTION = ("Submit your final answer with the submit_answer tool. If it is not accepted you get feedback "
+RETRY_INSTRUCTION = ("\n\nSubmit your final answer with the submit_answer tool. If it is not accepted you get feedback "
                      "and may submit again: {turns} attempts in all.")
 
 
