@@ -55,6 +55,8 @@ def cmd_show(args: argparse.Namespace, console: Console) -> int:
     table.add_row("reward mode", f"{env.reward_mode}; available: {', '.join(sorted(env.reward_modes))}")
     table.add_row("reward components", ", ".join(f"{k} x {w:g}" for k, w in env.reward_weights.items()))
     table.add_row("reward range", f"{env.reward_range[0]:g} .. {env.reward_range[1]:g}")
+    table.add_row("turns", "1 (single-turn; max_turns=N allows retries with feedback)" if env.max_turns == 1 else
+                  f"up to {env.max_turns}, reward x {env.turn_decay:g} per extra turn")
     for split in type(env).splits:
         if split not in env.splits:
             table.add_row(f"split {split}", "not loaded (pass data_files={'" + split + "': ...} to load it)")

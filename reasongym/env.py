@@ -153,7 +153,7 @@ class Env(gymnasium.Env):
 
     @property
     def default_split(self) -> str:
-        """"train" when the env has it, else its first split (an evaluation-only dataset)."""
+        """The "train" split when the env has it, else its first split (an evaluation-only dataset)."""
         return "train" if "train" in self.splits else self.splits[0]
 
     def task_count(self, split: str = "train") -> int | None:

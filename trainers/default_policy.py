@@ -19,6 +19,7 @@ from typing import Any
 from trainers.tiny import TinySize, build_tiny_model, task_corpus
 
 CACHE_VERSION = 3
+EPISODE_KWARGS = ("max_turns", "turn_decay")
 
 
 @dataclass(frozen=True)
@@ -58,8 +59,9 @@ def policy_key(env_id: str, env_kwargs: dict[str, Any], warm: WarmStart) -> str:
 
 def default_policy(env_id: str, env_kwargs: dict[str, Any] | None = None, warm: WarmStart = WarmStart(),
                    console: Any = None) -> str:
-    """Path of the warm-started policy for this env, building it if it is not cached."""
-    env_kwargs = dict(env_kwargs or {})
+    """Path of the warm-started policy for this env, building it if it is not cached. Episode settings
+    (max_turns, turn_decay) change neither the tasks nor the reference completions, so they share it."""
+    env_kwargs = {k: v for k, v in (env_kwargs or {}).items() if k not in EPISODE_KWARGS}
     path = os.path.join(cache_root(), f"{env_id}-{policy_key(env_id, env_kwargs, warm)}")
     if os.path.exists(os.path.join(path, "READY")):
         return path

@@ -94,31 +94,12 @@ def build_trainer(script: dict[str, Any], config_kwargs: dict[str, Any], console
     if not script["resume_from_checkpoint"] and telemetry.is_main_process():
         telemetry.reset_run_logs(config_kwargs["output_dir"])  # a fresh run starts fresh logs
     config_kwargs["model_init_kwargs"] = model_init_kwargs(script["model"], config_kwargs)
-    tokenizer = load_tokenizer(script["model"])
-    if script["chat_template"]:
-        with open(script["chat_template"], encoding="utf-8") as f:
-            tokenizer.chat_template = f.read()
-    preflight.check_chat_template(tokenizer, env.template.kind, env.template.name)
-    tool_loop = uses_tool_loop(env)
-    if tool_loop:
-        preflight.check_tool_template(tokenizer, env.env_id)
-        if script["curriculum"]:
-            raise RecipeError("--curriculum is not available for multi-turn or tool envs yet")
-
+    tokenizer = policy_tokenizer(script, env)
     train_tasks = env.tasks("train", n=script["train_size"] or default_train_size(env, config_kwargs, plan),
                             seed=int(script["seed_tasks"]))
     levels = sorted({t.difficulty for t in train_tasks if t.difficulty is not None})
-    if tool_loop:  # multi-turn and tool envs: TRL's tool loop, one episode per rollout
-        train, scheduler, callbacks = build_dataset(env, "train", tasks=train_tasks, episodes=True), None, []
-        funcs, weights = [episode_reward_func(env.max_turns)], [1.0]
-        config_kwargs.setdefault("max_tool_calling_iterations", env.max_turns + (getattr(env, "tool_budget", 0) or 0))
-    else:
-        train, scheduler, callbacks = training_data(env, script, config_kwargs, train_tasks, tokenizer)
-        funcs, weights = make_reward_funcs(
-            env, log_dir=config_kwargs["output_dir"], levels=levels,
-            on_scores=scheduler_feedback(scheduler) if scheduler is not None else None,
-            **({"engine": _engine(script)} if script.get("scoring_workers") is not None else {}),
-        )
+    train, scheduler, callbacks, funcs, weights = data_and_rewards(env, script, config_kwargs, train_tasks,
+                                                                   tokenizer, levels)
     config_kwargs.setdefault("reward_weights", weights)
     if not console.is_terminal:
         config_kwargs.setdefault("disable_tqdm", True)  # plain progress lines instead of \r-bars in a log file
@@ -130,7 +111,7 @@ def build_trainer(script: dict[str, Any], config_kwargs: dict[str, Any], console
 
     args = GRPOConfig(**config_kwargs)
     evaluation = None
-    if script["eval_size"] and not tool_loop:
+    if script["eval_size"]:
         evaluation = build_dataset(env, "test", n=int(script["eval_size"]), seed=int(script["seed_tasks"]),
                                    tokenizer=tokenizer)
     if telemetry.is_main_process():
@@ -138,10 +119,43 @@ def build_trainer(script: dict[str, Any], config_kwargs: dict[str, Any], console
     callbacks.append(MetricsLogCallback(args.output_dir, title=f"GRPO on {env.env_id}"))  # after curriculum keys
     if args.disable_tqdm:
         callbacks.append(StepProgressCallback(f"GRPO on {env.env_id}", console))
+    tool_loop = {"environment_factory": episode_tools(env)} if uses_tool_loop(env) else {}
     trainer = GRPOTrainer(model=script["model"], reward_funcs=funcs, args=args, train_dataset=train,
                           eval_dataset=evaluation, processing_class=tokenizer, peft_config=lora_config(script),
-                          callbacks=callbacks, **({"environment_factory": episode_tools(env)} if tool_loop else {}))
+                          callbacks=callbacks, **tool_loop)
     return trainer, env
+
+
+def policy_tokenizer(script: dict[str, Any], env: rg.Env):
+    """The policy's tokenizer (with --chat-template applied), checked against what the env needs of it."""
+    tokenizer = load_tokenizer(script["model"])
+    if script["chat_template"]:
+        with open(script["chat_template"], encoding="utf-8") as f:
+            tokenizer.chat_template = f.read()
+    preflight.check_chat_template(tokenizer, env.template.kind, env.template.name)
+    if uses_tool_loop(env):
+        preflight.check_tool_template(tokenizer, env.env_id)
+    return tokenizer
+
+
+def data_and_rewards(env: rg.Env, script: dict[str, Any], config_kwargs: dict[str, Any], train_tasks: list[rg.Task],
+                     tokenizer: Any, levels: list):
+    """(train dataset, curriculum scheduler, callbacks, reward functions, weights). Multi-turn and tool envs
+    run through TRL's tool loop, one episode per rollout, rewarded by the episode."""
+    if uses_tool_loop(env):
+        for option in ("curriculum", "eval_size"):
+            if script[option]:
+                raise RecipeError(f"--{option.replace('_', '-')} is not available for multi-turn or tool envs yet")
+        config_kwargs.setdefault("max_tool_calling_iterations", env.max_turns + (getattr(env, "tool_budget", 0) or 0))
+        return (build_dataset(env, "train", tasks=train_tasks, episodes=True), None, [],
+                [episode_reward_func(env.max_turns)], [1.0])
+    train, scheduler, callbacks = training_data(env, script, config_kwargs, train_tasks, tokenizer)
+    funcs, weights = make_reward_funcs(
+        env, log_dir=config_kwargs["output_dir"], levels=levels,
+        on_scores=scheduler_feedback(scheduler) if scheduler is not None else None,
+        **({"engine": _engine(script)} if script.get("scoring_workers") is not None else {}),
+    )
+    return train, scheduler, callbacks, funcs, weights
 
 
 def check_config(script: dict[str, Any], config_kwargs: dict[str, Any]) -> preflight.BatchPlan:

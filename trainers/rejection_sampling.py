@@ -206,7 +206,10 @@ class RoundLoop:
                               console=self.console, description=f"round {round_index}: test split")
         tested = self.shards.sum_counts(f"round{round_index}-test",
                                         {"correct": sum(evaluation.correct_per_task), "tasks": len(self.my_test)})
-        return {"test_accuracy": tested["correct"] / max(1, tested["tasks"]), "test_tasks": tested["tasks"]}
+        record = {"test_accuracy": tested["correct"] / max(1, tested["tasks"]), "test_tasks": tested["tasks"]}
+        if evaluation.success_by_turn:  # multi-turn: the share solved by turn k (this rank's slice; rank 0 logs)
+            record["test_success_by_turn"] = evaluation.success_by_turn
+        return record
 
     def log(self, record: dict[str, Any]) -> None:
         self.history.append(record)
