@@ -86,7 +86,8 @@ def _bogus(name: str):
     return object() if name not in ("template", "reward_mode") else "no-such-" + name
 
 
-@pytest.mark.parametrize("env_id", ["countdown-3to4", "countdown", "gsm8k", "math-750", "math-500"])
+@pytest.mark.parametrize("env_id", ["countdown-3to4", "countdown", "countdown-3to4-tool", "gsm8k", "math-750", "math-500",
+                                    "reasoning-gym/gcd"])
 def test_no_constructor_option_is_silently_ignored(env_id, tmp_path):
     """Every option of every built-in env is read at construction: a nonsense value fails at once."""
     spec = registry.spec(env_id)
@@ -94,8 +95,11 @@ def test_no_constructor_option_is_silently_ignored(env_id, tmp_path):
     names = [p for klass in cls.__mro__ if klass is not object and "__init__" in vars(klass)
              for p in inspect.signature(klass.__init__).parameters if p not in ("self", "kwargs", "args")]
     names = [n for n in dict.fromkeys(names) if n != "source"]
-    assert {"template", "reward_mode", "seed", "render_mode", "data_files"} <= set(names)
-    base = {} if env_id.startswith("countdown") else {"source": "sample"}
+    assert {"template", "reward_mode", "seed", "render_mode", "max_turns", "turn_decay"} <= set(names)
+    dataset_env = env_id in ("gsm8k", "math-750", "math-500")
+    assert "data_files" in names or env_id.startswith("reasoning-gym/")
+    base = {"source": "sample"} if dataset_env else {}
+    rg.make(env_id, **base)  # the valid form makes: every failure below is the option's own
     for name in names:
         kwargs = {**base, name: _bogus(name)}
         if name == "data_files":
