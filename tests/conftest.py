@@ -51,3 +51,26 @@ def run_module(args: list[str], cwd, processes: int = 1, timeout: int = 600, **e
         launcher += ["accelerate.commands.launch", "--config_file",
                      os.path.join(REPO, "recipes/accelerate/zero3-cpu.yaml"), "--num_processes", str(processes), "-m"]
     return subprocess.run(launcher + args, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def teach_completion(model_dir: str, tokenizer, prompt: str, target: str, out_dir: str, steps: int = 120) -> str:
+    """Overfit a tiny model on one prompt -> completion (loss on the completion only), so a test can start
+    from a policy that already emits a format (a tool call, say)."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    torch.manual_seed(0)
+    model = AutoModelForCausalLM.from_pretrained(model_dir)
+    prompt_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
+    target_ids = tokenizer(target, add_special_tokens=False)["input_ids"]
+    ids = torch.tensor([prompt_ids + target_ids])
+    labels = ids.clone()
+    labels[0, : len(prompt_ids)] = -100
+    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    for _ in range(steps):
+        model(input_ids=ids, labels=labels).loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+    model.save_pretrained(out_dir)
+    tokenizer.save_pretrained(out_dir)
+    return out_dir

@@ -17,6 +17,7 @@ import reasongym as rg
 from envs.countdown.solver import solve
 from reasongym.adapters.trl import EnvironmentTool, build_dataset
 from reasongym.templates import PromptTemplate
+from tests.conftest import teach_completion
 
 TOOL_TEMPLATE = PromptTemplate(
     name="tool", kind="chat",
@@ -40,28 +41,6 @@ def test_environment_tool_contract():
     assert tool.get_reward() == 0.0
 
 
-def _teach_tool_call(model_dir: str, tokenizer, prompt: str, call: str, out_dir: str) -> str:
-    """Overfit the tiny model on one prompt -> tool-call completion (loss on the completion only)."""
-    import torch
-    from transformers import AutoModelForCausalLM
-
-    torch.manual_seed(0)
-    model = AutoModelForCausalLM.from_pretrained(model_dir)
-    prompt_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
-    call_ids = tokenizer(call, add_special_tokens=False)["input_ids"]
-    ids = torch.tensor([prompt_ids + call_ids])
-    labels = ids.clone()
-    labels[0, : len(prompt_ids)] = -100
-    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
-    for _ in range(120):
-        model(input_ids=ids, labels=labels).loss.backward()
-        optimizer.step()
-        optimizer.zero_grad()
-    model.save_pretrained(out_dir)
-    tokenizer.save_pretrained(out_dir)
-    return out_dir
-
-
 @pytest.mark.slow
 def test_environment_tool_inside_grpo_trainer(tiny_model, tmp_path):
     import trl
@@ -79,7 +58,7 @@ def test_environment_tool_inside_grpo_trainer(tiny_model, tmp_path):
                                            add_generation_prompt=True, tokenize=False)
     call = ("<tool_call>\n" + json.dumps({"name": "submit_answer", "arguments": {"answer": answer}})
             + "\n</tool_call>" + tokenizer.eos_token)
-    policy = _teach_tool_call(tiny_model, tokenizer, prompt, call, str(tmp_path / "policy"))
+    policy = teach_completion(tiny_model, tokenizer, prompt, call, str(tmp_path / "policy"))
 
     config = trl.GRPOConfig(output_dir=str(tmp_path / "run"), max_steps=1, per_device_train_batch_size=8,
                             num_generations=4, max_completion_length=160, temperature=0.5, use_cpu=True,

@@ -10,7 +10,7 @@ import pytest
 import reasongym as rg
 from envs.countdown.solver import solve
 from reasongym.testing import check_env, check_verifier
-from tests.conftest import run_module
+from tests.conftest import run_module, teach_completion
 
 
 def _answer(text: str) -> str:
@@ -155,28 +155,6 @@ def test_evaluate_reports_success_by_turn():
     assert report.accuracy == 1.0 and report.mean_reward == pytest.approx(0.5)
 
 
-def _teach(model_dir: str, tokenizer, prompt: str, target: str, out_dir: str) -> str:
-    """Overfit the tiny model on one prompt -> completion (loss on the completion only)."""
-    import torch
-    from transformers import AutoModelForCausalLM
-
-    torch.manual_seed(0)
-    model = AutoModelForCausalLM.from_pretrained(model_dir)
-    prompt_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
-    target_ids = tokenizer(target, add_special_tokens=False)["input_ids"]
-    ids = torch.tensor([prompt_ids + target_ids])
-    labels = ids.clone()
-    labels[0, : len(prompt_ids)] = -100
-    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
-    for _ in range(120):
-        model(input_ids=ids, labels=labels).loss.backward()
-        optimizer.step()
-        optimizer.zero_grad()
-    model.save_pretrained(out_dir)
-    tokenizer.save_pretrained(out_dir)
-    return out_dir
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("env_id,env_kwargs", [("countdown-3", {"max_turns": 3}), ("countdown-3to4-tool", {"counts": [3]})])
 def test_grpo_trains_multi_turn_and_tool_envs_through_the_environment_factory(env_id, env_kwargs, tiny_model, tmp_path):
@@ -199,7 +177,7 @@ def test_grpo_trains_multi_turn_and_tool_envs_through_the_environment_factory(en
     name, args = (("submit_answer", {"answer": "1.5*10"}) if "submit_answer" in dir(tool)
                   else ("calculate", {"expression": "12 * 4"}))
     call = "<tool_call>\n" + json.dumps({"name": name, "arguments": args}) + "\n</tool_call>" + tokenizer.eos_token
-    policy = _teach(tiny_model, tokenizer, prompt, call, str(tmp_path / "policy"))
+    policy = teach_completion(tiny_model, tokenizer, prompt, call, str(tmp_path / "policy"))
     # without a tool-calling template the pre-flight stops before any model loads, and names the fix
     plain = run_module(["trainers.grpo", "--env", env_id, "--env-kwargs", json.dumps(env_kwargs), "--model", tiny_model,
                         "--output-dir", str(tmp_path / "x")], tmp_path)
