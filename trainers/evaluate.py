@@ -142,8 +142,9 @@ def run_episodes(env: rg.Env, backend: Backend, tasks: Sequence[Task], samples: 
         active = [e for e in flat if not e.done]
         if not active:
             break
-        prompts = [chat_to_text(e.observation(), tok, continue_final_message=bool(env.template.prefill)
-                                and not isinstance(e.observation(), str)) for e in active]
+        observations = [e.observation() for e in active]
+        prompts = [chat_to_text(obs, tok, continue_final_message=bool(env.template.prefill) and not isinstance(obs, str))
+                   for obs in observations]
         answers = backend.generate(prompts, 1, Sampling(sampling.temperature, sampling.top_p, sampling.max_new_tokens,
                                                         sampling.seed + round_index))
         for episode, (answer,) in zip(active, answers):

@@ -149,6 +149,8 @@ def data_and_rewards(env: rg.Env, script: dict[str, Any], config_kwargs: dict[st
         config_kwargs.setdefault("max_tool_calling_iterations", env.max_turns + (getattr(env, "tool_budget", 0) or 0))
         return (build_dataset(env, "train", tasks=train_tasks, episodes=True), None, [],
                 [episode_reward_func(env.max_turns)], [1.0])
+    from trainers.curriculum_data import scheduler_feedback
+
     train, scheduler, callbacks = training_data(env, script, config_kwargs, train_tasks, tokenizer)
     funcs, weights = make_reward_funcs(
         env, log_dir=config_kwargs["output_dir"], levels=levels,
@@ -197,12 +199,6 @@ def training_data(env: rg.Env, script: dict[str, Any], config_kwargs: dict[str, 
     config_kwargs["shuffle_dataset"] = False  # the stream is already random; a shuffle buffer would lag the schedule
     train = curriculum_dataset(env, pools, scheduler, tokenizer, int(script["seed_tasks"]))
     return train, scheduler, [CurriculumCallback(scheduler)]
-
-
-def scheduler_feedback(scheduler):
-    from trainers.curriculum_data import scheduler_feedback as feedback
-
-    return feedback(scheduler)
 
 
 def lora_config(script: dict[str, Any]):

@@ -212,15 +212,16 @@ def _arithmetic_values(text: str) -> list:
     import re
     from fractions import Fraction
 
+    operations = {ast.Add: lambda a, b: a + b, ast.Sub: lambda a, b: a - b, ast.Mult: lambda a, b: a * b,
+                  ast.Div: lambda a, b: a / b}
+
     def value(node: ast.AST) -> Fraction:
         if isinstance(node, ast.Constant) and isinstance(node.value, int) and abs(node.value) < 10**12:
             return Fraction(node.value)
         if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
             return -value(node.operand)
-        if isinstance(node, ast.BinOp) and type(node.op) in (ast.Add, ast.Sub, ast.Mult, ast.Div):
-            a, b = value(node.left), value(node.right)
-            return {ast.Add: a + b, ast.Sub: a - b, ast.Mult: a * b}.get(type(node.op)) if not isinstance(
-                node.op, ast.Div) else a / b
+        if isinstance(node, ast.BinOp) and type(node.op) in operations:
+            return operations[type(node.op)](value(node.left), value(node.right))
         raise ValueError("not arithmetic")
 
     out = []
