@@ -123,6 +123,10 @@ def build_trainer(script: dict[str, Any], config_kwargs: dict[str, Any], console
     trainer = GRPOTrainer(model=script["model"], reward_funcs=funcs, args=args, train_dataset=train,
                           eval_dataset=evaluation, processing_class=tokenizer, peft_config=lora_config(script),
                           callbacks=callbacks, **tool_loop)
+    if args.use_vllm:
+        from trainers.vllm_sync import use_reload_sync
+
+        use_reload_sync(trainer)
     return trainer, env
 
 

@@ -108,8 +108,13 @@ def check_devices(config: dict[str, Any]) -> dict[str, Any]:
                 f"{which} was requested but no GPU is available: drop --{which} (CPU runs train in float32)"
             )
         updates.update(use_cpu=True, bf16=False, fp16=False)
-        if config.get("use_vllm"):
-            raise PreflightError("use_vllm needs a GPU: drop --use_vllm on CPU (rollouts use HF generate)")
+        if config.get("use_vllm") and config.get("vllm_mode", "colocate") == "server":
+            raise PreflightError(
+                "--vllm_mode server needs CUDA: TRL sends the new weights to the server over NCCL "
+                "(VLLMClient.init_communicator), which has no CPU backend. On CPU use --vllm_mode colocate "
+                "(vLLM runs inside the trainer process and gets the weights directly), or drop --use_vllm "
+                "to generate with HF transformers."
+            )
     else:
         bf16_ok = torch.cuda.is_bf16_supported()
         if config.get("bf16") is True and not bf16_ok:
