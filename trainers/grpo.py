@@ -120,6 +120,10 @@ def build_trainer(script: dict[str, Any], config_kwargs: dict[str, Any], console
     if args.disable_tqdm:
         callbacks.append(StepProgressCallback(f"GRPO on {env.env_id}", console))
     tool_loop = {"environment_factory": episode_tools(env)} if uses_tool_loop(env) else {}
+    if args.use_vllm and args.use_cpu:
+        from trainers.vllm_sync import pin_colocated_engine_on_cpu
+
+        pin_colocated_engine_on_cpu()
     trainer = GRPOTrainer(model=script["model"], reward_funcs=funcs, args=args, train_dataset=train,
                           eval_dataset=evaluation, processing_class=tokenizer, peft_config=lora_config(script),
                           callbacks=callbacks, **tool_loop)
@@ -169,6 +173,10 @@ def check_config(script: dict[str, Any], config_kwargs: dict[str, Any]) -> prefl
     plan = preflight.check_batch(config_kwargs)
     config_kwargs.update(preflight.check_devices(config_kwargs))
     preflight.check_vllm(config_kwargs)
+    if config_kwargs.get("use_vllm") and config_kwargs.get("use_cpu"):
+        from trainers.generation import limit_cpu_kv_cache
+
+        limit_cpu_kv_cache()
     preflight.check_peft(bool(script["use_peft"]))
     if script["eval_size"]:
         config_kwargs.setdefault("eval_strategy", "steps")

@@ -1,11 +1,15 @@
-"""Split the GPUs between a vLLM server and accelerate training, in one command.
+"""Split the GPUs between a vLLM server and the job that uses it, in one command.
 
     python -m trainers.launch --gpus 4 --vllm-gpus 1 -- --config recipes/grpo/countdown-3to4_qwen2.5-3b-instruct.yaml
+    python -m trainers.launch --gpus 2 --vllm-gpus 1 --trainer trainers.evaluate -- --env gsm8k --model M
 
-starts `trl vllm-serve` on the last K GPUs (loopback only), waits until its
-/health answers, runs `accelerate launch --num_processes N-K -m trainers.grpo …`
-on the others with the server flags filled in, and tears the server down when
-training ends or on Ctrl-C. `--vllm-gpus 0` runs colocated vLLM (or none).
+Training (the default, `--trainer trainers.grpo`): starts `trl vllm-serve` on the last K
+GPUs (loopback only), waits until its /health answers, runs `accelerate launch
+--num_processes N-K -m trainers.grpo …` on the others with the server flags filled in.
+Evaluation (`--trainer trainers.evaluate`): starts vLLM's OpenAI-compatible server
+(`vllm serve`) and runs the evaluation against it (`--backend openai`); on a machine
+without a GPU the server runs on vLLM's CPU build. Either way the server is torn down when
+the job ends or on Ctrl-C. `--vllm-gpus 0` runs the job alone (colocated vLLM, or none).
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from dataclasses import dataclass
 from typing import Sequence
 
 from trainers.common.cli import load_recipe, parse_flags
+from trainers.generation import CPU_KV_CACHE_GIB
 
 
 @dataclass(frozen=True)
@@ -34,6 +39,20 @@ class LaunchPlan:
     health_url: str | None
 
 
+SERVED_EVALUATION = "trainers.evaluate"
+
+
+def server_command(args: argparse.Namespace, model: str) -> list[str]:
+    """TRL's weight-syncing server for training; vLLM's OpenAI-compatible server for evaluation."""
+    if args.server_cmd:
+        return shlex.split(args.server_cmd)
+    if args.trainer == SERVED_EVALUATION:
+        return ["vllm", "serve", model, "--host", "127.0.0.1", "--port", str(args.port),
+                "--tensor-parallel-size", str(args.vllm_gpus), *(["--enforce-eager"] if args.cpu else [])]
+    return ["trl", "vllm-serve", "--model", model, "--host", "127.0.0.1", "--port", str(args.port),
+            "--tensor-parallel-size", str(args.vllm_gpus)]
+
+
 def plan(args: argparse.Namespace, trainer_args: list[str]) -> LaunchPlan:
     if args.gpus < 1:
         raise SystemExit("--gpus must be >= 1")
@@ -43,19 +62,22 @@ def plan(args: argparse.Namespace, trainer_args: list[str]) -> LaunchPlan:
     model = flags.get("model") or load_recipe(flags.get("config")).get("model")
     train_gpus = list(range(args.gpus - args.vllm_gpus))
     server_gpus = list(range(args.gpus - args.vllm_gpus, args.gpus))
-    train_cmd = [sys.executable, "-m", "accelerate.commands.launch", "--config_file", args.accelerate_config,
-                 "--num_processes", str(len(train_gpus)), "-m", args.trainer, *trainer_args]
+    if args.trainer == SERVED_EVALUATION:  # one process: the server does the generating
+        train_cmd = [sys.executable, "-m", args.trainer, *trainer_args]
+    else:
+        train_cmd = [sys.executable, "-m", "accelerate.commands.launch", "--config_file", args.accelerate_config,
+                     "--num_processes", str(len(train_gpus)), "-m", args.trainer, *trainer_args]
     server_cmd = None
     health = None
     if args.vllm_gpus:
         if not model:
             raise SystemExit("the vLLM server needs the model: pass --model in the trainer args or in the recipe")
-        server_cmd = shlex.split(args.server_cmd) if args.server_cmd else [
-            "trl", "vllm-serve", "--model", str(model), "--host", "127.0.0.1", "--port", str(args.port),
-            "--tensor-parallel-size", str(args.vllm_gpus),
-        ]
-        train_cmd += ["--use_vllm", "true", "--vllm_mode", "server", "--vllm_server_host", "127.0.0.1",
-                      "--vllm_server_port", str(args.port)]
+        server_cmd = server_command(args, str(model))
+        if args.trainer == SERVED_EVALUATION:
+            train_cmd += ["--backend", "openai", "--base-url", f"http://127.0.0.1:{args.port}"]
+        else:
+            train_cmd += ["--use_vllm", "true", "--vllm_mode", "server", "--vllm_server_host", "127.0.0.1",
+                          "--vllm_server_port", str(args.port)]
         health = f"http://127.0.0.1:{args.port}/health"
     return LaunchPlan(server_cmd, ",".join(map(str, server_gpus)), train_cmd, ",".join(map(str, train_gpus)), health)
 
@@ -96,6 +118,7 @@ def run(launch: LaunchPlan, health_timeout: float) -> int:
     try:
         if launch.server_cmd:
             env = {**os.environ, "CUDA_VISIBLE_DEVICES": launch.server_gpus}
+            env.setdefault("VLLM_CPU_KVCACHE_SPACE", CPU_KV_CACHE_GIB)  # read only by vLLM's CPU build
             print(f"[launch] vLLM server on GPU(s) {launch.server_gpus}: {shlex.join(launch.server_cmd)}", flush=True)
             server = subprocess.Popen(launch.server_cmd, env=env, start_new_session=True)
             wait_for_health(launch.health_url or "", server, health_timeout)
@@ -110,6 +133,12 @@ def run(launch: LaunchPlan, health_timeout: float) -> int:
         stop(server)
 
 
+def _cuda_available() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     own, trainer_args = (argv[: argv.index("--")], argv[argv.index("--") + 1 :]) if "--" in argv else (argv, [])
@@ -122,14 +151,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument("--server-cmd", help="replace the vLLM server command (e.g. `vllm serve ...`)")
     parser.add_argument("--health-timeout", type=float, default=900.0)
+    parser.add_argument("--cpu", action="store_true", help="no GPU: the server runs on vLLM's CPU build (evaluation "
+                        "only; set automatically when torch sees no GPU)")
     parser.add_argument("--dry-run", action="store_true", help="print the commands and exit")
     args = parser.parse_args(own)
+    args.cpu = args.cpu or not _cuda_available()
     launch = plan(args, trainer_args)
     if args.dry_run:
         if launch.server_cmd:
             print(f"CUDA_VISIBLE_DEVICES={launch.server_gpus} {shlex.join(launch.server_cmd)} &")
         print(f"CUDA_VISIBLE_DEVICES={launch.train_gpus} {shlex.join(launch.train_cmd)}")
         return 0
+    if args.cpu and launch.server_cmd and args.trainer != SERVED_EVALUATION:
+        raise SystemExit("a vLLM server for training needs CUDA (TRL syncs weights to it over NCCL); on CPU use "
+                         "--vllm-gpus 0 with --use_vllm true --vllm_mode colocate, or --trainer trainers.evaluate")
     return run(launch, args.health_timeout)
 
 

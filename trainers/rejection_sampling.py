@@ -33,7 +33,7 @@ from reasongym.telemetry import MetricsWriter
 from trainers.common.cli import ALLOW_UNSAFE_ENV, RecipeError, ScriptOption, TrainerCLI, open_env, run_entry_point
 from trainers import preflight
 from trainers.common.sft import sft
-from trainers.generation import HFBackend, Sampling
+from trainers.generation import Backend, HFBackend, Sampling, VLLMBackend
 
 
 def select(tasks: list[rg.Task], completions: list[list[str]], scores: list[list[rg.Score]], max_per_prompt: int
@@ -62,7 +62,9 @@ OPTIONS = [
     ScriptOption("temperature", 1.0, "sampling temperature", float),
     ScriptOption("max_new_tokens", 256, "new tokens per sample", int),
     ScriptOption("eval_size", 200, "test tasks evaluated greedily after every round", int),
-    ScriptOption("gen_batch_size", 64, "sequences per generate() call", int),
+    ScriptOption("gen_batch_size", 64, "sequences per generate() call (hf backend)", int),
+    ScriptOption("backend", "hf", "how rounds sample and test: hf (transformers generate) or vllm (one vLLM engine "
+                 "for the whole run; it loads each round's fine-tuned weights; single process)"),
 ]
 SFT_DEFAULTS: dict[str, Any] = {"learning_rate": 1e-5, "num_train_epochs": 1.0, "per_device_train_batch_size": 8,
                                 "logging_steps": 10, "max_length": 1024, "seed": 0}
@@ -83,6 +85,8 @@ def parse(argv: Sequence[str]) -> tuple[dict[str, Any], dict[str, Any]]:
         script["oracle"] = "first"
     if script["oracle"] not in (None, "first", "every"):
         raise RecipeError(f"--oracle takes first or every, got {script['oracle']!r}")
+    if script["backend"] not in ("hf", "vllm"):
+        raise RecipeError(f"--backend takes hf or vllm, got {script['backend']!r}")
     config = {**SFT_DEFAULTS, **config}
     config.setdefault("output_dir", os.path.join("outputs", f"rs-{script['env']}".replace("/", "_")))
     return script, config
@@ -122,7 +126,7 @@ class Shards:
         return totals
 
 
-def sample_round(env: rg.Env, backend: HFBackend, tasks: list[rg.Task], script: dict[str, Any], seed: int,
+def sample_round(env: rg.Env, backend: Backend, tasks: list[rg.Task], script: dict[str, Any], seed: int,
                  with_oracle: bool) -> tuple[list[dict[str, str]], int]:
     """This process's SFT rows for one round, and how many of its samples were correct."""
     from trainers.evaluate import is_episodic
@@ -143,7 +147,7 @@ def sample_round(env: rg.Env, backend: HFBackend, tasks: list[rg.Task], script: 
     return rows, sum(s.correct for s in flat)
 
 
-def sample_episodes(env: rg.Env, backend: HFBackend, tasks: list[rg.Task], script: dict[str, Any], seed: int,
+def sample_episodes(env: rg.Env, backend: Backend, tasks: list[rg.Task], script: dict[str, Any], seed: int,
                     with_oracle: bool) -> tuple[list[dict[str, str]], int]:
     """Multi-turn envs: k whole episodes per task; a solved episode becomes one SFT row whose completion is the
     whole conversation after the first prompt (wrong tries, feedback, the right answer), deduplicated per task."""
@@ -193,9 +197,21 @@ class RoundLoop:
         self.pool = env.tasks("train", n=script["prompts"] * script["rounds"] if train_count is None else None,
                               seed=sft_config["seed"])
 
-    def _backend(self) -> HFBackend:
+    def _backend(self) -> Backend:
+        if self.script["backend"] == "vllm":
+            if self.state.num_processes > 1:
+                raise RecipeError("--backend vllm runs one engine in one process: launch without accelerate "
+                                  "(or with --num_processes 1), or use --backend hf under accelerate launch")
+            return VLLMBackend(self.current, seed=int(self.sft_config["seed"]))
         return HFBackend.from_pretrained(self.current, device=str(self.state.device),
                                          batch_size=self.script["gen_batch_size"])
+
+    def _next_policy(self) -> None:
+        """Generate with the newly fine-tuned policy: vLLM loads its weights in place, HF reloads the model."""
+        if isinstance(self.backend, VLLMBackend):
+            self.backend.load_weights(self.current)
+        else:
+            self.backend = self._backend()
 
     def test_split(self, round_index: int) -> dict[str, Any]:
         """Greedy accuracy of the current policy on the test split, each rank scoring its slice."""
@@ -203,7 +219,9 @@ class RoundLoop:
 
         evaluation = evaluate(self.env, self.backend, self.my_test, 1, (1,),
                               Sampling(temperature=0.0, max_new_tokens=self.script["max_new_tokens"]),
-                              console=self.console, description=f"round {round_index}: test split")
+                              console=self.console, description=f"round {round_index}: test split",
+                              sample_log=self.shards.path(f"round{round_index}-test-samples", self.state.process_index,
+                                                          "jsonl"))
         tested = self.shards.sum_counts(f"round{round_index}-test",
                                         {"correct": sum(evaluation.correct_per_task), "tasks": len(self.my_test)})
         record = {"test_accuracy": tested["correct"] / max(1, tested["tasks"]), "test_tasks": tested["tasks"]}
@@ -229,12 +247,13 @@ class RoundLoop:
         sampled = self.shards.sum_counts(f"{stem}-sampled", {"correct": correct, "samples": len(mine) * script["k"]})
         rows = self.shards.read_rows(f"{stem}-accepted")
         if rows:
-            del self.backend  # free the generation copy while SFT trains
+            if not isinstance(self.backend, VLLMBackend):
+                del self.backend  # free the generation copy while SFT trains
             config = {**self.sft_config, "output_dir": os.path.join(self.out, f"round-{round_index}")}
             self.current = sft(self.current, rows, config["output_dir"], config,
                                description=f"round {round_index}: SFT on {len(rows)} verified completions",
                                console=self.console)
-            self.backend = self._backend()
+            self._next_policy()
         self.log({"round": round_index, "accepted": len(rows),
                   "acceptance_rate": sampled["correct"] / max(1, sampled["samples"]), **self.test_split(round_index),
                   "policy": self.current})
