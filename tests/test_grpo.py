@@ -108,7 +108,8 @@ def test_launch_refuses_a_training_server_on_cpu_and_plans_a_served_evaluation(c
     assert launch.main(["--gpus", "2", "--vllm-gpus", "1", "--cpu", "--trainer", "trainers.evaluate", "--port", "8011",
                         "--dry-run", "--", "--env", "countdown-3to4", "--model", "M"]) == 0
     out = capsys.readouterr().out
-    assert "vllm serve M --host 127.0.0.1 --port 8011" in out and "--enforce-eager" in out
+    assert "-m vllm.entrypoints.openai.api_server --model M --host 127.0.0.1 --port 8011" in out
+    assert "--enforce-eager --dtype float32" in out
     assert "-m trainers.evaluate --env countdown-3to4 --model M --backend openai --base-url http://127.0.0.1:8011" in out
 
 

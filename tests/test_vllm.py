@@ -49,14 +49,14 @@ def test_grpo_colocate_on_cpu_keeps_vllm_on_the_moving_policy(vllm_tiny_model, t
     steps = _metrics(tmp_path / "synced")
     assert len(steps) == 4
     assert abs(steps[-1]["entropy"] - steps[0]["entropy"]) > 0.01, "the policy did not move: the test proves nothing"
-    assert max(r["sampling/sampling_logp_difference/mean"] for r in steps) < 0.01, steps
+    assert max(r["sampling/sampling_logp_difference/mean"] for r in steps) < 0.001, steps
 
     broken = _grpo([*MOVING_POLICY, "--model", vllm_tiny_model, "--output_dir", str(tmp_path / "broken")], tmp_path,
                    broken_sync=True)
     assert broken.returncode == 0, broken.stderr[-3000:]
     drifted = _metrics(tmp_path / "broken")
-    assert drifted[0]["sampling/sampling_logp_difference/mean"] < 0.01  # same start
-    assert min(r["sampling/sampling_logp_difference/mean"] for r in drifted[1:]) > 0.1, drifted
+    assert drifted[0]["sampling/sampling_logp_difference/mean"] < 0.001  # same start
+    assert min(r["sampling/sampling_logp_difference/mean"] for r in drifted[1:]) > 0.5, drifted
 
 
 def _rows(path) -> list[dict]:
@@ -86,11 +86,9 @@ def test_rejection_sampling_and_evaluate_with_vllm_follow_each_rounds_weights(sm
     local = [r["completion"] for r in _rows(tmp_path / "hf" / "samples.jsonl")]
     served = [r["completion"] for r in _rows(tmp_path / "vllm" / "samples.jsonl")]
     assert len(after) == len(local) == len(served) == 16
-    print("changed", sum(a != b for a, b in zip(before, after)), "after=hf", sum(a == b for a, b in zip(after, local)),
-          "served=hf", sum(a == b for a, b in zip(served, local)), "served=after", sum(a == b for a, b in zip(served, after)))
     assert sum(a != b for a, b in zip(before, after)) >= 4, "round 1 did not change the answers: nothing to tell apart"
-    assert sum(a == b for a, b in zip(after, local)) >= 12, list(zip(after, local))
-    assert sum(a == b for a, b in zip(served, local)) >= 12, list(zip(served, local))
+    assert sum(a == b for a, b in zip(after, local)) >= 15, list(zip(after, local))
+    assert sum(a == b for a, b in zip(served, local)) >= 15, list(zip(served, local))
 
 
 def _free_port() -> int:

