@@ -174,8 +174,10 @@ class VLLMBackend:
     def generate(self, prompts: Sequence[Prompt], n: int, sampling: Sampling) -> list[list[str]]:
         from vllm import SamplingParams
 
+        # A per-request seed crashes vLLM's CPU build ("CPU Generator does not use offset") once a seeded
+        # request is split over scheduler steps; there, the engine's own seed makes runs repeatable.
         params = SamplingParams(n=n, temperature=sampling.temperature, top_p=sampling.top_p,
-                                max_tokens=sampling.max_new_tokens, seed=sampling.seed)
+                                max_tokens=sampling.max_new_tokens, seed=None if self.on_cpu else sampling.seed)
         texts = [chat_to_text(p, self.tokenizer) for p in prompts]
         return [[o.text for o in r.outputs] for r in self.llm.generate(texts, params, use_tqdm=False)]
 
