@@ -208,7 +208,7 @@ class RoundLoop:
 
     def _next_policy(self) -> None:
         """Generate with the newly fine-tuned policy: vLLM loads its weights in place, HF reloads the model."""
-        if isinstance(self.backend, VLLMBackend):
+        if self.script["backend"] == "vllm":
             self.backend.load_weights(self.current)
         else:
             self.backend = self._backend()
@@ -247,8 +247,8 @@ class RoundLoop:
         sampled = self.shards.sum_counts(f"{stem}-sampled", {"correct": correct, "samples": len(mine) * script["k"]})
         rows = self.shards.read_rows(f"{stem}-accepted")
         if rows:
-            if not isinstance(self.backend, VLLMBackend):
-                del self.backend  # free the generation copy while SFT trains
+            if self.script["backend"] != "vllm":
+                del self.backend  # free the generation copy while SFT trains (the vLLM engine stays)
             config = {**self.sft_config, "output_dir": os.path.join(self.out, f"round-{round_index}")}
             self.current = sft(self.current, rows, config["output_dir"], config,
                                description=f"round {round_index}: SFT on {len(rows)} verified completions",

@@ -1,0 +1,146 @@
+"""Helper of benchmarks/gpu_scale.sh: random-init models of real shapes, and decode-speed levers.
+
+    python benchmarks/gpu_scale.py build --shape 3b --out /tmp/qwen-3b-shape
+    python benchmarks/gpu_scale.py decode --model /tmp/qwen-3b-shape --batch 96 --new-tokens 256
+    python benchmarks/gpu_scale.py report --runs DIR ...
+
+Speed and memory do not depend on the weights, so a random-init model of Qwen2.5's shapes, built
+on the GPU in bf16 with the repo's BPE builder (2k tokens), stands in for the real one. `decode`
+times HF generate with each cache lever on the same prompts and prints ms per decode step,
+tokens/s and the ratio to the weight-read bound (bf16 weight bytes / HBM bandwidth). `report`
+reads the GRPO runs' metrics.jsonl (TRL's step_time) into one table with ratios to the first run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+
+SHAPES = {  # Qwen2.5 configs (hidden, intermediate, layers, heads, kv heads)
+    "0.5b": (896, 4864, 24, 14, 2),
+    "1.5b": (1536, 8960, 28, 12, 2),
+    "3b": (2048, 11008, 36, 16, 2),
+}
+HBM_BYTES_PER_S = {"H200": 4.8e12, "H100": 3.35e12}
+
+
+def build(shape: str, out: str) -> None:
+    import torch
+    from transformers import Qwen2Config, Qwen2ForCausalLM
+
+    from trainers.tiny import build_tokenizer, env_corpus
+
+    tokenizer = build_tokenizer(env_corpus("countdown-3to4", n=400), vocab_size=2048)
+    hidden, intermediate, layers, heads, kv = SHAPES[shape]
+    config = Qwen2Config(vocab_size=len(tokenizer), hidden_size=hidden, intermediate_size=intermediate,
+                         num_hidden_layers=layers, num_attention_heads=heads, num_key_value_heads=kv,
+                         max_position_embeddings=4096, tie_word_embeddings=True, dtype="bfloat16",
+                         bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+                         pad_token_id=tokenizer.pad_token_id)
+    with torch.device("cuda"):
+        model = Qwen2ForCausalLM(config).to(torch.bfloat16)
+    model.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    print(json.dumps({"shape": shape, "params": sum(p.numel() for p in model.parameters()), "out": out}))
+
+
+def bound_ms(model, gpu_name: str) -> float:
+    """Milliseconds to read every bf16 weight once (one decode step's floor)."""
+    bandwidth = next((v for k, v in HBM_BYTES_PER_S.items() if k in gpu_name), 3.35e12)
+    return sum(p.numel() * p.element_size() for p in model.parameters()) / bandwidth * 1e3
+
+
+def decode(model_dir: str, batch: int, new_tokens: int, prompt_tokens: int, out: str | None) -> None:
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.bfloat16).cuda().eval()
+    ids = torch.randint(10, len(tokenizer) - 10, (batch, prompt_tokens), device="cuda")
+    mask = torch.ones_like(ids)
+    floor = bound_ms(model, torch.cuda.get_device_name())
+    rows = []
+    levers = [("dynamic cache (default)", {}), ("static cache + auto compile", {"cache_implementation": "static"})]
+    for name, kwargs in levers:
+        common = dict(max_new_tokens=new_tokens, min_new_tokens=new_tokens, do_sample=True, temperature=1.0,
+                      top_k=0, top_p=1.0, pad_token_id=tokenizer.pad_token_id, **kwargs)
+        start = time.perf_counter()
+        with torch.no_grad():
+            model.generate(input_ids=ids, attention_mask=mask, **{**common, "max_new_tokens": 8, "min_new_tokens": 8})
+        torch.cuda.synchronize()
+        warm = time.perf_counter() - start
+        timings = []
+        for _ in range(2):
+            torch.cuda.synchronize()
+            start = time.perf_counter()
+            with torch.no_grad():
+                model.generate(input_ids=ids, attention_mask=mask, **common)
+            torch.cuda.synchronize()
+            timings.append(time.perf_counter() - start)
+        seconds = min(timings)
+        per_step = seconds / new_tokens * 1e3
+        rows.append({"lever": name, "warmup_s": warm, "seconds": seconds, "ms_per_step": per_step,
+                     "tokens_per_s": batch * new_tokens / seconds, "bound_ms": floor, "x_bound": per_step / floor})
+        print(json.dumps(rows[-1]), flush=True)
+    base = rows[0]["ms_per_step"]
+    print(f"{'lever':32} {'ms/step':>8} {'tok/s':>9} {'x bound':>8} {'speed-up':>8}")
+    for r in rows:
+        print(f"{r['lever']:32} {r['ms_per_step']:8.1f} {r['tokens_per_s']:9.0f} {r['x_bound']:8.1f} "
+              f"{base / r['ms_per_step']:7.2f}x")
+    if out:
+        with open(out, "w") as f:
+            json.dump(rows, f, indent=2)
+
+
+def report(runs: list[str], out: str | None) -> None:
+    rows = []
+    for run in runs:
+        path = os.path.join(run, "metrics.jsonl")
+        if not os.path.exists(path):
+            print(f"{run}: no metrics (run failed)")
+            continue
+        steps = [json.loads(line) for line in open(path)]
+        times = [r["step_time"] for r in steps if "step_time" in r]
+        lengths = [r["completions/mean_length"] for r in steps if "completions/mean_length" in r]
+        rows.append({"run": os.path.basename(run), "step_times": times, "mean_length": lengths})
+    if not rows:
+        return
+    base = rows[0]["step_times"][-1] if rows[0]["step_times"] else None
+    print(f"{'run':40} {'step times s':>24} {'last vs first run':>18}")
+    for r in rows:
+        last = r["step_times"][-1] if r["step_times"] else None
+        ratio = f"{base / last:.2f}x" if base and last else "-"
+        print(f"{r['run']:40} {' '.join(f'{t:.1f}' for t in r['step_times']):>24} {ratio:>18}  lengths {r['mean_length']}")
+    if out:
+        with open(out, "w") as f:
+            json.dump(rows, f, indent=2)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    b = sub.add_parser("build")
+    b.add_argument("--shape", choices=sorted(SHAPES), default="3b")
+    b.add_argument("--out", required=True)
+    d = sub.add_parser("decode")
+    d.add_argument("--model", required=True)
+    d.add_argument("--batch", type=int, default=96)
+    d.add_argument("--new-tokens", type=int, default=256)
+    d.add_argument("--prompt-tokens", type=int, default=150)
+    d.add_argument("--json")
+    r = sub.add_parser("report")
+    r.add_argument("--runs", nargs="+", required=True)
+    r.add_argument("--json")
+    args = parser.parse_args()
+    if args.command == "build":
+        build(args.shape, args.out)
+    elif args.command == "decode":
+        decode(args.model, args.batch, args.new_tokens, args.prompt_tokens, args.json)
+    else:
+        report(args.runs, args.json)
+
+
+if __name__ == "__main__":
+    main()
