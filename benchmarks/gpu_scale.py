@@ -2,7 +2,7 @@
 
     python benchmarks/gpu_scale.py build --shape 3b --out /tmp/qwen-3b-shape
     python benchmarks/gpu_scale.py decode --model /tmp/qwen-3b-shape --batch 96 --new-tokens 256
-    python benchmarks/gpu_scale.py report --runs DIR ...
+    python benchmarks/gpu_scale.py report --runs DIR[@PROCESSES] ...
 
 Speed and memory do not depend on the weights, so a random-init model of Qwen2.5's shapes, built
 on the GPU in bf16 with the repo's BPE builder (2k tokens), stands in for the real one. `decode`
@@ -94,9 +94,11 @@ def decode(model_dir: str, batch: int, new_tokens: int, prompt_tokens: int, out:
             json.dump(rows, f, indent=2)
 
 
-def report(runs: list[str], out: str | None) -> None:
+def report(runs: list[str], out: str | None, completions_per_process: int = 96) -> None:
+    """One row per run directory; `DIR@N` marks a run of N processes (completions/s counts all of them)."""
     rows = []
-    for run in runs:
+    for spec in runs:
+        run, _, procs = spec.partition("@")
         path = os.path.join(run, "metrics.jsonl")
         if not os.path.exists(path):
             print(f"{run}: no metrics (run failed)")
@@ -104,15 +106,19 @@ def report(runs: list[str], out: str | None) -> None:
         steps = [json.loads(line) for line in open(path)]
         times = [r["step_time"] for r in steps if "step_time" in r]
         lengths = [r["completions/mean_length"] for r in steps if "completions/mean_length" in r]
-        rows.append({"run": os.path.basename(run), "step_times": times, "mean_length": lengths})
+        processes = int(procs or 1)
+        per_s = completions_per_process * processes / times[-1] if times else None
+        rows.append({"run": os.path.basename(run), "processes": processes, "step_times": times,
+                     "mean_length": lengths, "completions_per_s": per_s})
     if not rows:
         return
-    base = rows[0]["step_times"][-1] if rows[0]["step_times"] else None
-    print(f"{'run':40} {'step times s':>24} {'last vs first run':>18}")
+    base = rows[0]["completions_per_s"]
+    print(f"{'run':32} {'procs':>5} {'step times s':>16} {'completions/s':>14} {'vs first run':>13}")
     for r in rows:
-        last = r["step_times"][-1] if r["step_times"] else None
-        ratio = f"{base / last:.2f}x" if base and last else "-"
-        print(f"{r['run']:40} {' '.join(f'{t:.1f}' for t in r['step_times']):>24} {ratio:>18}  lengths {r['mean_length']}")
+        per_s = r["completions_per_s"]
+        ratio = f"{per_s / base:.2f}x" if base and per_s else "-"
+        print(f"{r['run']:32} {r['processes']:5d} {' '.join(f'{t:.1f}' for t in r['step_times']):>16} "
+              f"{per_s or 0:14.2f} {ratio:>13}  lengths {r['mean_length']}")
     if out:
         with open(out, "w") as f:
             json.dump(rows, f, indent=2)
@@ -133,13 +139,14 @@ def main() -> None:
     r = sub.add_parser("report")
     r.add_argument("--runs", nargs="+", required=True)
     r.add_argument("--json")
+    r.add_argument("--completions-per-process", type=int, default=96)
     args = parser.parse_args()
     if args.command == "build":
         build(args.shape, args.out)
     elif args.command == "decode":
         decode(args.model, args.batch, args.new_tokens, args.prompt_tokens, args.json)
     else:
-        report(args.runs, args.json)
+        report(args.runs, args.json, args.completions_per_process)
 
 
 if __name__ == "__main__":
