@@ -116,6 +116,11 @@ class Env(gymnasium.Env):
         """A completion (continuing after the template's pre-fill) that earns full reward."""
         return None
 
+    def near_miss(self, task: Task) -> str | None:
+        """A well-formed wrong completion of the kind a policy writes (countdown: one operator swapped), used
+        to teach second tries in multi-turn warm starts; None when the env has none."""
+        return None
+
     def gold_answer_forms(self, task: Task) -> list[str]:
         """Other spellings of the gold answer the verifier promises to accept (testing kit)."""
         return []

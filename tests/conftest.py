@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 
 import pytest
+from hypothesis import settings
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+# A loaded box must not fail a property test on time.
+settings.register_profile("reasongym", deadline=None)
+settings.load_profile("reasongym")
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -85,6 +91,12 @@ def python() -> str:
     return sys.executable
 
 
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def make_builtin(env_id: str, **kwargs):
     """Built-in env; dataset envs fall back to their built-in sample (tests run offline), as the CLIs do."""
     from reasongym.envargs import make_env
@@ -102,9 +114,10 @@ def run_module(args: list[str], cwd, processes: int = 1, timeout: int = 600, **e
            **extra_env}
     env.pop("PYTEST_CURRENT_TEST", None)
     launcher = [sys.executable, "-m"]
-    if processes > 1:
+    if processes > 1:  # a free rendezvous port: two runs at once must not collide on accelerate's default
         launcher += ["accelerate.commands.launch", "--config_file",
-                     os.path.join(REPO, "recipes/accelerate/zero3-cpu.yaml"), "--num_processes", str(processes), "-m"]
+                     os.path.join(REPO, "recipes/accelerate/zero3-cpu.yaml"), "--num_processes", str(processes),
+                     "--main_process_port", str(free_port()), "-m"]
     return subprocess.run(launcher + args, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
 
 
@@ -129,3 +142,4 @@ def teach_completion(model_dir: str, tokenizer, prompt: str, target: str, out_di
     model.save_pretrained(out_dir)
     tokenizer.save_pretrained(out_dir)
     return out_dir
+

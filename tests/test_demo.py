@@ -40,7 +40,7 @@ def test_main_job_without_model_ci_sized(tmp_path):
     assert summary["samples"] == 12 * 4 and summary["steps"] == 2
     assert 0.0 <= summary["before"]["accuracy"] <= 1.0 and 0.0 <= summary["sign_test"]["p_value"] <= 1.0
     assert (out / "reward_curve.png").stat().st_size > 0
-    cached = [d for d in os.listdir(tmp_path / "cache" / "policies") if not d.endswith(".building")]
+    cached = [d for d in os.listdir(tmp_path / "cache" / "policies") if not d.endswith((".building", ".lock"))]
     assert len(cached) == 1 and os.path.exists(tmp_path / "cache" / "policies" / cached[0] / "READY")
 
 

@@ -195,6 +195,7 @@ def test_grpo_trains_multi_turn_and_tool_envs_through_the_environment_factory(en
 
 
 def test_rejection_sampling_keeps_whole_successful_conversations(tiny_model):
+    """A second-turn success: the conversation up to the right answer is the prompt, the right answer the completion."""
     from transformers import AutoTokenizer
 
     from trainers.rejection_sampling import sample_round
@@ -215,6 +216,43 @@ def test_rejection_sampling_keeps_whole_successful_conversations(tiny_model):
     script = {"k": 2, "temperature": 1.0, "max_new_tokens": 8, "max_per_prompt": 2}
     rows, correct = sample_round(env, SecondTry(), tasks, script, seed=0, with_oracle=False)
     assert correct == 6 and len(rows) == 3  # two identical episodes per task: one row each
+    for row, task in zip(rows, tasks):
+        # the whole conversation is kept: the wrong try and the feedback are the context of the right answer ...
+        assert row["prompt"].endswith("<think>") and "1.5*10" in row["prompt"]
+        assert "decimal numbers are not allowed" in row["prompt"] and str(task.question["nums"]) in row["prompt"]
+        # ... and SFT trains on the right answer alone, never on the wrong try
+        assert "1.5*10" not in row["completion"] and "Try again" not in row["completion"]
+        assert env.score(row["completion"], task).correct
+
+
+def test_default_policy_warm_start_teaches_second_tries(tiny_model):
+    """For multi-turn envs the embedded policy's SFT data holds second tries: a near miss (the solver's equation
+    with one operator swapped) and the env's feedback in the prompt, this task's reference answer as the completion."""
+    from dataclasses import replace
+
+    from transformers import AutoTokenizer
+
+    from trainers.default_policy import PRESETS, RETRY_SHARE, policy_key, retry_rows
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model)
+    env = rg.make("countdown-3")
+    tasks = env.tasks("train", n=6, seed=0)
+    rows = retry_rows("countdown-3", {}, tasks, tokenizer)
+    assert 5 <= len(rows) <= 6
     for row in rows:
-        assert row["prompt"].endswith("<think>") and "1.5*10" in row["completion"]
-        assert "decimal numbers are not allowed" in row["completion"]  # the feedback turn is part of the conversation
+        task = next(t for t in tasks if f"Using the numbers {t.question['nums']}" in row["prompt"])
+        assert "Not correct: the equation evaluates to" in row["prompt"] and row["prompt"].endswith("<think>")
+        assert env.score(row["completion"], task).correct
+        assert env.near_miss(task) in row["prompt"] and row["completion"] not in row["prompt"]
+    # multi-turn settings share one policy, which differs from the single-turn one
+    warm = PRESETS["ci"]
+    assert policy_key("countdown-3", {}, replace(warm, retry_share=RETRY_SHARE)) != policy_key("countdown-3", {}, warm)
+
+
+def test_countdown_near_miss_is_a_wrong_answer_with_the_right_numbers():
+    env = rg.make("countdown-3to4")
+    for task in env.tasks("train", n=300, seed=4):
+        miss = env.near_miss(task)
+        score = env.score(miss, task)
+        assert score.outcome is rg.Outcome.WRONG and "must use each" not in (score.detail or ""), (task, miss, score)
+    assert rg.make("gsm8k", source="sample").near_miss(rg.Task(id="x", question="q", answer=1)) is None  # the default: none

@@ -13,7 +13,7 @@ import hashlib
 import json
 import os
 import shutil
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from trainers.tiny import TinySize, build_tiny_model, task_corpus
@@ -31,6 +31,12 @@ class WarmStart:
     batch_size: int = 32
     learning_rate: float = 2e-3
     seed: int = 0
+    # share of SFT rows that are second tries: a wrong first answer, the env's feedback, then the right
+    # answer (loss on that answer only). Set for multi-turn envs, so the policy has seen a feedback turn.
+    retry_share: float = 0.0
+
+
+RETRY_SHARE = 0.3
 
 
 PRESETS = {
@@ -60,18 +66,27 @@ def policy_key(env_id: str, env_kwargs: dict[str, Any], warm: WarmStart) -> str:
 def default_policy(env_id: str, env_kwargs: dict[str, Any] | None = None, warm: WarmStart = WarmStart(),
                    console: Any = None) -> str:
     """Path of the warm-started policy for this env, building it if it is not cached. Episode settings
-    (max_turns, turn_decay) change neither the tasks nor the reference completions, so they share it."""
+    (max_turns, turn_decay) change neither the tasks nor the reference completions, so every multi-turn
+    setting shares one policy: the single-turn one plus `RETRY_SHARE` of second-try rows."""
+    from filelock import FileLock
+
+    if int((env_kwargs or {}).get("max_turns", 1)) > 1 and not warm.retry_share:
+        warm = replace(warm, retry_share=RETRY_SHARE)
     env_kwargs = {k: v for k, v in (env_kwargs or {}).items() if k not in EPISODE_KWARGS}
     path = os.path.join(cache_root(), f"{env_id}-{policy_key(env_id, env_kwargs, warm)}")
     if os.path.exists(os.path.join(path, "READY")):
         return path
-    tmp = path + ".building"
-    shutil.rmtree(tmp, ignore_errors=True)
-    build_warm_policy(env_id, env_kwargs, warm, tmp, console)
-    with open(os.path.join(tmp, "READY"), "w") as f:
-        json.dump({"env": env_id, "kwargs": env_kwargs, "warm": asdict(warm)}, f, default=str)
-    shutil.rmtree(path, ignore_errors=True)
-    os.replace(tmp, path)
+    os.makedirs(cache_root(), exist_ok=True)
+    with FileLock(path + ".lock"):  # two jobs (or test workers) asking at once: one builds, the other waits
+        if os.path.exists(os.path.join(path, "READY")):
+            return path
+        tmp = path + ".building"
+        shutil.rmtree(tmp, ignore_errors=True)
+        build_warm_policy(env_id, env_kwargs, warm, tmp, console)
+        with open(os.path.join(tmp, "READY"), "w") as f:
+            json.dump({"env": env_id, "kwargs": env_kwargs, "warm": asdict(warm)}, f, default=str)
+        shutil.rmtree(path, ignore_errors=True)
+        os.replace(tmp, path)
     return path
 
 
@@ -87,10 +102,34 @@ def build_warm_policy(env_id: str, env_kwargs: dict[str, Any], warm: WarmStart, 
     tasks = [t for t in env.tasks("train", n=warm.sft_tasks, seed=warm.seed + 1) if env.reference_completion(t)]
     build_tiny_model(out_dir, task_corpus(env, tasks[:500]), warm.size, seed=warm.seed)
     tokenizer = load_tokenizer(out_dir, padding_side=None)
-    rows = [{"prompt": render_prompt(env, t, tokenizer), "completion": env.reference_completion(t)} for t in tasks]
+    retries = int(len(tasks) * warm.retry_share)
+    rows = [{"prompt": render_prompt(env, t, tokenizer), "completion": env.reference_completion(t)}
+            for t in tasks[retries:]]
+    rows += retry_rows(env_id, env_kwargs, tasks[:retries], tokenizer)
     sft(out_dir, rows, out_dir, {
         "max_steps": warm.sft_steps, "per_device_train_batch_size": warm.batch_size,
         "learning_rate": warm.learning_rate, "lr_scheduler_type": "cosine",
         "warmup_steps": max(1, warm.sft_steps // 20), "weight_decay": 0.0,
         "logging_steps": max(1, warm.sft_steps // 10), "bf16": False, "seed": warm.seed, "max_length": 512,
     }, description="warm start: SFT on solver completions", console=console)
+
+
+def retry_rows(env_id: str, env_kwargs: dict[str, Any], tasks: list, tokenizer: Any) -> list[dict[str, str]]:
+    """Second tries: a wrong first answer (the env's `near_miss`, else another task's reference answer), the
+    env's feedback on it, then this task's reference answer as the completion. The wrong answer sits in the
+    prompt, so SFT never trains on it."""
+    import reasongym as rg
+    from reasongym.templates import chat_to_text
+
+    env = rg.make(env_id, **env_kwargs, max_turns=2)
+    rows = []
+    for i, task in enumerate(tasks):
+        episode = env.episode_class(env, task)
+        episode.step(env.near_miss(task) or env.reference_completion(tasks[i - 1]))
+        if episode.done:  # the other task's answer happens to solve this one
+            continue
+        observation = episode.observation()
+        prefill = not isinstance(observation, str) and bool(env.template.prefill)
+        rows.append({"prompt": chat_to_text(observation, tokenizer, continue_final_message=prefill),
+                     "completion": env.reference_completion(task)})
+    return rows

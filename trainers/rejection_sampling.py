@@ -149,8 +149,9 @@ def sample_round(env: rg.Env, backend: Backend, tasks: list[rg.Task], script: di
 
 def sample_episodes(env: rg.Env, backend: Backend, tasks: list[rg.Task], script: dict[str, Any], seed: int,
                     with_oracle: bool) -> tuple[list[dict[str, str]], int]:
-    """Multi-turn envs: k whole episodes per task; a solved episode becomes one SFT row whose completion is the
-    whole conversation after the first prompt (wrong tries, feedback, the right answer), deduplicated per task."""
+    """Multi-turn envs: k whole episodes per task; a solved episode becomes one SFT row: the conversation up to
+    the right answer (wrong tries and feedback included) as the prompt, the right answer as the completion, so
+    SFT learns to use feedback and never trains on a wrong try. Deduplicated per task."""
     from reasongym.templates import chat_to_text
     from trainers.evaluate import run_episodes
 
@@ -161,20 +162,33 @@ def sample_episodes(env: rg.Env, backend: Backend, tasks: list[rg.Task], script:
     for task, group in zip(tasks, groups):
         first = env.prompt(task)
         prompt = chat_to_text(first, tok, continue_final_message=not isinstance(first, str) and bool(env.template.prefill))
-        seen: set[str] = set()
+        seen: set[tuple[str, str]] = set()
         solved = [e for e in group if e.solved]
         if with_oracle and (ref := env.reference_completion(task)):
             episode = env.episode_class(env, task)
             episode.step(ref)
             solved.append(episode)
         for episode in solved:
+            context = _before_last_turn(env, episode, tok) if len(episode.turns) > 1 else prompt
             whole = episode.observation()
             text = whole if isinstance(whole, str) else tok.apply_chat_template(whole, tokenize=False)
-            completion = text[len(prompt):] if text.startswith(prompt) else None
-            if completion and completion not in seen and len(seen) < script["max_per_prompt"] + int(with_oracle):
-                seen.add(completion)
-                rows.append({"prompt": prompt, "completion": completion, "task_id": task.id})
+            completion = text[len(context):] if text.startswith(context) else None
+            if completion and (context, completion) not in seen and \
+                    len(seen) < script["max_per_prompt"] + int(with_oracle):
+                seen.add((context, completion))
+                rows.append({"prompt": context, "completion": completion, "task_id": task.id})
     return rows, sum(e.solved for group in groups for e in group)
+
+
+def _before_last_turn(env: rg.Env, episode: Any, tokenizer: Any) -> str:
+    """The text the policy read before its last (right) answer: the prompt, the wrong tries and the feedback."""
+    from reasongym.templates import chat_to_text
+
+    earlier = env.episode_class(env, episode.task)
+    earlier.turns = list(episode.turns[:-1])
+    observation = earlier.observation()
+    return chat_to_text(observation, tokenizer,
+                        continue_final_message=not isinstance(observation, str) and bool(env.template.prefill))
 
 
 class RoundLoop:

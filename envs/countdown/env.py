@@ -160,6 +160,21 @@ class CountdownEnv(Env):
             return None
         return f" I need to combine {nums} to reach {target}.\nTrying {expr} = {target}.\n</think>\n<answer>{expr}</answer>"
 
+    def near_miss(self, task: Task) -> str | None:
+        """The solver's equation with one operator swapped: well formed, every number used once, wrong."""
+        nums, target = task.question["nums"], task.question["target"]
+        operators = task.question.get("operators", ALL_OPS)
+        expr = solve(nums, target, operators)
+        for i, char in enumerate(expr or ""):
+            if char not in "+-*/" or expr[i - 1 : i] != " ":  # binary operators are spaced
+                continue
+            for op in operators:
+                wrong = expr[:i] + op + expr[i + 1 :]
+                text = f" I need to combine {nums} to reach {target}.\nTrying {wrong} = {target}.\n</think>\n<answer>{wrong}</answer>"
+                if op != char and self.score(text, task).outcome is Outcome.WRONG:
+                    return text
+        return None
+
     def gold_answer_forms(self, task: Task) -> list[str]:
         expr = solve(task.question["nums"], task.question["target"], task.question.get("operators", ALL_OPS))
         if expr is None:
