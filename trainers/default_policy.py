@@ -18,7 +18,7 @@ from typing import Any
 
 from trainers.tiny import TinySize, build_tiny_model, task_corpus
 
-CACHE_VERSION = 3
+CACHE_VERSION = 4
 EPISODE_KWARGS = ("max_turns", "turn_decay")
 
 
