@@ -41,7 +41,10 @@ def test_main_job_without_model_ci_sized(tmp_path):
     assert 0.0 <= summary["before"]["accuracy"] <= 1.0 and 0.0 <= summary["sign_test"]["p_value"] <= 1.0
     assert (out / "reward_curve.png").stat().st_size > 0
     cached = [d for d in os.listdir(tmp_path / "cache" / "policies") if not d.endswith((".building", ".lock"))]
-    assert len(cached) == 1 and os.path.exists(tmp_path / "cache" / "policies" / cached[0] / "READY")
+    policy = tmp_path / "cache" / "policies" / cached[0]
+    assert len(cached) == 1 and os.path.exists(policy / "READY")
+    # the warm start saves into the folder it trained from: its loading hints must survive (GPU runs read them)
+    assert json.loads((policy / "reasongym_load.json").read_text()) == {"attn_implementation": "eager"}
 
 
 def test_models_built_here_ask_for_eager_attention_in_bf16(tiny_model, tmp_path):
@@ -52,5 +55,7 @@ def test_models_built_here_ask_for_eager_attention_in_bf16(tiny_model, tmp_path)
     assert load_kwargs(tiny_model, bf16=False) == {}  # fp32 keeps SDPA (faster on CPU)
     assert load_kwargs(str(tmp_path), bf16=True) == {}  # other models: no hints
     copy_load_hints(tiny_model, str(tmp_path))
+    assert load_kwargs(str(tmp_path), bf16=True) == {"attn_implementation": "eager"}
+    copy_load_hints(str(tmp_path), str(tmp_path))  # onto itself: a no-op, not an emptied file
     assert load_kwargs(str(tmp_path), bf16=True) == {"attn_implementation": "eager"}
     assert not _bf16(tiny_model, "auto") and _bf16(tiny_model, "bfloat16")

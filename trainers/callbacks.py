@@ -1,14 +1,42 @@
-"""Trainer callbacks shared by the trainers: metric log + reward curve, run summary."""
+"""Trainer callbacks shared by the trainers: metric log + reward curve, run summary, time budget."""
 
 from __future__ import annotations
 
 import os
+import time
 from typing import Any
 
 from transformers import TrainerCallback
 
 from reasongym.plotting import plot_curves
 from reasongym.telemetry import MetricsWriter
+
+
+class TimeBudgetCallback(TrainerCallback):
+    """Stop training once `minutes` of wall time have passed since training began, so a run planned as
+    "at most N minutes" ends there even when steps are slower than expected. The learning-rate schedule
+    still follows max_steps (use a constant schedule for budgeted runs). Under several processes the
+    ranks' decisions are max-reduced, so all of them stop at the same step."""
+
+    def __init__(self, minutes: float):
+        self.seconds = 60.0 * minutes
+        self.started: float | None = None
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self.started = time.monotonic()
+
+    def on_step_end(self, args, state, control, **kwargs):
+        stop = self.started is not None and time.monotonic() - self.started > self.seconds
+        import torch.distributed as dist
+
+        if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+            import torch
+
+            flag = torch.tensor([float(stop)], device=args.device)
+            dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+            stop = bool(flag.item())
+        if stop:
+            control.should_training_stop = True
 
 
 class MetricsLogCallback(TrainerCallback):

@@ -36,7 +36,7 @@ def resolve_demo_env(script: dict[str, Any], console: Console) -> None:
             "[bold yellow]No --model: using the embedded default policy (a small Qwen2 built and warm-started "
             "here, no downloads).[/]\n[yellow]countdown-3to4 is too hard for a model that trains in minutes on a "
             f"CPU, so this run uses the easier countdown parametrisation {json.dumps(DEMO_ENV_KWARGS)} "
-            "(2 numbers). Pass --model to train on countdown-3to4 itself.[/]")
+            "(2 numbers). Pass --model, or --env-kwargs '{\"counts\": [3, 4]}', to train on countdown-3to4 itself.[/]")
         script["env"], script["env_kwargs"] = DEMO_ENV, dict(DEMO_ENV_KWARGS)
     else:
         console.print("[bold yellow]No --model: using the embedded default policy (built and warm-started here).[/]")

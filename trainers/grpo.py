@@ -36,7 +36,9 @@ OPTIONS = [
     ScriptOption("lora_target_modules", "all-linear", "LoRA target modules"),
     ScriptOption("resume_from_checkpoint", None, "checkpoint dir to resume from (or true for the latest)"),
     ScriptOption("scoring_workers", None, "verifier processes (default: in-process for cheap verifiers)", int),
-    ScriptOption("default_policy", "cpu", "without --model: size of the embedded default policy (cpu, gpu, ci)"),
+    ScriptOption("default_policy", "cpu", "without --model: size of the embedded default policy (cpu, gpu, gpu-large, ci)"),
+    ScriptOption("max_train_minutes", 0.0, "stop GRPO after this many minutes of wall time (0 = no limit); "
+                 "max_steps still sets the learning-rate schedule", float),
     ScriptOption("demo_eval_tasks", 500, "without --model: held-out tasks in the before/after table", int),
     ALLOW_UNSAFE_ENV,
     ScriptOption("chat_template", None, "a jinja chat template file to use instead of the tokenizer's (tool and "
@@ -106,7 +108,7 @@ def build_trainer(script: dict[str, Any], config_kwargs: dict[str, Any], console
 
     from trl import GRPOConfig, GRPOTrainer
 
-    from trainers.callbacks import MetricsLogCallback
+    from trainers.callbacks import MetricsLogCallback, TimeBudgetCallback
     from trainers.progress import StepProgressCallback
 
     args = GRPOConfig(**config_kwargs)
@@ -117,6 +119,8 @@ def build_trainer(script: dict[str, Any], config_kwargs: dict[str, Any], console
     if telemetry.is_main_process():
         describe_run(console, env, plan, len(train_tasks), evaluation, scheduler, levels)
     callbacks.append(MetricsLogCallback(args.output_dir, title=f"GRPO on {env.env_id}"))  # after curriculum keys
+    if script["max_train_minutes"]:
+        callbacks.append(TimeBudgetCallback(float(script["max_train_minutes"])))
     if args.disable_tqdm:
         callbacks.append(StepProgressCallback(f"GRPO on {env.env_id}", console))
     tool_loop = {"environment_factory": episode_tools(env)} if uses_tool_loop(env) else {}

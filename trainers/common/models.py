@@ -24,7 +24,8 @@ def write_load_hints(model_dir: str, hints: dict[str, Any]) -> None:
 def copy_load_hints(source: str, target: str) -> None:
     """Carry a built model's loading hints to a checkpoint trained from it."""
     path = os.path.join(source, LOAD_HINTS)
-    if os.path.isfile(path) and os.path.isdir(target):
+    if os.path.isfile(path) and os.path.isdir(target) and not os.path.samefile(source, target):
+        # (same folder: opening the target for writing would empty the source before it is read)
         with open(path) as f, open(os.path.join(target, LOAD_HINTS), "w") as g:
             g.write(f.read())
 
