@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+import importlib
+import io
 import os
 import socket
 import subprocess
 import sys
+import traceback
 
 import pytest
 from hypothesis import settings
@@ -119,6 +123,36 @@ def run_module(args: list[str], cwd, processes: int = 1, timeout: int = 600, **e
                      os.path.join(REPO, "recipes/accelerate/zero3-cpu.yaml"), "--num_processes", str(processes),
                      "--main_process_port", str(free_port()), "-m"]
     return subprocess.run(launcher + args, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def run_in_process(args: list[str], cwd, **extra_env: str) -> subprocess.CompletedProcess:
+    """`python -m <args>` as `<module>.main(args)` in this process, output captured: the same entry point as
+    `run_module` without a fresh interpreter's ~15 s of torch/TRL imports. For single-process runs without
+    vLLM (an in-process vLLM engine would outlive the call). The environment, the working directory and
+    accelerate's process-wide state are restored afterwards, so runs do not leak into each other.
+    Library loggers configured before the call still write to the real stderr, so assert on stdout."""
+    module = importlib.import_module(args[0])
+    saved_env, saved_cwd = dict(os.environ), os.getcwd()
+    out, err = io.StringIO(), io.StringIO()
+    os.environ.update({"HF_HUB_OFFLINE": "1", "TRL_EXPERIMENTAL_SILENCE": "1", **extra_env})
+    os.chdir(cwd)
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                code = module.main(list(args[1:]))
+            except SystemExit as exc:
+                code = exc.code if isinstance(exc.code, int) else 1
+            except Exception:
+                traceback.print_exc()
+                code = 1
+    finally:
+        os.chdir(saved_cwd)
+        os.environ.clear()
+        os.environ.update(saved_env)
+        from accelerate.state import AcceleratorState
+
+        AcceleratorState._reset_state(reset_partial_state=True)
+    return subprocess.CompletedProcess(args, code, out.getvalue(), err.getvalue())
 
 
 def teach_completion(model_dir: str, tokenizer, prompt: str, target: str, out_dir: str, steps: int = 120) -> str:

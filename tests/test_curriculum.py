@@ -13,7 +13,7 @@ import reasongym as rg
 from reasongym.cli import main as rg_main
 from reasongym.contamination import contamination
 from reasongym.curriculum import AdaptiveCurriculum, Curriculum, LinearCurriculum, make_curriculum
-from tests.conftest import run_module
+from tests.conftest import run_in_process
 
 
 def feed(curriculum: AdaptiveCurriculum, level, rate: float, n: int, rng: random.Random) -> None:
@@ -80,7 +80,7 @@ def curriculum_run(tiny_model, tmp_path_factory) -> str:
            "--output-dir", str(out), "--curriculum", "adaptive", "--curriculum-window", "8", "--max_steps", "3",
            "--per_device_train_batch_size", "8", "--num_generations", "4", "--max_completion_length", "16",
            "--gradient_checkpointing", "false", "--train-size", "60", "--eval-size", "4", "--eval_steps", "3"]
-    proc = run_module(cmd, out.parent)
+    proc = run_in_process(cmd, out.parent)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "curriculum adaptive over levels [2, 3, 4]" in proc.stdout
     return str(out)

@@ -8,7 +8,7 @@ import os
 
 import pytest
 
-from tests.conftest import run_module
+from tests.conftest import run_in_process
 from trainers.stats import mcnemar, sign_test
 
 
@@ -31,7 +31,7 @@ def test_main_job_without_model_ci_sized(tmp_path):
     cmd = ["trainers.grpo", "--env", "countdown-3to4", "--default-policy", "ci",
            "--demo-eval-tasks", "12", "--max_steps", "2", "--per_device_train_batch_size", "16",
            "--max_completion_length", "24", "--output-dir", str(out)]
-    proc = run_module(cmd, tmp_path, timeout=900, REASONGYM_CACHE=str(tmp_path / "cache"))
+    proc = run_in_process(cmd, tmp_path, REASONGYM_CACHE=str(tmp_path / "cache"))
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "countdown-3to4 is too hard" in proc.stdout  # the easier parametrisation is announced
     assert "held-out test tasks: warm start vs after GRPO" in proc.stdout and "sign test" in proc.stdout

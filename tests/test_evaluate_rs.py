@@ -12,7 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 import reasongym as rg
-from tests.conftest import run_module
+from tests.conftest import run_in_process, run_module
 from trainers.evaluate import pass_at_k
 from trainers.generation import HFBackend, OpenAIBackend, Sampling
 from trainers.rejection_sampling import select
@@ -43,14 +43,14 @@ def test_select_dedupes_and_caps():
 @pytest.mark.slow
 def test_evaluate_cli(tiny_model, tmp_path):
     out = tmp_path / "eval"
-    proc = run_module(["trainers.evaluate", "--env", "countdown-3to4", "--model", tiny_model, "--n", "6", "--samples", "4",
+    proc = run_in_process(["trainers.evaluate", "--env", "countdown-3to4", "--model", tiny_model, "--n", "6", "--samples", "4",
                        "--k", "1,4", "--max-new-tokens", "12", "--output-dir", str(out)], tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = json.loads((out / "report.json").read_text())
     assert report["tasks"] == 6 and report["samples_per_task"] == 4
     assert set(report["pass_at"]) == {"pass@1", "pass@4"} and "3" in report["by_difficulty"] or "4" in report["by_difficulty"]
     assert len((out / "samples.jsonl").read_text().splitlines()) == 24
-    bad = run_module(["trainers.evaluate", "--env", "countdown-3to4", "--model", tiny_model, "--samples", "2", "--k", "4"],
+    bad = run_in_process(["trainers.evaluate", "--env", "countdown-3to4", "--model", tiny_model, "--samples", "2", "--k", "4"],
                      tmp_path)
     assert bad.returncode == 2 and "pass@4 needs --samples >= 4" in bad.stdout
 
@@ -101,7 +101,7 @@ def test_openai_backend_against_a_real_local_server(tiny_model):
 @pytest.mark.slow
 def test_rejection_sampling_end_to_end_with_oracle(tiny_model, tmp_path):
     out = tmp_path / "rs"
-    proc = run_module(["trainers.rejection_sampling", "--env", "countdown-3", "--model", tiny_model, "--rounds", "2",
+    proc = run_in_process(["trainers.rejection_sampling", "--env", "countdown-3", "--model", tiny_model, "--rounds", "2",
                        "--k", "2", "--prompts", "8", "--oracle", "--eval-size", "4", "--max-new-tokens", "16",
                        "--per-device-train-batch-size", "4", "--output-dir", str(out), "--use-cpu"], tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]

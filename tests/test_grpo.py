@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from tests.conftest import REPO, run_module
+from tests.conftest import REPO, run_in_process, run_module
 from trainers import grpo, preflight
 from trainers.common.cli import RecipeError, parse_flags
 
@@ -26,7 +26,7 @@ def _metrics(out_dir) -> list[dict]:
 @pytest.mark.slow
 def test_grpo_cli_end_to_end(tiny_model, tmp_path):
     out = tmp_path / "run"
-    proc = run_module(["trainers.grpo", "--env", "countdown-3to4", "--model", tiny_model, "--output-dir", str(out),
+    proc = run_in_process(["trainers.grpo", "--env", "countdown-3to4", "--model", tiny_model, "--output-dir", str(out),
                        "--eval-size", "4", "--eval_steps", "2", *TINY_FLAGS], tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "GRPO run: 2 steps" in proc.stdout
@@ -221,10 +221,10 @@ def test_grpo_resumes_from_a_checkpoint(tiny_model, tmp_path):
     flags = [f for f in TINY_FLAGS if f not in ("--max_steps", "2")]
     base = ["trainers.grpo", "--env", "countdown-3", "--model", tiny_model, "--output-dir",
             str(out), *flags, "--save_strategy", "steps", "--save_steps", "1"]
-    first = run_module(base + ["--max_steps", "1"], tmp_path)
+    first = run_in_process(base + ["--max_steps", "1"], tmp_path)
     assert first.returncode == 0, first.stderr[-3000:]
     assert (out / "checkpoint-1").is_dir()
-    second = run_module(base + ["--max_steps", "2", "--resume-from-checkpoint", str(out / "checkpoint-1")], tmp_path)
+    second = run_in_process(base + ["--max_steps", "2", "--resume-from-checkpoint", str(out / "checkpoint-1")], tmp_path)
     assert second.returncode == 0, second.stderr[-3000:]
     steps = [r["step"] for r in _metrics(out) if "reward" in r]
     assert steps == [1, 2]  # the resumed run appended step 2 to the same log

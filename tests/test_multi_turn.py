@@ -10,7 +10,7 @@ import pytest
 import reasongym as rg
 from envs.countdown.solver import solve
 from reasongym.testing import check_env, check_verifier
-from tests.conftest import run_module, teach_completion
+from tests.conftest import run_in_process, teach_completion
 
 
 def _answer(text: str) -> str:
@@ -179,11 +179,11 @@ def test_grpo_trains_multi_turn_and_tool_envs_through_the_environment_factory(en
     call = "<tool_call>\n" + json.dumps({"name": name, "arguments": args}) + "\n</tool_call>" + tokenizer.eos_token
     policy = teach_completion(tiny_model, tokenizer, prompt, call, str(tmp_path / "policy"))
     # without a tool-calling template the pre-flight stops before any model loads, and names the fix
-    plain = run_module(["trainers.grpo", "--env", env_id, "--env-kwargs", json.dumps(env_kwargs), "--model", tiny_model,
+    plain = run_in_process(["trainers.grpo", "--env", env_id, "--env-kwargs", json.dumps(env_kwargs), "--model", tiny_model,
                         "--output-dir", str(tmp_path / "x")], tmp_path)
     assert plain.returncode == 2 and "--chat-template" in plain.stdout
     out = tmp_path / "run"
-    proc = run_module(["trainers.grpo", "--env", env_id, "--env-kwargs", json.dumps(env_kwargs), "--model", policy,
+    proc = run_in_process(["trainers.grpo", "--env", env_id, "--env-kwargs", json.dumps(env_kwargs), "--model", policy,
                        "--chat-template", template, "--output-dir", str(out), "--max_steps", "1",
                        "--per_device_train_batch_size", "4", "--num_generations", "4", "--max_completion_length", "96",
                        "--temperature", "0.5", "--use_cpu", "true", "--bf16", "false", "--train_size", "1",

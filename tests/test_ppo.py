@@ -9,7 +9,7 @@ import pytest
 import torch
 
 import reasongym as rg
-from tests.conftest import run_module
+from tests.conftest import run_in_process, run_module
 from trainers import ppo_core as core
 
 
@@ -101,13 +101,13 @@ PPO_FLAGS = ["--env", "countdown-3to4", "--per_device_batch_size", "4", "--mini_
 @pytest.mark.slow
 def test_ppo_cli_checkpoints_and_resumes(tiny_model, tmp_path):
     out = tmp_path / "run"
-    first = run_module(["trainers.ppo", "--model", tiny_model, "--output_dir", str(out), *PPO_FLAGS,
-                       "--max_steps", "1", "--save_steps", "1"], tmp_path, timeout=900)
+    first = run_in_process(["trainers.ppo", "--model", tiny_model, "--output_dir", str(out), *PPO_FLAGS,
+                       "--max_steps", "1", "--save_steps", "1"], tmp_path)
     assert first.returncode == 0, first.stderr[-3000:]
     assert (out / "checkpoint-1" / "ppo_state.json").exists()
-    resumed = run_module(["trainers.ppo", "--model", tiny_model, "--output_dir", str(out), *PPO_FLAGS,
+    resumed = run_in_process(["trainers.ppo", "--model", tiny_model, "--output_dir", str(out), *PPO_FLAGS,
                          "--max_steps", "2", "--resume-from-checkpoint", str(out / "checkpoint-1")],
-                         tmp_path, timeout=900)
+                         tmp_path)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     records = [json.loads(line) for line in open(out / "metrics.jsonl")]
     assert [r["step"] for r in records if "reward" in r] == [1, 2]

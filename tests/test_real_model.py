@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from tests.conftest import REPO, make_builtin, run_module
+from tests.conftest import REPO, make_builtin, run_in_process, run_module
 
 pytestmark = [pytest.mark.real_model, pytest.mark.slow]
 
@@ -51,7 +51,7 @@ def test_generation_stops_at_eos_without_a_pad_token(smollm2):
 
 def test_grpo_with_hf_generate_on_a_real_model(smollm2, tmp_path):
     out = tmp_path / "grpo"
-    proc = run_module(["trainers.grpo", "--env", "countdown-3to4", "--model", smollm2, *ONE_STEP,
+    proc = run_in_process(["trainers.grpo", "--env", "countdown-3to4", "--model", smollm2, *ONE_STEP,
                        "--output_dir", str(out)], tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "GRPO run: 1 steps" in proc.stdout
@@ -74,9 +74,9 @@ def test_grpo_with_vllm_colocate_on_a_real_model(smollm2, tmp_path):
 
 def test_ppo_on_a_real_model(smollm2, tmp_path):
     out = tmp_path / "ppo"
-    proc = run_module(["trainers.ppo", "--env", "countdown-3to4", "--model", smollm2, "--output_dir", str(out),
+    proc = run_in_process(["trainers.ppo", "--env", "countdown-3to4", "--model", smollm2, "--output_dir", str(out),
                        "--per_device_batch_size", "2", "--mini_batch_size", "2", "--ppo_epochs", "1",
-                       "--max_completion_length", "16", "--train-size", "4", "--max_steps", "1"], tmp_path, timeout=900)
+                       "--max_completion_length", "16", "--train-size", "4", "--max_steps", "1"], tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     records = [r for r in _rows(out / "metrics.jsonl") if "reward" in r]
     assert [r["step"] for r in records] == [1] and "kl" in records[0]

@@ -11,7 +11,7 @@ import pytest
 
 import reasongym as rg
 from reasongym.testing import check_verifier
-from tests.conftest import REPO, run_module
+from tests.conftest import REPO, run_in_process
 
 pytest.importorskip("reasoning_gym", reason="the reasoning-gym extra is not installed")
 
@@ -124,7 +124,7 @@ def test_training_refuses_an_unsafe_task_without_consent(tiny_model, tmp_path):
 @pytest.mark.slow
 def test_grpo_trains_on_a_reasoning_gym_task_with_an_adaptive_curriculum(tiny_model, tmp_path):
     out = tmp_path / "rg"
-    proc = run_module(["trainers.grpo", "--env", "reasoning-gym/basic_arithmetic", "--env-kwargs", '{"levels": [0, 1, 2]}',
+    proc = run_in_process(["trainers.grpo", "--env", "reasoning-gym/basic_arithmetic", "--env-kwargs", '{"levels": [0, 1, 2]}',
                        "--curriculum", "adaptive", "--model", tiny_model, "--output-dir", str(out), "--max_steps", "2",
                        "--per_device_train_batch_size", "4", "--num_generations", "4", "--max_completion_length", "8",
                        "--use_cpu", "true", "--bf16", "false", "--train_size", "60"], tmp_path)
