@@ -28,7 +28,7 @@ def test_exact_tests_hand_computed():
 @pytest.mark.slow
 def test_main_job_without_model_ci_sized(tmp_path):
     out = tmp_path / "demo"
-    cmd = ["trainers.grpo", "--env", "countdown-3to4", "--default-policy", "ci",
+    cmd = ["trainers.grpo", "--env", "countdown-3to4", "--default-policy", "ci", "--warm-start-steps", "12",
            "--demo-eval-tasks", "12", "--max_steps", "2", "--per_device_train_batch_size", "16",
            "--max_completion_length", "24", "--output-dir", str(out)]
     proc = run_in_process(cmd, tmp_path, REASONGYM_CACHE=str(tmp_path / "cache"))
@@ -43,6 +43,7 @@ def test_main_job_without_model_ci_sized(tmp_path):
     cached = [d for d in os.listdir(tmp_path / "cache" / "policies") if not d.endswith((".building", ".lock"))]
     policy = tmp_path / "cache" / "policies" / cached[0]
     assert len(cached) == 1 and os.path.exists(policy / "READY")
+    assert json.loads((policy / "READY").read_text())["warm"]["sft_steps"] == 12  # --warm-start-steps
     # the warm start saves into the folder it trained from: its loading hints must survive (GPU runs read them)
     assert json.loads((policy / "reasongym_load.json").read_text()) == {"attn_implementation": "eager"}
 
@@ -59,3 +60,17 @@ def test_models_built_here_ask_for_eager_attention_in_bf16(tiny_model, tmp_path)
     copy_load_hints(str(tmp_path), str(tmp_path))  # onto itself: a no-op, not an emptied file
     assert load_kwargs(str(tmp_path), bf16=True) == {"attn_implementation": "eager"}
     assert not _bf16(tiny_model, "auto") and _bf16(tiny_model, "bfloat16")
+
+
+def test_time_budget_stops_training_at_a_step_end():
+    from transformers import TrainerControl, TrainerState, TrainingArguments
+
+    from trainers.callbacks import TimeBudgetCallback
+
+    args, state = TrainingArguments(output_dir="unused", use_cpu=True, report_to="none"), TrainerState()
+    generous, spent = TimeBudgetCallback(minutes=60), TimeBudgetCallback(minutes=0)
+    for callback, stops in ((generous, False), (spent, True)):
+        control = TrainerControl()
+        callback.on_train_begin(args, state, control)
+        callback.on_step_end(args, state, control)
+        assert control.should_training_stop is stops

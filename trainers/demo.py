@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import replace
 from typing import Any
 
 from rich.console import Console
@@ -92,7 +93,10 @@ def run(script: dict[str, Any], config: dict[str, Any], console: Console, build_
     preset = script.get("default_policy") or "cpu"
     if preset not in PRESETS:
         raise ValueError(f"--default-policy must be one of {sorted(PRESETS)}, got {preset!r}")
-    script["model"] = default_policy(script["env"], env_kwargs, PRESETS[preset], console=console)
+    warm = PRESETS[preset]
+    if script.get("warm_start_steps"):
+        warm = replace(warm, sft_steps=int(script["warm_start_steps"]))
+    script["model"] = default_policy(script["env"], env_kwargs, warm, console=console)
     console.print(f"[bold]policy[/] {script['model']}")
     env = open_env(script, console)
     tasks = env.tasks("test", n=int(script.get("demo_eval_tasks") or EVAL_TASKS), seed=0)
