@@ -1,12 +1,19 @@
 """The learning claim of the offline main job, end to end, with its wall time.
 
     python benchmarks/learning_cpu.py [--output-dir outputs/learning-cpu] [--fresh]
+    python benchmarks/learning_cpu.py --compare [--baseline-flags "..."]
 
 Runs `python -m trainers.grpo --env countdown-3to4` exactly as a new user does (embedded default
 policy, warm start included unless cached; `--fresh` uses an empty cache so the warm start is
 timed too), then reads demo_summary.json: held-out accuracy before and after GRPO on the same
 500 test tasks x 4 samples, and the one-sided exact sign test over tasks. Exits 1 unless accuracy rose
 with p < 0.01.
+
+`--compare` runs the baseline first (`--default-policy cpu-plain-bpe --max_steps 120`: the main job as
+it was before the default policy's tokenizer held the prompt's fixed text as whole tokens), then today's,
+both from an empty cache on this machine, and prints the wall-time ratio new / baseline and both
+sign tests. Run nothing else on the machine meanwhile: the ratio is the point, and it is only
+meaningful when both runs saw the same cores.
 """
 
 from __future__ import annotations
@@ -14,39 +21,75 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import subprocess
 import sys
 import tempfile
 import time
+from typing import Any
+
+BASELINE_FLAGS = "--default-policy cpu-plain-bpe --max_steps 120"
+
+
+def run_main_job(output_dir: str, fresh: bool, flags: str = "") -> tuple[float, dict[str, Any] | None]:
+    """Wall seconds of one main job and its demo_summary.json (None if it failed)."""
+    env = dict(os.environ)
+    if fresh:
+        env["REASONGYM_CACHE"] = tempfile.mkdtemp(prefix="rg-cache-")
+    start = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-m", "trainers.grpo", "--env", "countdown-3to4", "--output-dir",
+                           output_dir, *shlex.split(flags)], env=env)
+    wall = time.perf_counter() - start
+    if proc.returncode:
+        print(f"the main job ({flags or 'default'}) failed with exit code {proc.returncode}")
+        return wall, None
+    with open(os.path.join(output_dir, "demo_summary.json")) as f:
+        return wall, json.load(f)
+
+
+def report(name: str, wall: float, summary: dict[str, Any]) -> None:
+    before, after, test = summary["before"], summary["after"], summary["sign_test"]
+    print(f"[{name}] wall time: {wall / 60:.1f} min")
+    print(f"[{name}] held-out accuracy at T={summary['temperature']}: {before['accuracy']:.3f} -> "
+          f"{after['accuracy']:.3f} ({summary['samples']} samples); greedy {before['greedy_accuracy']:.3f} -> "
+          f"{after['greedy_accuracy']:.3f}")
+    print(f"[{name}] sign test over {test['tasks']} tasks: {test['improved']} better, {test['worsened']} worse, "
+          f"one-sided p = {test['p_value']:.2g}")
+
+
+def claim_holds(summary: dict[str, Any], alpha: float) -> bool:
+    return summary["after"]["accuracy"] > summary["before"]["accuracy"] and summary["sign_test"]["p_value"] < alpha
 
 
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--output-dir", default=os.path.join("outputs", "learning-cpu"))
     parser.add_argument("--fresh", action="store_true", help="empty policy cache: time the warm start too")
+    parser.add_argument("--compare", action="store_true",
+                        help="run the baseline main job and today's, both fresh, and print the wall-time ratio")
+    parser.add_argument("--baseline-flags", default=BASELINE_FLAGS, help="extra flags of the baseline run")
     parser.add_argument("--alpha", type=float, default=0.01)
     args = parser.parse_args()
-    env = dict(os.environ)
-    if args.fresh:
-        env["REASONGYM_CACHE"] = tempfile.mkdtemp(prefix="rg-cache-")
-    start = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "trainers.grpo", "--env", "countdown-3to4", "--output-dir",
-                           args.output_dir], env=env)
-    wall = time.perf_counter() - start
-    if proc.returncode:
-        print(f"the main job failed with exit code {proc.returncode}")
+    if not args.compare:
+        wall, summary = run_main_job(args.output_dir, args.fresh)
+        if summary is None:
+            return 1
+        report("main job", wall, summary)
+        ok = claim_holds(summary, args.alpha)
+        print("learning claim holds" if ok else "learning claim does NOT hold")
+        return 0 if ok else 1
+
+    base_wall, base = run_main_job(os.path.join(args.output_dir, "baseline"), True, args.baseline_flags)
+    new_wall, new = run_main_job(os.path.join(args.output_dir, "new"), True)
+    if base is None or new is None:
         return 1
-    with open(os.path.join(args.output_dir, "demo_summary.json")) as f:
-        summary = json.load(f)
-    before, after, test = summary["before"], summary["after"], summary["sign_test"]
-    print(f"wall time (warm start {'included' if args.fresh else 'cached or included'}): {wall / 60:.1f} min")
-    print(f"held-out accuracy at T={summary['temperature']}: {before['accuracy']:.3f} -> {after['accuracy']:.3f} "
-          f"({summary['samples']} samples); greedy {before['greedy_accuracy']:.3f} -> {after['greedy_accuracy']:.3f}")
-    print(f"sign test over {test['tasks']} tasks: {test['improved']} better, {test['worsened']} worse, "
-          f"one-sided p = {test['p_value']:.2g}")
-    ok = after["accuracy"] > before["accuracy"] and test["p_value"] < args.alpha
-    print("learning claim holds" if ok else "learning claim does NOT hold")
-    return 0 if ok else 1
+    report(f"baseline: {args.baseline_flags}", base_wall, base)
+    report("today's main job", new_wall, new)
+    as_significant = new["sign_test"]["p_value"] <= base["sign_test"]["p_value"]
+    print(f"wall-time ratio new / baseline: {new_wall / base_wall:.2f} (target <= 0.6); held-out gain "
+          f"{'at least as' if as_significant else 'LESS'} significant (p {new['sign_test']['p_value']:.2g} vs "
+          f"{base['sign_test']['p_value']:.2g})")
+    return 0 if claim_holds(new, args.alpha) else 1
 
 
 if __name__ == "__main__":

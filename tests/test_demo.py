@@ -74,3 +74,38 @@ def test_time_budget_stops_training_at_a_step_end():
         callback.on_train_begin(args, state, control)
         callback.on_step_end(args, state, control)
         assert control.should_training_stop is stops
+
+
+def test_default_policy_tokenizer_reads_the_prompt_s_fixed_text_as_whole_tokens():
+    """The cpu preset's tokenizer holds the template's fixed text (system prompt, instructions, role names) as
+    whole tokens: the same text in fewer positions. Numbers keep their own tokens, decoding is lossless (TRL
+    decodes with skip_special_tokens=True), and the old tokenizer stays reachable for the benchmark baseline."""
+    import reasongym as rg
+    from reasongym.adapters.trl import render_prompt
+    from trainers.default_policy import PRESETS, policy_key, prompt_phrases
+    from trainers.tiny import build_tokenizer, task_corpus, template_phrases
+
+    assert template_phrases(["<|im_start|>user\nUsing 12 and 7, reach 19 now.", "<|im_start|>user\nUsing 3 and "
+                             "45, reach 48 now."], min_chars=4) == ["user\nUsing ", " and ", ", reach ", " now."]
+    env = rg.make("countdown", counts=[2], num_range=[1, 20], target_range=[1, 100])
+    tasks = env.tasks("train", n=200, seed=1)
+    corpus = task_corpus(env, tasks)
+    phrases = prompt_phrases(env, tasks[:50], corpus, 768)
+    assert any(p.startswith("system\nYou are a helpful assistant.") for p in phrases)
+    assert not any(ch.isdigit() for p in phrases for ch in p) and not any("<think>" in p for p in phrases)
+    plain, compact = build_tokenizer(corpus, 768), build_tokenizer(corpus, 768, phrases)
+    for task in env.tasks("test", n=20, seed=2):
+        text = render_prompt(env, task, compact)
+        assert text == render_prompt(env, task, plain)  # same template, same text
+        ids = compact(text).input_ids
+        assert len(ids) < 0.35 * len(plain(text).input_ids)
+        assert compact.decode(ids) == text
+        completion = env.reference_completion(task)
+        assert compact.decode(compact(completion).input_ids, skip_special_tokens=True) == completion
+    for number in (str(n) for n in task.question["nums"]):
+        assert number in compact.decode(compact(text).input_ids, skip_special_tokens=True)
+    assert PRESETS["cpu"].phrase_tokens and not PRESETS["cpu-plain-bpe"].phrase_tokens
+    # presets measured before the flag existed keep their cache keys; the cpu policy gets a new one
+    demo_kwargs = {"counts": [2], "num_range": [1, 20], "target_range": [1, 100]}
+    assert policy_key("countdown", demo_kwargs, PRESETS["cpu-plain-bpe"]) == "62d98873ee2823f5"  # its key before this flag
+    assert policy_key("countdown", {}, PRESETS["cpu"]) != policy_key("countdown", {}, PRESETS["cpu-plain-bpe"])

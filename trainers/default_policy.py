@@ -16,7 +16,7 @@ import shutil
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
-from trainers.tiny import TinySize, build_tiny_model, task_corpus
+from trainers.tiny import TinySize, build_tiny_model, build_tokenizer, task_corpus, template_phrases
 
 CACHE_VERSION = 4
 EPISODE_KWARGS = ("max_turns", "turn_decay")
@@ -37,16 +37,25 @@ class WarmStart:
     # mixed precision for the warm start's SFT (GPU presets); left out of the cache key while False, so the
     # CPU presets keep the keys they had before this field existed
     bf16: bool = False
+    # the prompt's fixed text (system prompt, instructions) as whole tokens (`template_phrases`): a countdown
+    # prompt is ~30 tokens instead of ~140, so SFT and GRPO steps cost a fraction. Left out of the cache key
+    # while False, like bf16.
+    phrase_tokens: bool = False
 
 
+# fields that are left out of the cache key while False, so presets measured before they existed keep their keys
+KEY_FLAGS = ("bf16", "phrase_tokens")
 RETRY_SHARE = 0.3
 
 
 PRESETS = {
     # seconds: smoke tests of the pipeline (learns little)
-    "ci": WarmStart(size=TinySize(), sft_tasks=300, sft_steps=20, batch_size=16),
+    "ci": WarmStart(size=TinySize(), sft_tasks=300, sft_steps=20, batch_size=16, phrase_tokens=True),
     # 2 CPU cores, minutes: the offline main job
-    "cpu": WarmStart(),
+    # (phrase tokens: 300 steps at 3.2 it/s reach 0.34 sampled accuracy, leaving GRPO room to show a gain)
+    "cpu": WarmStart(sft_steps=300, phrase_tokens=True),
+    # the main job's policy before phrase tokens: 400 steps at 1.5 it/s (benchmarks/learning_cpu.py --compare)
+    "cpu-plain-bpe": WarmStart(),
     # one GPU, a few minutes: 8 layers x 512 wide, longer warm start
     "gpu": WarmStart(size=TinySize(hidden_size=512, intermediate_size=1536, num_hidden_layers=8, num_attention_heads=8,
                                    num_key_value_heads=4, vocab_size=1024, max_position_embeddings=512),
@@ -67,19 +76,20 @@ def cache_root() -> str:
 
 
 def policy_key(env_id: str, env_kwargs: dict[str, Any], warm: WarmStart) -> str:
-    fields = {k: v for k, v in asdict(warm).items() if k != "bf16" or v}
+    fields = {k: v for k, v in asdict(warm).items() if k not in KEY_FLAGS or v}
     blob = json.dumps({"v": CACHE_VERSION, "env": env_id, "kwargs": env_kwargs, "warm": fields},
                       sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
-def default_policy(env_id: str, env_kwargs: dict[str, Any] | None = None, warm: WarmStart = WarmStart(),
+def default_policy(env_id: str, env_kwargs: dict[str, Any] | None = None, warm: WarmStart | None = None,
                    console: Any = None) -> str:
     """Path of the warm-started policy for this env, building it if it is not cached. Episode settings
     (max_turns, turn_decay) change neither the tasks nor the reference completions, so every multi-turn
     setting shares one policy: the single-turn one plus `RETRY_SHARE` of second-try rows."""
     from filelock import FileLock
 
+    warm = warm or PRESETS["cpu"]
     if int((env_kwargs or {}).get("max_turns", 1)) > 1 and not warm.retry_share:
         warm = replace(warm, retry_share=RETRY_SHARE)
     env_kwargs = {k: v for k, v in (env_kwargs or {}).items() if k not in EPISODE_KWARGS}
@@ -110,7 +120,9 @@ def build_warm_policy(env_id: str, env_kwargs: dict[str, Any], warm: WarmStart, 
 
     env = rg.make(env_id, **env_kwargs)
     tasks = [t for t in env.tasks("train", n=warm.sft_tasks, seed=warm.seed + 1) if env.reference_completion(t)]
-    build_tiny_model(out_dir, task_corpus(env, tasks[:500]), warm.size, seed=warm.seed)
+    corpus = task_corpus(env, tasks[:500])
+    phrases = prompt_phrases(env, tasks[:50], corpus, warm.size.vocab_size) if warm.phrase_tokens else []
+    build_tiny_model(out_dir, corpus, warm.size, seed=warm.seed, phrases=phrases)
     tokenizer = load_tokenizer(out_dir, padding_side=None)
     retries = int(len(tasks) * warm.retry_share)
     rows = [{"prompt": render_prompt(env, t, tokenizer), "completion": env.reference_completion(t)}
@@ -123,6 +135,15 @@ def build_warm_policy(env_id: str, env_kwargs: dict[str, Any], warm: WarmStart, 
         "logging_steps": max(1, warm.sft_steps // 10), "seed": warm.seed, "max_length": 512,
         "bf16": warm.bf16,
     }, description="warm start: SFT on solver completions", console=console)
+
+
+def prompt_phrases(env: Any, tasks: list, corpus: list[str], vocab_size: int) -> list[str]:
+    """The fixed text of the env's prompts as the policy reads them, chat framing (role names) included:
+    rendered through the chat template of a first tokenizer trained on the same corpus."""
+    from reasongym.adapters.trl import render_prompt
+
+    probe = build_tokenizer(corpus, vocab_size)
+    return template_phrases([render_prompt(env, task, probe) for task in tasks])
 
 
 def retry_rows(env_id: str, env_kwargs: dict[str, Any], tasks: list, tokenizer: Any) -> list[dict[str, str]]:

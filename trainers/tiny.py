@@ -8,9 +8,11 @@ from the env itself (prompts and reference completions), so numbers and the
 
 from __future__ import annotations
 
+import difflib
 import os
+import re
 from dataclasses import dataclass
-from typing import Iterable
+from typing import Iterable, Sequence
 
 from reasongym.templates import plain_text
 from trainers.common.models import write_load_hints
@@ -37,7 +39,28 @@ class TinySize:
     max_position_embeddings: int = 1024
 
 
-def build_tokenizer(corpus: Iterable[str], vocab_size: int = 512):
+def template_phrases(prompts: Sequence[str], min_chars: int = 12) -> list[str]:
+    """The fixed text an env's prompts all repeat (system prompt, instructions), as runs of at least
+    `min_chars` characters: the runs the first two prompts share, cut at digits and at special/tag tokens
+    (numbers keep their own tokens), kept if every other prompt contains them too. A tokenizer holding
+    each run as one token reads a countdown prompt in about 30 tokens instead of 140: the same text, a
+    fraction of the compute per training step."""
+    if len(prompts) < 2:
+        return []
+    first, second = prompts[0], prompts[1]
+    cut = re.compile(r"\d+|" + "|".join(re.escape(t) for t in SPECIAL_TOKENS + TAG_TOKENS))
+    phrases: list[str] = []
+    matcher = difflib.SequenceMatcher(None, first, second, autojunk=False)
+    for block in matcher.get_matching_blocks():
+        for piece in cut.split(first[block.a:block.a + block.size]):
+            if len(piece) >= min_chars and piece not in phrases and all(piece in p for p in prompts[2:]):
+                phrases.append(piece)
+    return phrases
+
+
+def build_tokenizer(corpus: Iterable[str], vocab_size: int = 512, phrases: Sequence[str] = ()):
+    """A byte-level BPE trained on `corpus`, with the tag tokens and `phrases` (see `template_phrases`)
+    added as whole, non-special tokens."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
@@ -53,16 +76,19 @@ def build_tokenizer(corpus: Iterable[str], vocab_size: int = 512):
         tokenizer_object=tok, unk_token="<unk>", pad_token="<pad>", eos_token="<|im_end|>", padding_side="left"
     )
     hf.add_tokens(TAG_TOKENS, special_tokens=False)
+    if phrases:
+        hf.add_tokens(list(phrases), special_tokens=False)
     hf.chat_template = CHATML_TEMPLATE
     return hf
 
 
-def build_tiny_model(out_dir: str, corpus: Iterable[str], size: TinySize = TinySize(), seed: int = 0) -> str:
+def build_tiny_model(out_dir: str, corpus: Iterable[str], size: TinySize = TinySize(), seed: int = 0,
+                     phrases: Sequence[str] = ()) -> str:
     """Write a randomly initialised Qwen2 + tokenizer to `out_dir`; returns the path."""
     import torch
     from transformers import Qwen2Config, Qwen2ForCausalLM
 
-    tokenizer = build_tokenizer(corpus, size.vocab_size)
+    tokenizer = build_tokenizer(corpus, size.vocab_size, phrases)
     config = Qwen2Config(
         vocab_size=len(tokenizer),
         hidden_size=size.hidden_size,
