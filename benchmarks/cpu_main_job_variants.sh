@@ -3,6 +3,7 @@
 # to its own pair of CPU cores with the GPU hidden, so each run sees a "2-core box". Same-run ratios are the
 # point: the first variant is the current default, the baseline the others are compared with.
 #   VARIANTS="name|flags;name|flags" (default below)   TIMEOUT=seconds per run (default 585)
+#   COMMAND="-m trainers.rejection_sampling --config ..." runs another trainer instead of the main job
 # Run from the repo root on a machine with >= 2 cores per variant (e.g. a lent GPU machine, .whl/ carried:
 # it sources gpu_setup.sh when .whl/ exists).
 set -uo pipefail
@@ -15,10 +16,11 @@ for v in "${LIST[@]}"; do
   ( t0=$(date +%s)
     # shellcheck disable=SC2086
     CUDA_VISIBLE_DEVICES="" OMP_NUM_THREADS=2 MKL_NUM_THREADS=2 REASONGYM_CACHE="/tmp/rgc-$name" \
-      timeout "${TIMEOUT:-585}" taskset -c "$cores" python3 -m trainers.grpo --env countdown-3to4 \
+      timeout "${TIMEOUT:-585}" taskset -c "$cores" python3 ${COMMAND:--m trainers.grpo --env countdown-3to4} \
       --output-dir "/tmp/$name" $flags > "$OUT/$name.log" 2>&1
     echo "$name cores=$cores rc=$? wall_s=$(( $(date +%s) - t0 ))" >> "$OUT/runs.txt"
-    cp "/tmp/$name/demo_summary.json" "$OUT/$name.summary.json" 2>/dev/null ) &
+    cp "/tmp/$name/demo_summary.json" "$OUT/$name.summary.json" 2>/dev/null
+    cp "/tmp/$name/metrics.jsonl" "$OUT/$name.metrics.jsonl" 2>/dev/null ) &
 done
 wait
 cat "$OUT/runs.txt"

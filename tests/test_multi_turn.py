@@ -222,7 +222,17 @@ def test_rejection_sampling_keeps_whole_successful_conversations(tiny_model):
         assert "decimal numbers are not allowed" in row["prompt"] and str(task.question["nums"]) in row["prompt"]
         # ... and SFT trains on the right answer alone, never on the wrong try
         assert "1.5*10" not in row["completion"] and "Try again" not in row["completion"]
-        assert env.score(row["completion"], task).correct
+        assert env.score(row["completion"], task).correct and row["turn"] == 2
+
+    class HalfFirstTry(SecondTry):  # of each task's two episodes, the first is right at once, the second on retry
+        def generate(self, prompts, n, sampling):
+            solved = super().generate(prompts, n, sampling)
+            return [[_answer(solve(*next((t.question["nums"], t.question["target"]) for t in tasks
+                                         if str(t.question["nums"]) in p)))] if i % 2 == 0 and "Try again." not in p
+                    else answer for i, (p, answer) in enumerate(zip(prompts, solved))]
+
+    rows, correct = sample_round(env, HalfFirstTry(), tasks, {**script, "max_per_prompt": 1}, seed=0, with_oracle=False)
+    assert correct == 6 and [row["turn"] for row in rows] == [2, 2, 2]  # the rarer second-turn fix wins the one slot
 
 
 def test_default_policy_warm_start_teaches_second_tries(tiny_model):

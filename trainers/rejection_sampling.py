@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections import Counter
 from typing import Any, Sequence
 
 from rich.console import Console
@@ -163,7 +164,7 @@ def sample_episodes(env: rg.Env, backend: Backend, tasks: list[rg.Task], script:
         first = env.prompt(task)
         prompt = chat_to_text(first, tok, continue_final_message=not isinstance(first, str) and bool(env.template.prefill))
         seen: set[tuple[str, str]] = set()
-        solved = [e for e in group if e.solved]
+        solved = sorted((e for e in group if e.solved), key=lambda e: -len(e.turns))  # rarer later-turn fixes first
         if with_oracle and (ref := env.reference_completion(task)):
             episode = env.episode_class(env, task)
             episode.step(ref)
@@ -176,7 +177,8 @@ def sample_episodes(env: rg.Env, backend: Backend, tasks: list[rg.Task], script:
             if completion and (context, completion) not in seen and \
                     len(seen) < script["max_per_prompt"] + int(with_oracle):
                 seen.add((context, completion))
-                rows.append({"prompt": context, "completion": completion, "task_id": task.id})
+                rows.append({"prompt": context, "completion": completion, "task_id": task.id,
+                             "turn": len(episode.turns)})
     return rows, sum(e.solved for group in groups for e in group)
 
 
@@ -268,7 +270,9 @@ class RoundLoop:
                                description=f"round {round_index}: SFT on {len(rows)} verified completions",
                                console=self.console)
             self._next_policy()
+        by_turn = Counter(int(row.get("turn", 1)) for row in rows)
         self.log({"round": round_index, "accepted": len(rows),
+                  **({"accepted_by_turn": dict(sorted(by_turn.items()))} if max(by_turn, default=1) > 1 else {}),
                   "acceptance_rate": sampled["correct"] / max(1, sampled["samples"]), **self.test_split(round_index),
                   "policy": self.current})
         record = self.history[-1]
