@@ -38,7 +38,7 @@ class WarmStart:
     # CPU presets keep the keys they had before this field existed
     bf16: bool = False
     # the prompt's fixed text (system prompt, instructions) as whole tokens (`template_phrases`): a countdown
-    # prompt is ~30 tokens instead of ~140, so SFT and GRPO steps cost a fraction. Left out of the cache key
+    # prompt is 40 tokens instead of 143, and SFT and GRPO steps take about half the time. Left out of the cache key
     # while False, like bf16.
     phrase_tokens: bool = False
 
