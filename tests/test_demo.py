@@ -90,7 +90,7 @@ def test_default_policy_tokenizer_reads_the_prompt_s_fixed_text_as_whole_tokens(
     env = rg.make("countdown", counts=[2], num_range=[1, 20], target_range=[1, 100])
     tasks = env.tasks("train", n=200, seed=1)
     corpus = task_corpus(env, tasks)
-    phrases = prompt_phrases(env, tasks[:50], corpus, 768)
+    phrases = prompt_phrases(env, tasks[:50], build_tokenizer(corpus, 768))
     assert any(p.startswith("system\nYou are a helpful assistant.") for p in phrases)
     assert not any(ch.isdigit() for p in phrases for ch in p) and not any("<think>" in p for p in phrases)
     plain, compact = build_tokenizer(corpus, 768), build_tokenizer(corpus, 768, phrases)

@@ -46,6 +46,9 @@ class WarmStart:
 # fields that are left out of the cache key while False, so presets measured before they existed keep their keys
 KEY_FLAGS = ("bf16", "phrase_tokens")
 RETRY_SHARE = 0.3
+# the GPU presets' model: 8 layers x 512 wide
+GPU_SIZE = TinySize(hidden_size=512, intermediate_size=1536, num_hidden_layers=8, num_attention_heads=8,
+                    num_key_value_heads=4, vocab_size=1024, max_position_embeddings=512)
 
 
 PRESETS = {
@@ -57,15 +60,10 @@ PRESETS = {
     # the main job's policy before phrase tokens: 400 steps at 1.5 it/s (benchmarks/learning_cpu.py --compare)
     "cpu-plain-bpe": WarmStart(),
     # one GPU, a few minutes: 8 layers x 512 wide, longer warm start
-    "gpu": WarmStart(size=TinySize(hidden_size=512, intermediate_size=1536, num_hidden_layers=8, num_attention_heads=8,
-                                   num_key_value_heads=4, vocab_size=1024, max_position_embeddings=512),
-                     sft_tasks=20000, sft_steps=500, batch_size=64, learning_rate=1e-3),
+    "gpu": WarmStart(size=GPU_SIZE, sft_tasks=20000, sft_steps=500, batch_size=64, learning_rate=1e-3),
     # one GPU, longer: the gpu model warm-started on 3x the tasks for 4x the steps at 2x the batch, in bf16
     # (countdown-3to4 itself, not only the easier demo parametrisation)
-    "gpu-large": WarmStart(size=TinySize(hidden_size=512, intermediate_size=1536, num_hidden_layers=8,
-                                         num_attention_heads=8, num_key_value_heads=4, vocab_size=1024,
-                                         max_position_embeddings=512),
-                           sft_tasks=60000, sft_steps=2000, batch_size=128, learning_rate=1e-3, bf16=True),
+    "gpu-large": WarmStart(size=GPU_SIZE, sft_tasks=60000, sft_steps=2000, batch_size=128, learning_rate=1e-3, bf16=True),
 }
 
 
@@ -121,8 +119,10 @@ def build_warm_policy(env_id: str, env_kwargs: dict[str, Any], warm: WarmStart, 
     env = rg.make(env_id, **env_kwargs)
     tasks = [t for t in env.tasks("train", n=warm.sft_tasks, seed=warm.seed + 1) if env.reference_completion(t)]
     corpus = task_corpus(env, tasks[:500])
-    phrases = prompt_phrases(env, tasks[:50], corpus, warm.size.vocab_size) if warm.phrase_tokens else []
-    build_tiny_model(out_dir, corpus, warm.size, seed=warm.seed, phrases=phrases)
+    tokenizer = build_tokenizer(corpus, warm.size.vocab_size)
+    if warm.phrase_tokens:
+        tokenizer.add_tokens(prompt_phrases(env, tasks[:50], tokenizer), special_tokens=False)
+    build_tiny_model(out_dir, corpus, warm.size, seed=warm.seed, tokenizer=tokenizer)
     tokenizer = load_tokenizer(out_dir, padding_side=None)
     retries = int(len(tasks) * warm.retry_share)
     rows = [{"prompt": render_prompt(env, t, tokenizer), "completion": env.reference_completion(t)}
@@ -137,13 +137,12 @@ def build_warm_policy(env_id: str, env_kwargs: dict[str, Any], warm: WarmStart, 
     }, description="warm start: SFT on solver completions", console=console)
 
 
-def prompt_phrases(env: Any, tasks: list, corpus: list[str], vocab_size: int) -> list[str]:
+def prompt_phrases(env: Any, tasks: list, tokenizer: Any) -> list[str]:
     """The fixed text of the env's prompts as the policy reads them, chat framing (role names) included:
-    rendered through the chat template of a first tokenizer trained on the same corpus."""
+    rendered through `tokenizer`'s chat template (adding the phrases to it changes no rendered text)."""
     from reasongym.adapters.trl import render_prompt
 
-    probe = build_tokenizer(corpus, vocab_size)
-    return template_phrases([render_prompt(env, task, probe) for task in tasks])
+    return template_phrases([render_prompt(env, task, tokenizer) for task in tasks])
 
 
 def retry_rows(env_id: str, env_kwargs: dict[str, Any], tasks: list, tokenizer: Any) -> list[dict[str, str]]:
