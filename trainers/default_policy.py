@@ -112,7 +112,6 @@ def build_warm_policy(env_id: str, env_kwargs: dict[str, Any], warm: WarmStart, 
                       console: Any = None) -> None:
     """Tokenizer and model built on the env's own text, then SFT on its reference completions."""
     import reasongym as rg
-    from reasongym.adapters.trl import render_prompt
     from trainers.common.models import load_tokenizer
     from trainers.common.sft import sft
 
@@ -125,7 +124,7 @@ def build_warm_policy(env_id: str, env_kwargs: dict[str, Any], warm: WarmStart, 
     build_tiny_model(out_dir, corpus, warm.size, seed=warm.seed, tokenizer=tokenizer)
     tokenizer = load_tokenizer(out_dir, padding_side=None)
     retries = int(len(tasks) * warm.retry_share)
-    rows = [{"prompt": render_prompt(env, t, tokenizer), "completion": env.reference_completion(t)}
+    rows = [{"prompt": prompt_text(env, t, tokenizer), "completion": env.reference_completion(t)}
             for t in tasks[retries:]]
     rows += retry_rows(env_id, env_kwargs, tasks[:retries], tokenizer)
     sft(out_dir, rows, out_dir, {
@@ -140,9 +139,16 @@ def build_warm_policy(env_id: str, env_kwargs: dict[str, Any], warm: WarmStart, 
 def prompt_phrases(env: Any, tasks: list, tokenizer: Any) -> list[str]:
     """The fixed text of the env's prompts as the policy reads them, chat framing (role names) included:
     rendered through `tokenizer`'s chat template (adding the phrases to it changes no rendered text)."""
-    from reasongym.adapters.trl import render_prompt
+    return template_phrases([prompt_text(env, task, tokenizer) for task in tasks])
 
-    return template_phrases([render_prompt(env, task, tokenizer) for task in tasks])
+
+def prompt_text(env: Any, task: Any, tokenizer: Any) -> str:
+    """The prompt as the policy reads it: `render_prompt` keeps a chat without a pre-fill as messages
+    (TRL applies the template itself), but SFT rows and phrase finding need the text."""
+    from reasongym.adapters.trl import render_prompt
+    from reasongym.templates import chat_to_text
+
+    return chat_to_text(render_prompt(env, task, tokenizer), tokenizer)
 
 
 def retry_rows(env_id: str, env_kwargs: dict[str, Any], tasks: list, tokenizer: Any) -> list[dict[str, str]]:
