@@ -1,6 +1,6 @@
 """Can training teach a policy to use multi-turn feedback? A control env where only feedback helps.
 
-    python benchmarks/multi_turn_feedback_cpu.py [--seed 0] [--rounds 3] [--high 8] [--out DIR]
+    python benchmarks/multi_turn_feedback_cpu.py [--seed 0] [--rounds 3] [--high 8] [--out DIR] [RS flags]
 
 On 2-turn countdown the embedded policy's second try fixes 2-3% of its failures before and after
 rejection sampling (docs/multi-turn.md), so that env cannot tell "the loop teaches feedback use"
@@ -102,7 +102,7 @@ def main() -> None:
     parser.add_argument("--learning-rate", type=float, default=1e-4)
     parser.add_argument("--eval-tasks", type=int, default=200)
     parser.add_argument("--out", default="outputs/multi-turn-feedback")
-    args = parser.parse_args()
+    args, rs_extra = parser.parse_known_args()  # anything else goes to trainers.rejection_sampling (SFT fields too)
 
     from dataclasses import replace
 
@@ -121,13 +121,13 @@ def main() -> None:
                     "--rounds", str(args.rounds), "--k", str(args.k), "--prompts", str(args.prompts),
                     "--max_new_tokens", "16", "--eval_size", "64", "--learning_rate", str(args.learning_rate),
                     "--per_device_train_batch_size", "16", "--seed", str(args.seed), "--use_cpu", "true",
-                    "--output_dir", os.path.join(out, "rs")])
+                    "--output_dir", os.path.join(out, "rs"), *rs_extra])
     if code:
         raise SystemExit(f"rejection sampling failed ({code})")
     after = evaluate(os.path.join(out, "rs", f"round-{args.rounds}"), episodes, os.path.join(out, "eval-after"),
                      args.eval_tasks, 4)
     chance = memoryless(args.high, TURNS)
-    report = {"seed": args.seed, "high": args.high, "turns": TURNS, "rounds": args.rounds,
+    report = {"seed": args.seed, "high": args.high, "turns": TURNS, "rounds": args.rounds, "rs_flags": rs_extra,
               "memoryless_guesser": chance, "warm_start": before, "after_rs": after,
               "wall_s": round(time.time() - start, 1)}
     with open(os.path.join(out, "report.json"), "w") as f:
