@@ -1,6 +1,6 @@
 """Can training teach a policy to use multi-turn feedback? A control env where only feedback helps.
 
-    python benchmarks/multi_turn_feedback_cpu.py [--seed 0] [--rounds 3] [--high 8] [--out DIR] [RS flags]
+    python benchmarks/multi_turn_feedback_cpu.py [--seed 0] [--rounds 6] [--high 8] [--out DIR] [RS flags]
 
 On 2-turn countdown the embedded policy's second try fixes 2-3% of its failures before and after
 rejection sampling (docs/multi-turn.md), so that env cannot tell "the loop teaches feedback use"
@@ -78,6 +78,31 @@ def memoryless(high: int, turns: int) -> list[float]:
     return [1 - (1 - 1 / high) ** k for k in range(1, turns + 1)]
 
 
+def episode_stats(samples_path: str) -> dict:
+    """Per-task counts of episodes solved by turn 1 and by the last turn, and how often a retry follows the
+    feedback (after "Lower." a smaller guess, after "Higher." a larger one; see `follow_by_chance`)."""
+    by_first, by_last, followed, retries = {}, {}, 0, 0
+    with open(samples_path) as f:
+        for row in map(json.loads, f):
+            turn = row["success_turn"]
+            by_first[row["task_id"]] = by_first.get(row["task_id"], 0) + (turn == 1)
+            by_last[row["task_id"]] = by_last.get(row["task_id"], 0) + (turn is not None)
+            for previous, current in zip(row["turns"], row["turns"][1:]):
+                if previous["parsed"] is None or current["parsed"] is None:
+                    continue
+                retries += 1
+                lower = previous["feedback"] == "Lower."
+                followed += current["parsed"] < previous["parsed"] if lower else current["parsed"] > previous["parsed"]
+    ids = sorted(by_first)
+    return {"first": [by_first[i] for i in ids], "last": [by_last[i] for i in ids],
+            "follows_feedback": followed / max(1, retries)}
+
+
+def follow_by_chance(high: int) -> float:
+    """How often a uniform, memoryless guesser's retry happens to follow the feedback (0.625 for 1..8)."""
+    return sum((x - 1) ** 2 + (high - x) ** 2 for x in range(1, high + 1)) / (high * high * (high - 1))
+
+
 def evaluate(policy: str, env_kwargs: dict, out: str, tasks: int, samples: int) -> list[float]:
     from trainers.evaluate import main as evaluate_main
 
@@ -95,11 +120,12 @@ def evaluate(policy: str, env_kwargs: dict, out: str, tasks: int, samples: int) 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--high", type=int, default=8)
     parser.add_argument("--k", type=int, default=8, help="episodes per prompt in each round")
-    parser.add_argument("--prompts", type=int, default=256)
-    parser.add_argument("--learning-rate", type=float, default=1e-4)
+    parser.add_argument("--prompts", type=int, default=512)
+    parser.add_argument("--learning-rate", type=float, default=3e-3)
+    parser.add_argument("--epochs", type=float, default=3.0, help="SFT epochs over each round's accepted rows")
     parser.add_argument("--eval-tasks", type=int, default=200)
     parser.add_argument("--out", default="outputs/multi-turn-feedback")
     args, rs_extra = parser.parse_known_args()  # anything else goes to trainers.rejection_sampling (SFT fields too)
@@ -120,6 +146,7 @@ def main() -> None:
     code = rs_main(["--env", ENV_ID, "--env-kwargs", json.dumps(episodes), "--model", policy,
                     "--rounds", str(args.rounds), "--k", str(args.k), "--prompts", str(args.prompts),
                     "--max_new_tokens", "16", "--eval_size", "64", "--learning_rate", str(args.learning_rate),
+                    "--num_train_epochs", str(args.epochs),
                     "--per_device_train_batch_size", "16", "--seed", str(args.seed), "--use_cpu", "true",
                     "--output_dir", os.path.join(out, "rs"), *rs_extra])
     if code:
@@ -127,8 +154,18 @@ def main() -> None:
     after = evaluate(os.path.join(out, "rs", f"round-{args.rounds}"), episodes, os.path.join(out, "eval-after"),
                      args.eval_tasks, 4)
     chance = memoryless(args.high, TURNS)
+    from trainers.stats import sign_test
+
+    start_stats = episode_stats(os.path.join(out, "eval-warm-start", "samples.jsonl"))
+    end_stats = episode_stats(os.path.join(out, "eval-after", "samples.jsonl"))
+    turn_1 = sign_test(start_stats["first"], end_stats["first"])
+    by_last = sign_test(start_stats["last"], end_stats["last"])
     report = {"seed": args.seed, "high": args.high, "turns": TURNS, "rounds": args.rounds, "rs_flags": rs_extra,
               "memoryless_guesser": chance, "warm_start": before, "after_rs": after,
+              "follows_feedback": {"memoryless_guesser": follow_by_chance(args.high), "warm_start": start_stats["follows_feedback"], "after_rs": end_stats["follows_feedback"]},
+              "sign_test_turn_1": {"improved": turn_1.improved, "worsened": turn_1.worsened, "p_value": turn_1.p_value},
+              f"sign_test_by_turn_{TURNS}": {"improved": by_last.improved, "worsened": by_last.worsened,
+                                             "p_value": by_last.p_value},
               "wall_s": round(time.time() - start, 1)}
     with open(os.path.join(out, "report.json"), "w") as f:
         json.dump(report, f, indent=2)
@@ -137,6 +174,10 @@ def main() -> None:
     print(f"{'':28}" + "".join(f"{'pass@turn-' + str(k):>14}" for k in range(1, TURNS + 1)))
     for name, row in (("memoryless guesser", chance), ("warm start", before), (f"after {args.rounds} RS rounds", after)):
         print(f"{name:28}" + "".join(f"{x:14.3f}" for x in row))
+    print(f"retries that follow the feedback: {start_stats['follows_feedback']:.3f} -> {end_stats['follows_feedback']:.3f} "
+          f"(a memoryless guesser: {follow_by_chance(args.high):.3f})")
+    print(f"solved on turn 1: {turn_1.describe()}")
+    print(f"solved by turn {TURNS}: {by_last.describe()}")
 
 
 if __name__ == "__main__":
