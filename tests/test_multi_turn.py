@@ -266,3 +266,30 @@ def test_countdown_near_miss_is_a_wrong_answer_with_the_right_numbers():
         score = env.score(miss, task)
         assert score.outcome is rg.Outcome.WRONG and "must use each" not in (score.detail or ""), (task, miss, score)
     assert rg.make("gsm8k", source="sample").near_miss(rg.Task(id="x", question="q", answer=1)) is None  # the default: none
+
+
+def test_default_policy_reads_a_chat_template_without_a_prefill_as_text():
+    """A custom env whose chat template has no pre-fill (the docs' multi-turn example, the higher-lower
+    benchmark): render_prompt keeps its prompt as messages for TRL, but the warm start's SFT rows and
+    phrase finding need text, so building its default policy once failed."""
+    from trainers.default_policy import prompt_phrases, prompt_text
+    from trainers.tiny import CHATML_TEMPLATE, build_tokenizer
+
+    class NoPrefill(rg.Env):
+        templates = {"chat": rg.PromptTemplate("chat", "chat", user="Game {game}: guess a number from 1 to 8.")}
+        default_template = "chat"
+
+        def _task_at(self, split, index, seed):
+            return rg.Task(id=f"np:{split}:{index}", question={"game": index}, answer=1 + index % 8)
+
+        def verify(self, text, task):
+            return self.make_score({"correct": 0.0}, rg.Outcome.WRONG)
+
+    env = NoPrefill()
+    tasks = env.tasks("train", n=3)
+    tokenizer = build_tokenizer(["Game 1: guess a number from 1 to 8."] * 20, vocab_size=300)
+    tokenizer.chat_template = CHATML_TEMPLATE
+    text = prompt_text(env, tasks[1], tokenizer)
+    assert isinstance(text, str) and "Game 1: guess a number from 1 to 8." in text
+    assert text.endswith("<|im_start|>assistant\n")  # a generation prompt: the policy answers next
+    assert any("guess a number from" in phrase for phrase in prompt_phrases(env, tasks, tokenizer))
