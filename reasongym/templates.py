@@ -84,6 +84,12 @@ def plain_text(prompt: Prompt, roles: bool = False) -> str:
     return "\n".join(str(m.get("content", "")) for m in parts)
 
 
+def observation_text(observation: Prompt, tokenizer: Any, template: "PromptTemplate") -> str:
+    """What a policy reads for an env observation (a first prompt or a later turn): a chat goes through
+    the tokenizer's chat template, left open when `template` pre-fills the assistant turn."""
+    return chat_to_text(observation, tokenizer, continue_final_message=bool(template.prefill))
+
+
 def chat_to_text(prompt: Prompt, tokenizer: Any, continue_final_message: bool = False) -> str:
     """What a policy reads: text as is, a chat through the tokenizer's chat template.
 

@@ -143,12 +143,11 @@ def prompt_phrases(env: Any, tasks: list, tokenizer: Any) -> list[str]:
 
 
 def prompt_text(env: Any, task: Any, tokenizer: Any) -> str:
-    """The prompt as the policy reads it: `render_prompt` keeps a chat without a pre-fill as messages
-    (TRL applies the template itself), but SFT rows and phrase finding need the text."""
-    from reasongym.adapters.trl import render_prompt
-    from reasongym.templates import chat_to_text
+    """The prompt as the policy reads it. (`render_prompt` keeps a chat without a pre-fill as messages for
+    TRL, which applies the template itself; SFT rows and phrase finding need the text.)"""
+    from reasongym.templates import observation_text
 
-    return chat_to_text(render_prompt(env, task, tokenizer), tokenizer)
+    return observation_text(env.prompt(task), tokenizer, env.template)
 
 
 def retry_rows(env_id: str, env_kwargs: dict[str, Any], tasks: list, tokenizer: Any) -> list[dict[str, str]]:
@@ -156,7 +155,7 @@ def retry_rows(env_id: str, env_kwargs: dict[str, Any], tasks: list, tokenizer: 
     env's feedback on it, then this task's reference answer as the completion. The wrong answer sits in the
     prompt, so SFT never trains on it."""
     import reasongym as rg
-    from reasongym.templates import chat_to_text
+    from reasongym.templates import observation_text
 
     env = rg.make(env_id, **env_kwargs, max_turns=2)
     rows = []
@@ -165,8 +164,6 @@ def retry_rows(env_id: str, env_kwargs: dict[str, Any], tasks: list, tokenizer: 
         episode.step(env.near_miss(task) or env.reference_completion(tasks[i - 1]))
         if episode.done:  # the other task's answer happens to solve this one
             continue
-        observation = episode.observation()
-        prefill = not isinstance(observation, str) and bool(env.template.prefill)
-        rows.append({"prompt": chat_to_text(observation, tokenizer, continue_final_message=prefill),
+        rows.append({"prompt": observation_text(episode.observation(), tokenizer, env.template),
                      "completion": env.reference_completion(task)})
     return rows

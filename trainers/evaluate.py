@@ -133,7 +133,7 @@ def run_episodes(env: rg.Env, backend: Backend, tasks: Sequence[Task], samples: 
                  tokenizer: Any = None) -> list[list[Any]]:
     """`samples` episodes per task played to the end with `backend`, side by side: each round generates one
     answer for every unfinished episode from its observation (the conversation so far, feedback included)."""
-    from reasongym.templates import chat_to_text
+    from reasongym.templates import observation_text
 
     tok = tokenizer if tokenizer is not None else getattr(backend, "tokenizer", None)
     episodes = [[env.episode_class(env, task) for _ in range(samples)] for task in tasks]
@@ -143,8 +143,7 @@ def run_episodes(env: rg.Env, backend: Backend, tasks: Sequence[Task], samples: 
         if not active:
             break
         observations = [e.observation() for e in active]
-        prompts = [chat_to_text(obs, tok, continue_final_message=bool(env.template.prefill) and not isinstance(obs, str))
-                   for obs in observations]
+        prompts = [observation_text(obs, tok, env.template) for obs in observations]
         answers = backend.generate(prompts, 1, Sampling(sampling.temperature, sampling.top_p, sampling.max_new_tokens,
                                                         sampling.seed + round_index))
         for episode, (answer,) in zip(active, answers):

@@ -153,7 +153,7 @@ def sample_episodes(env: rg.Env, backend: Backend, tasks: list[rg.Task], script:
     """Multi-turn envs: k whole episodes per task; a solved episode becomes one SFT row: the conversation up to
     the right answer (wrong tries and feedback included) as the prompt, the right answer as the completion, so
     SFT learns to use feedback and never trains on a wrong try. Deduplicated per task."""
-    from reasongym.templates import chat_to_text
+    from reasongym.templates import observation_text
     from trainers.evaluate import run_episodes
 
     tok = backend.tokenizer
@@ -161,8 +161,7 @@ def sample_episodes(env: rg.Env, backend: Backend, tasks: list[rg.Task], script:
     groups = run_episodes(env, backend, tasks, int(script["k"]), sampling)
     rows: list[dict[str, str]] = []
     for task, group in zip(tasks, groups):
-        first = env.prompt(task)
-        prompt = chat_to_text(first, tok, continue_final_message=not isinstance(first, str) and bool(env.template.prefill))
+        prompt = observation_text(env.prompt(task), tok, env.template)
         seen: set[tuple[str, str]] = set()
         solved = sorted((e for e in group if e.solved), key=lambda e: -len(e.turns))  # rarer later-turn fixes first
         if with_oracle and (ref := env.reference_completion(task)):
@@ -184,13 +183,11 @@ def sample_episodes(env: rg.Env, backend: Backend, tasks: list[rg.Task], script:
 
 def _before_last_turn(env: rg.Env, episode: Any, tokenizer: Any) -> str:
     """The text the policy read before its last (right) answer: the prompt, the wrong tries and the feedback."""
-    from reasongym.templates import chat_to_text
+    from reasongym.templates import observation_text
 
     earlier = env.episode_class(env, episode.task)
     earlier.turns = list(episode.turns[:-1])
-    observation = earlier.observation()
-    return chat_to_text(observation, tokenizer,
-                        continue_final_message=not isinstance(observation, str) and bool(env.template.prefill))
+    return observation_text(earlier.observation(), tokenizer, env.template)
 
 
 class RoundLoop:
