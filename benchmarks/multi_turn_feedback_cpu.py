@@ -134,6 +134,7 @@ def main() -> None:
 
     from trainers.default_policy import PRESETS, default_policy
     from trainers.rejection_sampling import main as rs_main
+    from trainers.stats import sign_test
 
     rg.register(ENV_ID, HigherLower, description="hidden number, Higher/Lower feedback (benchmark env)")
     base = {"high": args.high}
@@ -153,8 +154,7 @@ def main() -> None:
         raise SystemExit(f"rejection sampling failed ({code})")
     after = evaluate(os.path.join(out, "rs", f"round-{args.rounds}"), episodes, os.path.join(out, "eval-after"),
                      args.eval_tasks, 4)
-    chance = memoryless(args.high, TURNS)
-    from trainers.stats import sign_test
+    chance, chance_follow = memoryless(args.high, TURNS), follow_by_chance(args.high)
 
     start_stats = episode_stats(os.path.join(out, "eval-warm-start", "samples.jsonl"))
     end_stats = episode_stats(os.path.join(out, "eval-after", "samples.jsonl"))
@@ -162,7 +162,8 @@ def main() -> None:
     by_last = sign_test(start_stats["last"], end_stats["last"])
     report = {"seed": args.seed, "high": args.high, "turns": TURNS, "rounds": args.rounds, "rs_flags": rs_extra,
               "memoryless_guesser": chance, "warm_start": before, "after_rs": after,
-              "follows_feedback": {"memoryless_guesser": follow_by_chance(args.high), "warm_start": start_stats["follows_feedback"], "after_rs": end_stats["follows_feedback"]},
+              "follows_feedback": {"memoryless_guesser": chance_follow, "warm_start": start_stats["follows_feedback"],
+                                   "after_rs": end_stats["follows_feedback"]},
               "sign_test_turn_1": {"improved": turn_1.improved, "worsened": turn_1.worsened, "p_value": turn_1.p_value},
               f"sign_test_by_turn_{TURNS}": {"improved": by_last.improved, "worsened": by_last.worsened,
                                              "p_value": by_last.p_value},
@@ -175,7 +176,7 @@ def main() -> None:
     for name, row in (("memoryless guesser", chance), ("warm start", before), (f"after {args.rounds} RS rounds", after)):
         print(f"{name:28}" + "".join(f"{x:14.3f}" for x in row))
     print(f"retries that follow the feedback: {start_stats['follows_feedback']:.3f} -> {end_stats['follows_feedback']:.3f} "
-          f"(a memoryless guesser: {follow_by_chance(args.high):.3f})")
+          f"(a memoryless guesser: {chance_follow:.3f})")
     print(f"solved on turn 1: {turn_1.describe()}")
     print(f"solved by turn {TURNS}: {by_last.describe()}")
 
