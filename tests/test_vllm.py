@@ -74,9 +74,9 @@ def test_rejection_sampling_and_evaluate_with_vllm_follow_each_rounds_weights(sm
 
     out = tmp_path / "rs"
     proc = run_module(["trainers.rejection_sampling", "--env", "countdown-3to4", "--model", smollm2,
-                       "--rounds", "1", "--k", "2", "--prompts", "16", "--eval_size", "16", "--oracle",
-                       "--backend", "vllm", "--max_new_tokens", "24", "--learning_rate", "1e-4",
-                       "--output_dir", str(out)], tmp_path)
+                       "--rounds", "1", "--k", "2", "--prompts", "4", "--eval_size", "16", "--oracle",
+                       "--backend", "vllm", "--max_new_tokens", "24", "--learning_rate", "2e-4",
+                       "--output_dir", str(out)], tmp_path)  # 4 SFT rows: one step (SmolLM2 SFT is ~3 s a row)
     assert proc.returncode == 0, proc.stderr[-3000:]
     records = _rows(out / "metrics.jsonl")
     assert [r["round"] for r in records] == [0, 1] and records[1]["accepted"] > 0
