@@ -3,6 +3,7 @@
     python benchmarks/gpu_scale.py build --shape 3b --out /tmp/qwen-3b-shape
     python benchmarks/gpu_scale.py decode --model /tmp/qwen-3b-shape --batch 96 --new-tokens 256
     python benchmarks/gpu_scale.py report --runs DIR[@PROCESSES] ...
+    python benchmarks/gpu_scale.py grpo -- <trainers.grpo flags>   # times each HF generate call too
 
 Speed and memory do not depend on the weights, so a random-init model of Qwen2.5's shapes, built
 on the GPU in bf16 with the repo's BPE builder (2k tokens), stands in for the real one. `decode`
@@ -94,6 +95,34 @@ def decode(model_dir: str, batch: int, new_tokens: int, prompt_tokens: int, out:
             json.dump(rows, f, indent=2)
 
 
+def timed_grpo(argv: list[str]) -> int:
+    """`python -m trainers.grpo argv` with every HF generate call timed (CUDA-synchronised) into
+    <output_dir>/generate_times.jsonl, so a step's time splits into generation and the rest."""
+    import torch
+    from transformers import GenerationMixin
+
+    from trainers.grpo import main as grpo_main
+
+    out_dir = argv[argv.index("--output_dir") + 1]
+    os.makedirs(out_dir, exist_ok=True)
+    log = os.path.join(out_dir, "generate_times.jsonl")
+    original = GenerationMixin.generate
+
+    def generate(self, *args, **kwargs):
+        torch.cuda.synchronize()
+        start = time.perf_counter()
+        result = original(self, *args, **kwargs)
+        torch.cuda.synchronize()
+        prompt = kwargs["input_ids"].shape[1] if "input_ids" in kwargs else 0
+        with open(log, "a") as f:
+            f.write(json.dumps({"seconds": time.perf_counter() - start, "batch": int(result.shape[0]),
+                                "new_tokens": int(result.shape[1] - prompt)}) + "\n")
+        return result
+
+    GenerationMixin.generate = generate
+    return grpo_main(argv)
+
+
 def report(runs: list[str], out: str | None, completions_per_process: int = 96) -> None:
     """One row per run directory; `DIR@N` marks a run of N processes (completions/s counts all of them)."""
     rows = []
@@ -105,20 +134,24 @@ def report(runs: list[str], out: str | None, completions_per_process: int = 96) 
             continue
         steps = [json.loads(line) for line in open(path)]
         times = [r["step_time"] for r in steps if "step_time" in r]
+        gen_path = os.path.join(run, "generate_times.jsonl")
+        generate = [json.loads(line)["seconds"] for line in open(gen_path)] if os.path.exists(gen_path) else []
         lengths = [r["completions/mean_length"] for r in steps if "completions/mean_length" in r]
         processes = int(procs or 1)
         per_s = completions_per_process * processes / times[-1] if times else None
         rows.append({"run": os.path.basename(run), "processes": processes, "step_times": times,
-                     "mean_length": lengths, "completions_per_s": per_s})
+                     "mean_length": lengths, "generate_s": generate,
+                     "completions_per_s": per_s})
     if not rows:
         return
     base = rows[0]["completions_per_s"]
-    print(f"{'run':32} {'procs':>5} {'step times s':>16} {'completions/s':>14} {'vs first run':>13}")
+    print(f"{'run':28} {'procs':>5} {'step times s':>18} {'generate s':>18} {'completions/s':>13} {'vs first':>8}")
     for r in rows:
         per_s = r["completions_per_s"]
         ratio = f"{per_s / base:.2f}x" if base and per_s else "-"
-        print(f"{r['run']:32} {r['processes']:5d} {' '.join(f'{t:.1f}' for t in r['step_times']):>16} "
-              f"{per_s or 0:14.2f} {ratio:>13}  lengths {r['mean_length']}")
+        print(f"{r['run']:28} {r['processes']:5d} {' '.join(f'{t:.1f}' for t in r['step_times']):>18} "
+              f"{' '.join(f'{t:.1f}' for t in r['generate_s']):>18} {per_s or 0:13.2f} {ratio:>8}  "
+              f"lengths {[round(x) for x in r['mean_length']]}")
     if out:
         with open(out, "w") as f:
             json.dump(rows, f, indent=2)
@@ -140,11 +173,15 @@ def main() -> None:
     r.add_argument("--runs", nargs="+", required=True)
     r.add_argument("--json")
     r.add_argument("--completions-per-process", type=int, default=96)
+    g = sub.add_parser("grpo")
+    g.add_argument("grpo_args", nargs=argparse.REMAINDER)
     args = parser.parse_args()
     if args.command == "build":
         build(args.shape, args.out)
     elif args.command == "decode":
         decode(args.model, args.batch, args.new_tokens, args.prompt_tokens, args.json)
+    elif args.command == "grpo":
+        raise SystemExit(timed_grpo([a for a in args.grpo_args if a != "--"]))
     else:
         report(args.runs, args.json, args.completions_per_process)
 

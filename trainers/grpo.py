@@ -20,7 +20,8 @@ from rich.table import Table
 
 import reasongym as rg
 from reasongym import telemetry
-from reasongym.adapters.trl import build_dataset, episode_reward_func, episode_tools, make_reward_funcs, uses_tool_loop
+from reasongym.adapters.trl import (build_dataset, episode_reward_func, episode_tools, make_reward_funcs, render_prompt,
+                                    uses_tool_loop)
 from trainers import demo, preflight
 from trainers.common.cli import ALLOW_UNSAFE_ENV, RecipeError, ScriptOption, TrainerCLI, open_env, run_entry_point
 from trainers.common.models import load_kwargs, load_tokenizer, save_policy
@@ -45,6 +46,8 @@ OPTIONS = [
     ALLOW_UNSAFE_ENV,
     ScriptOption("chat_template", None, "a jinja chat template file to use instead of the tokenizer's (tool and "
                  "multi-turn training need one that renders tool calls, e.g. TRL's trl/chat_templates/qwen2_5.jinja)"),
+    ScriptOption("compiled_decode", "auto", "HF generate with a static KV cache and a compiled decode step: auto "
+                 "(on for CUDA without vLLM, outside ZeRO-3), true or false", str),
     ScriptOption("curriculum", None, "fixed | linear | adaptive: sample task difficulty by a schedule"),
     ScriptOption("curriculum_band", "0.2,0.8", "adaptive: success band a level should sit in"),
     ScriptOption("curriculum_window", 256, "adaptive: outcomes remembered per level", int),
@@ -137,7 +140,24 @@ def build_trainer(script: dict[str, Any], config_kwargs: dict[str, Any], console
         from trainers.vllm_sync import use_reload_sync
 
         use_reload_sync(trainer)
+    if not tool_loop:  # a multi-turn prompt grows turn by turn: no one cache size fits it
+        compile_decoding(trainer, script["compiled_decode"], env, train_tasks, tokenizer, console)
     return trainer, env
+
+
+def compile_decoding(trainer, mode: str, env: rg.Env, tasks: list[rg.Task], tokenizer: Any, console: Console) -> None:
+    """The static-cache compiled decode (trainers.compiled_decode) where `mode` asks for it."""
+    from trainers import compiled_decode
+
+    if not compiled_decode.trainer_wants(mode, trainer) or not tasks:
+        return
+    sample = compiled_decode.sample(tasks)
+    longest = compiled_decode.prompt_tokens([render_prompt(env, t, tokenizer) for t in sample], tokenizer)
+    length = compiled_decode.cache_length(longest, int(trainer.args.max_completion_length))
+    compiled_decode.use_compiled_decode(trainer, length)
+    if telemetry.is_main_process():
+        console.print(f"[bold]generation[/] HF generate, static KV cache of {length} tokens, compiled decode "
+                      "(--compiled-decode false turns it off)")
 
 
 def policy_tokenizer(script: dict[str, Any], env: rg.Env):
