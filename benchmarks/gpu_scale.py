@@ -53,9 +53,12 @@ def bound_ms(model, gpu_name: str) -> float:
     return sum(p.numel() * p.element_size() for p in model.parameters()) / bandwidth * 1e3
 
 
-def decode(model_dir: str, batch: int, new_tokens: int, prompt_tokens: int, out: str | None) -> None:
+def decode(model_dir: str, batch: int, new_tokens: int, prompt_tokens: int, out: str | None,
+           cache_len: int | None = None, profile: bool = False) -> None:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from trainers.compiled_decode import use_gqa_decode_attention
 
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.bfloat16).cuda().eval()
@@ -63,8 +66,15 @@ def decode(model_dir: str, batch: int, new_tokens: int, prompt_tokens: int, out:
     mask = torch.ones_like(ids)
     floor = bound_ms(model, torch.cuda.get_device_name())
     rows = []
-    levers = [("dynamic cache (default)", {}), ("static cache + auto compile", {"cache_implementation": "static"})]
+    static = {"cache_implementation": "static", **({"max_cache_len": cache_len} if cache_len else {})}
+    levers = [("dynamic cache", {}), ("static cache + compile", static),
+              ("static + compile + GQA fold", static)]
     for name, kwargs in levers:
+        if "GQA" in name:
+            use_gqa_decode_attention(model)
+            model._previous_max_cache_length = -1  # a fresh cache and graph for the new attention function
+            if hasattr(model, "_compiled_call"):
+                del model._compiled_call
         common = dict(max_new_tokens=new_tokens, min_new_tokens=new_tokens, do_sample=True, temperature=1.0,
                       top_k=0, top_p=1.0, pad_token_id=tokenizer.pad_token_id, **kwargs)
         start = time.perf_counter()
@@ -81,6 +91,13 @@ def decode(model_dir: str, batch: int, new_tokens: int, prompt_tokens: int, out:
             torch.cuda.synchronize()
             timings.append(time.perf_counter() - start)
         seconds = min(timings)
+        if profile and name == levers[-1][0]:
+            with torch.no_grad(), torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CUDA,
+                                                                     torch.profiler.ProfilerActivity.CPU]) as prof:
+                model.generate(input_ids=ids, attention_mask=mask, **{**common, "max_new_tokens": 32,
+                                                                       "min_new_tokens": 32})
+                torch.cuda.synchronize()
+            print(prof.key_averages().table(sort_by="cuda_time_total", row_limit=25), flush=True)
         per_step = seconds / new_tokens * 1e3
         rows.append({"lever": name, "warmup_s": warm, "seconds": seconds, "ms_per_step": per_step,
                      "tokens_per_s": batch * new_tokens / seconds, "bound_ms": floor, "x_bound": per_step / floor})
@@ -169,6 +186,8 @@ def main() -> None:
     d.add_argument("--new-tokens", type=int, default=256)
     d.add_argument("--prompt-tokens", type=int, default=150)
     d.add_argument("--json")
+    d.add_argument("--cache-len", type=int, help="static cache size (as GRPO sizes it: prompt + completion cap)")
+    d.add_argument("--profile", action="store_true", help="CUDA kernel table of 32 decode steps of the last lever")
     r = sub.add_parser("report")
     r.add_argument("--runs", nargs="+", required=True)
     r.add_argument("--json")
@@ -179,7 +198,7 @@ def main() -> None:
     if args.command == "build":
         build(args.shape, args.out)
     elif args.command == "decode":
-        decode(args.model, args.batch, args.new_tokens, args.prompt_tokens, args.json)
+        decode(args.model, args.batch, args.new_tokens, args.prompt_tokens, args.json, args.cache_len, args.profile)
     elif args.command == "grpo":
         raise SystemExit(timed_grpo([a for a in args.grpo_args if a != "--"]))
     else:

@@ -19,14 +19,20 @@ MODES = ("auto", "true", "false")
 PROMPT_BUCKET = 64  # tokens: cache sizes are rounded up to this
 
 
-def wanted(mode: str, use_vllm: bool, device_type: str, zero_stage: int | None) -> bool:
-    """Whether to compile decoding: `auto` means a CUDA run with HF generate (no vLLM) outside ZeRO-3
-    (ZeRO-3 gathers every layer for every decode step, which a compiled step cannot remove)."""
+def check_mode(mode: Any) -> str:
+    """The mode, lower-cased; a RecipeError (before any model loads) for anything else."""
     mode = str(mode).lower()
     if mode not in MODES:
         from trainers.common.cli import RecipeError
 
         raise RecipeError(f"--compiled-decode must be one of {', '.join(MODES)}, got {mode!r}")
+    return mode
+
+
+def wanted(mode: str, use_vllm: bool, device_type: str, zero_stage: int | None) -> bool:
+    """Whether to compile decoding: `auto` means a CUDA run with HF generate (no vLLM) outside ZeRO-3
+    (ZeRO-3 gathers every layer for every decode step, which a compiled step cannot remove)."""
+    mode = check_mode(mode)
     if mode == "false" or use_vllm:
         return False
     return mode == "true" or (device_type == "cuda" and zero_stage != 3)
@@ -62,8 +68,47 @@ def cache_length(longest_prompt: int, max_completion_length: int, bucket: int = 
 
 def use_compiled_decode(trainer: Any, max_cache_len: int) -> None:
     """Switch a built GRPOTrainer's HF generation to a static cache of `max_cache_len` with compile on."""
+    use_gqa_decode_attention(trainer.model)
     config = trainer.generation_config
     config.cache_implementation = "static"
     config.disable_compile = False
     config.max_cache_len = max_cache_len
     trainer.generation_kwargs.update(cache_implementation="static", max_cache_len=max_cache_len)
+
+
+GQA_DECODE = "sdpa_gqa_decode"
+
+
+def gqa_decode_attention(module: Any, query: Any, key: Any, value: Any, attention_mask: Any, dropout: float = 0.0,
+                         scaling: float | None = None, is_causal: bool | None = None, **kwargs: Any):
+    """SDPA for one decode token without copying K/V per query head. transformers' SDPA path repeats
+    the KV heads to the query heads whenever a mask is given (always, with a static cache): at the 3B
+    shape that copies 8x the whole cache in every layer and step. A decode query instead folds its
+    query heads onto their KV head, (batch, heads, 1, dim) -> (batch, kv_heads, groups, dim), so each
+    KV head is read once; the (batch, 1, 1, length) mask broadcasts over the groups. Anything else
+    (prefill, training, dropout, position bias) goes to transformers' own SDPA function."""
+    import torch
+    from transformers.integrations.sdpa_attention import sdpa_attention_forward
+
+    groups = getattr(module, "num_key_value_groups", 1)
+    if query.shape[2] != 1 or groups == 1 or dropout or kwargs.get("position_bias") is not None:
+        return sdpa_attention_forward(module, query, key, value, attention_mask, dropout=dropout, scaling=scaling,
+                                      is_causal=is_causal, **kwargs)
+    batch, heads, _, dim = query.shape
+    folded = query.view(batch, heads // groups, groups, dim)
+    out = torch.nn.functional.scaled_dot_product_attention(folded, key, value, attn_mask=attention_mask, scale=scaling)
+    return out.reshape(batch, 1, heads, dim), None
+
+
+def use_gqa_decode_attention(model: Any) -> bool:
+    """Switch a model that runs transformers' SDPA attention to `gqa_decode_attention` (same masks);
+    False (and nothing changed) for any other attention implementation."""
+    from transformers import AttentionInterface, AttentionMaskInterface
+    from transformers.masking_utils import sdpa_mask
+
+    if getattr(model.config, "_attn_implementation", None) != "sdpa":
+        return False
+    AttentionInterface.register(GQA_DECODE, gqa_decode_attention)
+    AttentionMaskInterface.register(GQA_DECODE, sdpa_mask)
+    model.set_attn_implementation(GQA_DECODE)
+    return True

@@ -22,7 +22,7 @@ import reasongym as rg
 from reasongym import telemetry
 from reasongym.adapters.trl import (build_dataset, episode_reward_func, episode_tools, make_reward_funcs, render_prompt,
                                     uses_tool_loop)
-from trainers import demo, preflight
+from trainers import compiled_decode, demo, preflight
 from trainers.common.cli import ALLOW_UNSAFE_ENV, RecipeError, ScriptOption, TrainerCLI, open_env, run_entry_point
 from trainers.common.models import load_kwargs, load_tokenizer, save_policy
 
@@ -147,8 +147,6 @@ def build_trainer(script: dict[str, Any], config_kwargs: dict[str, Any], console
 
 def compile_decoding(trainer, mode: str, env: rg.Env, tasks: list[rg.Task], tokenizer: Any, console: Console) -> None:
     """The static-cache compiled decode (trainers.compiled_decode) where `mode` asks for it."""
-    from trainers import compiled_decode
-
     if not compiled_decode.trainer_wants(mode, trainer) or not tasks:
         return
     sample = compiled_decode.sample(tasks)
@@ -204,6 +202,7 @@ def check_config(script: dict[str, Any], config_kwargs: dict[str, Any]) -> prefl
 
         limit_cpu_kv_cache()
     preflight.check_peft(bool(script["use_peft"]))
+    compiled_decode.check_mode(script.get("compiled_decode", "auto"))
     if script["eval_size"]:
         config_kwargs.setdefault("eval_strategy", "steps")
         config_kwargs.setdefault("eval_steps", 50)
