@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Multi-GPU scaling at a real model size (issue #20), one call on a lent 2-GPU machine (see gpu_setup.sh).
-# Each layout runs 2 GRPO steps of the Mini-R1 recipe's shape with the SAME per-GPU batch (96 completions
+# Each layout runs STEPS (default 3) GRPO steps of the Mini-R1 recipe's shape with the SAME per-GPU batch (96 completions
 # of up to 1024 tokens per process and step, HF generate); the report prints completions per second and
 # the ratio against the 1-GPU run of the same call.
 # REUSE=1 keeps runs that an earlier call on the same (still warm) machine finished.
@@ -11,7 +11,7 @@ SHAPE=${SHAPE:-3b}
 M=/tmp/qwen-$SHAPE-shape
 LAYOUTS=${LAYOUTS:-"1gpu ddp2 zero2x2"}
 [ -f "$M/config.json" ] || CUDA_VISIBLE_DEVICES=0 python3 benchmarks/gpu_scale.py build --shape "$SHAPE" --out "$M"
-ARGS=(--config recipes/grpo/countdown-3to4_qwen2.5-3b-instruct.yaml --model "$M" --use_vllm false --max_steps 2
+ARGS=(--config recipes/grpo/countdown-3to4_qwen2.5-3b-instruct.yaml --model "$M" --use_vllm false --max_steps "${STEPS:-3}"
       --gradient_accumulation_steps 12 --logging_steps 1 --eval-size 0 --train-size 2000 --save_strategy no
       --report_to none --log_completions false ${EXTRA:-})
 T=${GRPO_TIMEOUT:-240}
