@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Sequence
 import gymnasium
 
 from reasongym.episode import Episode
+from reasongym.errors import VerifierTimeout
 from reasongym.spaces import AnyText, ChatMessages
 from reasongym.templates import Prompt, PromptTemplate, plain_text
 from reasongym.types import Outcome, Score, Task
@@ -197,6 +198,8 @@ class Env(gymnasium.Env):
                                    detail=f"completion longer than {self.max_completion_chars} chars")
         try:
             return self.verify(self.template.scoring_prefix + completion, task)
+        except VerifierTimeout as exc:
+            return self.make_score({}, Outcome.TIMEOUT, detail=str(exc)[:500])
         except Exception as exc:  # noqa: BLE001 - the contract is "a Score, never an exception"
             return self.make_score({}, Outcome.ERROR, detail=f"{type(exc).__name__}: {exc}"[:500])
 

@@ -23,6 +23,9 @@ from typing import Protocol, Sequence
 from reasongym.types import Outcome, Score, Task
 
 
+WORKER_KILLED = "worker killed"  # in the detail of a score whose verifier ran past the hard limit
+
+
 class Env(Protocol):
     """What the engine needs of an env (reasongym.Env has it); a protocol, so scoring does
     not import reasongym.env, which imports scoring."""
@@ -196,7 +199,7 @@ class _WorkerPool:
                         self._collect(worker, scores, latencies)
                     elif time.perf_counter() - worker.started >= self.timeout:
                         self._replace(worker, scores, latencies, Outcome.TIMEOUT,
-                                      f"verifier exceeded {self.timeout:g}s; worker killed")
+                                      f"verifier exceeded {self.timeout:g}s; {WORKER_KILLED}")
         except BaseException:
             self.shutdown()  # Ctrl-C or anything else: leave no process behind
             raise

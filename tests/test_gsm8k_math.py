@@ -350,3 +350,17 @@ def test_math_recall_benchmark_meets_its_targets_on_the_edge_golds():
     for style in bench.WRONG_STYLES:
         assert counts[style]["reasongym"][0] == 0, style
     assert counts["two_boxes"]["math-verify"][0] > 0  # the naive call pays a hedge that we refuse
+
+
+def test_math_verify_running_past_its_budget_is_a_timeout_not_a_wrong_answer(math500):
+    """In-process (no engine), math-verify's own alarm stops the power tower after INNER_TIMEOUT and reports
+    "no match"; the score says timeout (the outcome allowed to vary by machine), not wrong or unparseable."""
+    from envs.math import verify as mv
+
+    task = math500.tasks("test", n=None, seed=None)[0]
+    start = time.perf_counter()
+    score = math500.score(_answer("\\boxed{9^{9^{9^{9}}}}"), task)
+    assert time.perf_counter() - start < mv.INNER_TIMEOUT + 2.0
+    assert score.outcome is rg.Outcome.TIMEOUT and score.reward == 0.0, score
+    assert "budget" in score.detail
+    assert math500.score(_answer("5"), task).outcome is rg.Outcome.CORRECT  # nothing left armed or cached

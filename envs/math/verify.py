@@ -11,13 +11,28 @@ inequality match an interval gold).
 from __future__ import annotations
 
 import logging
+import time
 from functools import lru_cache
-from typing import Any
+from typing import Any, Callable, TypeVar
+
+from reasongym.errors import VerifierTimeout
 
 INNER_TIMEOUT = 3  # seconds, int: math-verify's alarm() silently fails on floats
+T = TypeVar("T")
 
 logging.getLogger("math_verify").setLevel(logging.ERROR)
 logging.getLogger("latex2sympy2_extended").setLevel(logging.ERROR)
+
+
+def _bounded(what: str, call: Callable[[], T]) -> T:
+    """math-verify reports its own timeout as "no parse" ([] or False), and its alarm can even be swallowed
+    (raised inside a gc callback). Either way the call has then run for INNER_TIMEOUT: that is a timeout,
+    not an unparseable or wrong answer, so say so (and keep it out of parse_gold's cache)."""
+    start = time.monotonic()
+    result = call()
+    if time.monotonic() - start >= INNER_TIMEOUT:
+        raise VerifierTimeout(f"math-verify {what} ran past its {INNER_TIMEOUT} s budget")
+    return result
 
 
 @lru_cache(maxsize=1)
@@ -44,7 +59,8 @@ def parse_gold(gold: str) -> tuple:
     value = (last_boxed(gold) or gold) if "\\boxed" in gold else gold
     has_delimiters = "$" in value.replace("\\$", "")
     text = value if has_delimiters else f"${plain_value(value)}$"  # same normal form as predictions
-    parsed = tuple(parse(text, extraction_config=_configs()[0], parsing_timeout=INNER_TIMEOUT))
+    parsed = tuple(_bounded("gold parse", lambda: parse(text, extraction_config=_configs()[0],
+                                                        parsing_timeout=INNER_TIMEOUT)))
     return parsed if any(not isinstance(item, str) for item in parsed) else ()
 
 
@@ -52,10 +68,10 @@ def parse_prediction(answer: str) -> list:
     from math_verify import parse
 
     text = answer if ("$" in answer or "\\boxed" in answer or "\\(" in answer or "\\[" in answer) else f"${answer}$"
-    return parse(text, extraction_config=_configs()[1], parsing_timeout=INNER_TIMEOUT)
+    return _bounded("parse", lambda: parse(text, extraction_config=_configs()[1], parsing_timeout=INNER_TIMEOUT))
 
 
 def equivalent(gold_parsed: tuple, pred_parsed: list) -> bool:
     from math_verify import verify
 
-    return bool(verify(list(gold_parsed), pred_parsed, timeout_seconds=INNER_TIMEOUT))
+    return bool(_bounded("verify", lambda: verify(list(gold_parsed), pred_parsed, timeout_seconds=INNER_TIMEOUT)))

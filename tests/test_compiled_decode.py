@@ -1,0 +1,119 @@
+"""The compiled-decode lever of GRPO without vLLM (trainers.compiled_decode): the GQA-folded decode
+attention computes what transformers' SDPA computes, the mode logic, and a CPU GRPO run with the static
+cache switched on. The speed itself is measured on GPUs (benchmarks/gpu_scale.sh), not here."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import run_in_process
+from tests.test_grpo import TINY_FLAGS, _metrics
+from trainers import compiled_decode
+from trainers.common.cli import RecipeError
+
+
+def _gqa_model():
+    import torch
+    from transformers import Qwen2Config, Qwen2ForCausalLM
+
+    torch.manual_seed(0)
+    config = Qwen2Config(vocab_size=300, hidden_size=128, intermediate_size=256, num_hidden_layers=2,
+                         num_attention_heads=8, num_key_value_heads=2, attn_implementation="sdpa")
+    model = Qwen2ForCausalLM(config).eval()
+    with torch.no_grad():
+        for parameter in model.parameters():  # far from the small init, so greedy tokens differ by position
+            parameter.add_(torch.randn_like(parameter) * 0.3)
+    return model
+
+
+def test_folded_decode_attention_matches_transformers_sdpa():
+    import torch
+    from transformers.integrations.sdpa_attention import sdpa_attention_forward
+
+    model = _gqa_model()
+    module = model.model.layers[0].self_attn
+    assert module.num_key_value_groups == 4
+    generator = torch.Generator().manual_seed(1)
+    query = torch.randn(3, 8, 1, 16, generator=generator)
+    key, value = (torch.randn(3, 2, 40, 16, generator=generator) for _ in range(2))
+    mask = torch.ones(3, 1, 1, 40, dtype=torch.bool)
+    mask[0, ..., :10] = False  # left padding
+    mask[1, ..., 30:] = False  # static-cache slots not written yet
+    expected, _ = sdpa_attention_forward(module, query, key, value, mask, scaling=0.25)
+    folded, _ = compiled_decode.gqa_decode_attention(module, query, key, value, mask, scaling=0.25)
+    assert folded.shape == expected.shape == (3, 1, 8, 16)
+    torch.testing.assert_close(folded, expected, rtol=1e-5, atol=1e-6)
+    # a prefill (several query tokens) is transformers' own path, unchanged
+    query = torch.randn(3, 8, 5, 16, generator=generator)
+    mask5 = torch.ones(3, 1, 5, 40, dtype=torch.bool)
+    assert torch.equal(compiled_decode.gqa_decode_attention(module, query, key, value, mask5)[0],
+                       sdpa_attention_forward(module, query, key, value, mask5)[0])
+
+
+def test_generation_is_unchanged_by_the_folded_attention_dynamic_and_static_cache():
+    import torch
+
+    model = _gqa_model()
+    ids = torch.randint(3, 300, (4, 12), generator=torch.Generator().manual_seed(2))
+    mask = torch.ones_like(ids)
+    mask[0, :5] = 0
+    mask[1, :2] = 0
+
+    def greedy(**kwargs):
+        with torch.no_grad():
+            return model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=20, do_sample=False,
+                                  pad_token_id=0, **kwargs)
+
+    before, before_static = greedy(), greedy(cache_implementation="static")
+    assert compiled_decode.use_gqa_decode_attention(model)
+    assert model.config._attn_implementation == compiled_decode.GQA_DECODE
+    assert torch.equal(greedy(), before) and torch.equal(greedy(cache_implementation="static"), before_static)
+    assert len({tuple(row) for row in before[:, 12:].tolist()}) > 1  # the rows differ: a real comparison
+
+
+def test_only_sdpa_models_switch_attention():
+    from transformers import Qwen2Config, Qwen2ForCausalLM
+
+    eager = Qwen2ForCausalLM(Qwen2Config(vocab_size=64, hidden_size=32, intermediate_size=64, num_hidden_layers=1,
+                                         num_attention_heads=4, num_key_value_heads=2, attn_implementation="eager"))
+    assert not compiled_decode.use_gqa_decode_attention(eager)
+    assert eager.config._attn_implementation == "eager"
+
+
+@pytest.mark.parametrize("mode, use_vllm, device, zero_stage, expected", [
+    ("auto", False, "cuda", None, True),
+    ("auto", False, "cuda", 2, True),
+    ("auto", False, "cuda", 3, False),  # ZeRO-3 gathers every layer per decode step
+    ("auto", False, "cpu", None, False),
+    ("auto", True, "cuda", None, False),  # vLLM generates
+    ("TRUE", False, "cpu", None, True),
+    ("false", False, "cuda", None, False),
+])
+def test_when_decoding_is_compiled(mode, use_vllm, device, zero_stage, expected):
+    assert compiled_decode.wanted(mode, use_vllm, device, zero_stage) is expected
+
+
+def test_cache_length_rounds_prompt_plus_completion_up_to_a_bucket():
+    assert compiled_decode.cache_length(150, 1024) == 1216
+    assert compiled_decode.cache_length(128, 1024) == 1152
+    with pytest.raises(RecipeError, match="--compiled-decode must be one of auto, true, false"):
+        compiled_decode.check_mode("sometimes")
+
+
+def test_a_bad_mode_fails_before_the_model_loads(tmp_path):
+    proc = run_in_process(["trainers.grpo", "--env", "countdown-3to4", "--model", str(tmp_path / "no-such-model"),
+                           "--compiled-decode", "maybe"], tmp_path)
+    assert proc.returncode != 0
+    assert "--compiled-decode must be one of auto, true, false" in proc.stdout + proc.stderr
+
+
+def test_grpo_trains_with_the_static_cache_on_cpu(tiny_model, tmp_path):
+    """`--compiled-decode true` on CPU: TRL's generation runs on a static cache sized for the prompts
+    (transformers compiles only on accelerators, so no compile here) and training proceeds."""
+    out = tmp_path / "static"
+    proc = run_in_process(["trainers.grpo", "--env", "countdown-3to4", "--model", tiny_model, "--output-dir", str(out),
+                           "--compiled-decode", "true", *TINY_FLAGS], tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "static KV cache of" in proc.stdout and "GRPO run: 2 steps" in proc.stdout
+    train = [r for r in _metrics(out) if "reward" in r]
+    assert len(train) == 2 and all(r["completions/mean_length"] > 0 for r in train)
