@@ -93,6 +93,13 @@ def test_when_decoding_is_compiled(mode, use_vllm, device, zero_stage, expected)
     assert compiled_decode.wanted(mode, use_vllm, device, zero_stage) is expected
 
 
+@pytest.mark.parametrize("mode", ["auto", "true"])
+def test_never_under_autocast_over_float32_weights(mode):
+    """bf16 autocast over fp32 weights writes bf16 keys into an fp32 static cache: index_copy_ raised on
+    an H200 (the gpu-large main job), so the lever stays off there."""
+    assert not compiled_decode.wanted(mode, False, "cuda", None, autocast_fp32=True)
+
+
 def test_cache_length_rounds_prompt_plus_completion_up_to_a_bucket():
     assert compiled_decode.cache_length(150, 1024) == 1216
     assert compiled_decode.cache_length(128, 1024) == 1152

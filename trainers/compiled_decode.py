@@ -29,19 +29,28 @@ def check_mode(mode: Any) -> str:
     return mode
 
 
-def wanted(mode: str, use_vllm: bool, device_type: str, zero_stage: int | None) -> bool:
+def wanted(mode: str, use_vllm: bool, device_type: str, zero_stage: int | None, autocast_fp32: bool = False) -> bool:
     """Whether to compile decoding: `auto` means a CUDA run with HF generate (no vLLM) outside ZeRO-3
-    (ZeRO-3 gathers every layer for every decode step, which a compiled step cannot remove)."""
+    (ZeRO-3 gathers every layer for every decode step, which a compiled step cannot remove). Never
+    under autocast over float32 weights (bf16/fp16 with fp32 master weights): the static cache takes
+    the weights' dtype, and autocast writes half-precision keys and values into it."""
     mode = check_mode(mode)
-    if mode == "false" or use_vllm:
+    if mode == "false" or use_vllm or autocast_fp32:
         return False
     return mode == "true" or (device_type == "cuda" and zero_stage != 3)
+
+
+def autocast_over_fp32(trainer: Any) -> bool:
+    import torch
+
+    mixed = bool(trainer.args.bf16 or trainer.args.fp16)
+    return mixed and next(trainer.model.parameters()).dtype == torch.float32
 
 
 def trainer_wants(mode: str, trainer: Any) -> bool:
     plugin = getattr(trainer.accelerator.state, "deepspeed_plugin", None)
     return wanted(mode, bool(trainer.args.use_vllm), trainer.accelerator.device.type,
-                  plugin.zero_stage if plugin is not None else None)
+                  plugin.zero_stage if plugin is not None else None, autocast_over_fp32(trainer))
 
 
 def sample(items: Sequence[Any], n: int = 256, seed: int = 0) -> list[Any]:

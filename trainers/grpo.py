@@ -148,6 +148,9 @@ def build_trainer(script: dict[str, Any], config_kwargs: dict[str, Any], console
 def compile_decoding(trainer, mode: str, env: rg.Env, tasks: list[rg.Task], tokenizer: Any, console: Console) -> None:
     """The static-cache compiled decode (trainers.compiled_decode) where `mode` asks for it."""
     if not compiled_decode.trainer_wants(mode, trainer) or not tasks:
+        if str(mode).lower() == "true" and telemetry.is_main_process():
+            console.print("[yellow]--compiled-decode true not applied[/]: it needs HF generate (no vLLM), "
+                          "and weights in the dtype they run in (not fp32 weights under --bf16/--fp16 autocast)")
         return
     sample = compiled_decode.sample(tasks)
     longest = compiled_decode.prompt_tokens([render_prompt(env, t, tokenizer) for t in sample], tokenizer)
