@@ -1,13 +1,16 @@
 """The learning claim of the offline main job, end to end, with its wall time.
 
     python benchmarks/learning_cpu.py [--output-dir outputs/learning-cpu] [--fresh]
-    python benchmarks/learning_cpu.py --compare [--baseline-flags "..."]
+    python benchmarks/learning_cpu.py --compare [--baseline-flags "..." | --baseline-commit 7ce4f65]
 
 Runs `python -m trainers.grpo --env countdown-3to4` exactly as a new user does (embedded default
 policy, warm start included unless cached; `--fresh` uses an empty cache so the warm start is
 timed too), then reads demo_summary.json: held-out accuracy before and after GRPO on the same
 500 test tasks x 4 samples, and the one-sided exact sign test over tasks. Exits 1 unless accuracy rose
 with p < 0.01.
+
+`--compare --baseline-commit 7ce4f65` runs the main job exactly as it was when issue #15 measured it (that
+commit's code, from `git archive`) as the baseline instead.
 
 `--compare` runs the baseline first (`--default-policy cpu-plain-bpe --max_steps 120`: the main job as
 it was before the default policy's tokenizer held the prompt's fixed text as whole tokens), then today's,
@@ -29,16 +32,28 @@ import time
 from typing import Any
 
 BASELINE_FLAGS = "--default-policy cpu-plain-bpe --max_steps 120"
+ISSUE_COMMIT = "7ce4f65"  # the last commit before the round that opened issue #15
 
 
-def run_main_job(output_dir: str, fresh: bool, flags: str = "") -> tuple[float, dict[str, Any] | None]:
-    """Wall seconds of one main job and its demo_summary.json (None if it failed)."""
+def checkout(commit: str) -> str:
+    """The repository's files at `commit` in a fresh folder (git archive: no worktree to clean up)."""
+    folder = tempfile.mkdtemp(prefix=f"rg-{commit[:12]}-")
+    archive = subprocess.run(["git", "archive", commit], capture_output=True, check=True).stdout
+    subprocess.run(["tar", "-x", "-C", folder], input=archive, check=True)
+    return folder
+
+
+def run_main_job(output_dir: str, fresh: bool, flags: str = "", code: str | None = None
+                 ) -> tuple[float, dict[str, Any] | None]:
+    """Wall seconds of one main job and its demo_summary.json (None if it failed). `code`: a checkout to
+    run instead of this one (`python -m` puts it first on sys.path, ahead of the editable install)."""
     env = dict(os.environ)
     if fresh:
         env["REASONGYM_CACHE"] = tempfile.mkdtemp(prefix="rg-cache-")
+    output_dir = os.path.abspath(output_dir)
     start = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "trainers.grpo", "--env", "countdown-3to4", "--output-dir",
-                           output_dir, *shlex.split(flags)], env=env)
+    proc = subprocess.run([sys.executable, "-m", "trainers.grpo", "--env", "countdown-3to4", "--output_dir",
+                           output_dir, *shlex.split(flags)], env=env, cwd=code)
     wall = time.perf_counter() - start
     if proc.returncode:
         print(f"the main job ({flags or 'default'}) failed with exit code {proc.returncode}")
@@ -68,6 +83,9 @@ def main() -> int:
     parser.add_argument("--compare", action="store_true",
                         help="run the baseline main job and today's, both fresh, and print the wall-time ratio")
     parser.add_argument("--baseline-flags", default=BASELINE_FLAGS, help="extra flags of the baseline run")
+    parser.add_argument("--baseline-commit", help="run the main job of this commit as the baseline, unchanged "
+                        f"(e.g. {ISSUE_COMMIT}, main when issue #15 measured 19 min 32 s) instead of today's "
+                        "code with --baseline-flags")
     parser.add_argument("--alpha", type=float, default=0.01)
     args = parser.parse_args()
     if not args.compare:
@@ -79,11 +97,13 @@ def main() -> int:
         print("learning claim holds" if ok else "learning claim does NOT hold")
         return 0 if ok else 1
 
-    base_wall, base = run_main_job(os.path.join(args.output_dir, "baseline"), True, args.baseline_flags)
+    code = checkout(args.baseline_commit) if args.baseline_commit else None
+    flags = "" if code else args.baseline_flags
+    base_wall, base = run_main_job(os.path.join(args.output_dir, "baseline"), True, flags, code)
     new_wall, new = run_main_job(os.path.join(args.output_dir, "new"), True)
     if base is None or new is None:
         return 1
-    report(f"baseline: {args.baseline_flags}", base_wall, base)
+    report(f"baseline: commit {args.baseline_commit}" if code else f"baseline: {flags}", base_wall, base)
     report("today's main job", new_wall, new)
     as_significant = new["sign_test"]["p_value"] <= base["sign_test"]["p_value"]
     print(f"wall-time ratio new / baseline: {new_wall / base_wall:.2f} (target <= 0.6); held-out gain "
