@@ -8,6 +8,11 @@ switched to a static cache with compile on, sized once for the longest prompt of
 training prompts plus `max_completion_length` (rounded up to a bucket), so one compiled graph serves
 every step. transformers keeps the largest size it has seen, so a longer prompt later costs one
 recompile, not one per step.
+
+With a mask (a static cache always has one), transformers' SDPA path copies each KV head to every
+query head; `gqa_decode_attention` folds a decode step's query heads onto their KV head instead.
+Measured at the Qwen2.5-3B shape on one H200 (docs/training.md): decode 26.6 -> 8.9 ms per step, a
+GRPO step of the Mini-R1 recipe 48.9 s -> 14.6-15.8 s.
 """
 
 from __future__ import annotations

@@ -47,7 +47,8 @@ OPTIONS = [
     ScriptOption("chat_template", None, "a jinja chat template file to use instead of the tokenizer's (tool and "
                  "multi-turn training need one that renders tool calls, e.g. TRL's trl/chat_templates/qwen2_5.jinja)"),
     ScriptOption("compiled_decode", "auto", "HF generate with a static KV cache and a compiled decode step: auto "
-                 "(on for CUDA without vLLM, outside ZeRO-3), true or false", str),
+                 "(on for single-turn CUDA runs without vLLM, outside ZeRO-3 and fp32-weight autocast), true "
+                 "or false", str),
     ScriptOption("curriculum", None, "fixed | linear | adaptive: sample task difficulty by a schedule"),
     ScriptOption("curriculum_band", "0.2,0.8", "adaptive: success band a level should sit in"),
     ScriptOption("curriculum_window", 256, "adaptive: outcomes remembered per level", int),
@@ -140,24 +141,27 @@ def build_trainer(script: dict[str, Any], config_kwargs: dict[str, Any], console
         from trainers.vllm_sync import use_reload_sync
 
         use_reload_sync(trainer)
-    if not tool_loop:  # a multi-turn prompt grows turn by turn: no one cache size fits it
-        compile_decoding(trainer, script["compiled_decode"], env, train_tasks, tokenizer, console)
+    compile_decoding(trainer, script["compiled_decode"], env, train_tasks, tokenizer, console, bool(tool_loop))
     return trainer, env
 
 
-def compile_decoding(trainer, mode: str, env: rg.Env, tasks: list[rg.Task], tokenizer: Any, console: Console) -> None:
-    """The static-cache compiled decode (trainers.compiled_decode) where `mode` asks for it."""
-    if not compiled_decode.trainer_wants(mode, trainer) or not tasks:
+def compile_decoding(trainer, mode: str, env: rg.Env, tasks: list[rg.Task], tokenizer: Any, console: Console,
+                     multi_turn: bool) -> None:
+    """The static-cache compiled decode (trainers.compiled_decode) where `mode` asks for it. Not for
+    multi-turn and tool episodes: their prompt grows turn by turn, so no one cache size fits it."""
+    if multi_turn or not tasks or not compiled_decode.trainer_wants(mode, trainer):
         if str(mode).lower() == "true" and telemetry.is_main_process():
-            console.print("[yellow]--compiled-decode true not applied[/]: it needs HF generate (no vLLM), "
-                          "and weights in the dtype they run in (not fp32 weights under --bf16/--fp16 autocast)")
+            console.print("[yellow]--compiled-decode true not applied[/]: it needs single-turn episodes, HF "
+                          "generate (no vLLM) and weights in the dtype they run in (not fp32 weights under "
+                          "--bf16/--fp16 autocast)")
         return
     sample = compiled_decode.sample(tasks)
     longest = compiled_decode.prompt_tokens([render_prompt(env, t, tokenizer) for t in sample], tokenizer)
     length = compiled_decode.cache_length(longest, int(trainer.args.max_completion_length))
     compiled_decode.use_compiled_decode(trainer, length)
     if telemetry.is_main_process():
-        console.print(f"[bold]generation[/] HF generate, static KV cache of {length} tokens, compiled decode "
+        compiled = "compiled decode" if trainer.accelerator.device.type == "cuda" else "no compile off CUDA"
+        console.print(f"[bold]generation[/] HF generate, static KV cache of {length} tokens, {compiled} "
                       "(--compiled-decode false turns it off)")
 
 
