@@ -62,18 +62,9 @@ def sample(items: Sequence[Any], n: int = 256, seed: int = 0) -> list[Any]:
     return random.Random(seed).sample(list(items), min(n, len(items)))
 
 
-def prompt_tokens(prompts: Sequence[Any], tokenizer: Any) -> int:
-    """Longest tokenized prompt: text prompts as TRL tokenizes them, chat prompts through the chat
-    template with the generation prompt."""
-    longest = 0
-    for prompt in prompts:
-        if isinstance(prompt, str):
-            ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
-        else:
-            ids = tokenizer.apply_chat_template(prompt, add_generation_prompt=True, tokenize=True)
-            ids = ids["input_ids"] if isinstance(ids, dict) or hasattr(ids, "keys") else ids
-        longest = max(longest, len(ids))
-    return longest
+def prompt_tokens(texts: Sequence[str], tokenizer: Any) -> int:
+    """Longest of the rendered prompts (`templates.observation_text`), in tokens."""
+    return max((len(tokenizer(text, add_special_tokens=False)["input_ids"]) for text in texts), default=0)
 
 
 def cache_length(longest_prompt: int, max_completion_length: int, bucket: int = PROMPT_BUCKET) -> int:

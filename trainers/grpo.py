@@ -20,8 +20,8 @@ from rich.table import Table
 
 import reasongym as rg
 from reasongym import telemetry
-from reasongym.adapters.trl import (build_dataset, episode_reward_func, episode_tools, make_reward_funcs, render_prompt,
-                                    uses_tool_loop)
+from reasongym.templates import observation_text
+from reasongym.adapters.trl import build_dataset, episode_reward_func, episode_tools, make_reward_funcs, uses_tool_loop
 from trainers import compiled_decode, demo, preflight
 from trainers.common.cli import ALLOW_UNSAFE_ENV, RecipeError, ScriptOption, TrainerCLI, open_env, run_entry_point
 from trainers.common.models import load_kwargs, load_tokenizer, save_policy
@@ -150,13 +150,14 @@ def compile_decoding(trainer, mode: str, env: rg.Env, tasks: list[rg.Task], toke
     """The static-cache compiled decode (trainers.compiled_decode) where `mode` asks for it. Not for
     multi-turn and tool episodes: their prompt grows turn by turn, so no one cache size fits it."""
     if multi_turn or not tasks or not compiled_decode.trainer_wants(mode, trainer):
-        if str(mode).lower() == "true" and telemetry.is_main_process():
+        if compiled_decode.check_mode(mode) == "true" and telemetry.is_main_process():
             console.print("[yellow]--compiled-decode true not applied[/]: it needs single-turn episodes, HF "
                           "generate (no vLLM) and weights in the dtype they run in (not fp32 weights under "
                           "--bf16/--fp16 autocast)")
         return
     sample = compiled_decode.sample(tasks)
-    longest = compiled_decode.prompt_tokens([render_prompt(env, t, tokenizer) for t in sample], tokenizer)
+    longest = compiled_decode.prompt_tokens([observation_text(env.prompt(t), tokenizer, env.template) for t in sample],
+                                            tokenizer)
     length = compiled_decode.cache_length(longest, int(trainer.args.max_completion_length))
     compiled_decode.use_compiled_decode(trainer, length)
     if telemetry.is_main_process():
