@@ -96,13 +96,14 @@ def _glue_task(task: Task, meta: dict) -> tuple[Task, str] | None:
 
 
 def check_task(name: str, n_tasks: int, engine: ScoringEngine) -> Row:
-    from envs.reasoning_gym.env import OWN_VERIFIER, UNSAFE
+    from envs.reasoning_gym.env import ANSWER_LIMITS, OWN_VERIFIER, UNSAFE
 
+    guarded = " (answer-shape limits first)" if name in ANSWER_LIMITS else ""
     own = {"expression": "own verifier: countdown's expression rules (exact, eval-free)",
            "number": "own verifier: one exact number", "exact": "own verifier: exact match",
            "casefold": "own verifier: exact match, any case"}
     row = Row(name, treatment=(own[OWN_VERIFIER[name]] if name in OWN_VERIFIER else
-                               f"unsafe: {UNSAFE[name]}" if name in UNSAFE else "reasoning-gym scorer in a worker"))
+                               f"unsafe: {UNSAFE[name]}" if name in UNSAFE else "reasoning-gym scorer in a worker" + guarded))
     try:
         env = rg.make(f"reasoning-gym/{name}")
         tasks = env.tasks("train", n=n_tasks, seed=0)
@@ -153,7 +154,7 @@ def check_task(name: str, n_tasks: int, engine: ScoringEngine) -> Row:
 
 
 def render(rows: list[Row], seconds: float, n_tasks: int) -> str:
-    from envs.reasoning_gym.env import OWN_VERIFIER, UNSAFE
+    from envs.reasoning_gym.env import ANSWER_LIMITS, OWN_VERIFIER, UNSAFE
 
     made = sum(r.made == "yes" for r in rows)
     open_holes = [r.name for r in rows if set(r.failures) & set(PROBES) and r.name not in UNSAFE and r.name not in OWN_VERIFIER]
@@ -174,6 +175,9 @@ def render(rows: list[Row], seconds: float, n_tasks: int) -> str:
         "`eval()` or `sympy.parse_expr`, pay a hedge on tasks where several spellings are right (so an exact "
         "match of ours would reject correct answers), or reject their own oracle answer. `make` works (for "
         "evaluation and study); the trainers refuse them unless `--allow-unsafe-env true`.",
+        f"- **Answer-shape limits** ({len(ANSWER_LIMITS)}): {', '.join(sorted(ANSWER_LIMITS))}. Their parser's time "
+        "grows faster than linearly with the answer (68 s for 10,000 `¬`), so longer answers, deeper brackets "
+        "and long runs of one operator are unparseable before it runs (`ANSWER_LIMITS` in envs/reasoning_gym/env.py).",
         f"- Probe failures on tasks neither ours nor marked unsafe: {', '.join(open_holes) if open_holes else 'none'}.",
         "",
         "Columns: oracle = reference completions earning full reward; invariance = whitespace inside "

@@ -92,6 +92,22 @@ def test_sample_keeps_the_verifier_contract(name):
     assert not failed, report.failures
 
 
+@pytest.mark.parametrize("slow_shape", ["¬" * 10_000 + "P", "(" * 5000 + "P" + ")" * 5000, "P ∧ " * 2500 + "P",
+                                        "(" * 40 + "P" + ")" * 40, "¬" * 20 + "P"])
+def test_propositional_logic_refuses_answers_its_parser_would_spend_seconds_on(slow_shape):
+    # reasoning-gym's parser took 68 s on 10,000 '¬' and killed a 5 s worker on 10,000 '(' in CI
+    env = rg.make("reasoning-gym/propositional_logic")
+    task = env.tasks(n=1)[0]
+    start = time.perf_counter()
+    score = env.score(f"<think>x</think><answer>{slow_shape}</answer>", task)
+    assert score.outcome is rg.Outcome.UNPARSEABLE and score.reward < 1.0
+    assert any(word in score.detail for word in ("longer than", "nested deeper", "a run of"))
+    assert time.perf_counter() - start < 5
+    premise = task.metadata["entry"]["metadata"]["premises"][0]  # a premise follows from the premises
+    assert env.score(f"<think>x</think><answer>{premise}</answer>", task).outcome is rg.Outcome.CORRECT
+    assert env.score(f"<think>x</think><answer>¬¬({premise})</answer>", task).outcome is rg.Outcome.CORRECT
+
+
 def test_an_unsafe_scorer_that_evals_a_power_tower_costs_one_timeout():
     env = rg.make("reasoning-gym/spiral_matrix")  # its scorer eval()s answer text: marked unsafe
     env.score_timeout = 2.0
