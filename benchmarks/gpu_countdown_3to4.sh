@@ -4,17 +4,20 @@
 # 500 test tasks x 4 samples, sign test). Several settings run side by side on the same GPU (the
 # policies are small, so one run leaves the GPU mostly idle); each run's wall time covers everything
 # from the warm start to the last evaluation, sharing the GPU with the others.
-#   VARIANTS="name:preset:lr:max_steps:grpo_minutes ..." (default below; GRPO stops at max_steps or after
-#   grpo_minutes, whichever comes first, with a constant learning rate)   TIMEOUT=seconds per run (default 585)
+#   VARIANTS="name:preset:lr:max_steps:grpo_minutes[:batch[:extra]] ..." (default below; GRPO stops at
+#   max_steps or after grpo_minutes, whichever comes first, with a constant learning rate; batch = completions
+#   per optimizer step, default 256; extra = more GRPO flags, commas for spaces, e.g.
+#   --steps_per_generation,4 to take 4 optimizer steps from each generated batch)
+#   TIMEOUT=seconds per run (default 585)
 # Run from the repo root on a lent GPU machine with .whl/ carried (see ../shared/tools/gpu/README.md).
 set -uo pipefail
 source "$(dirname "$0")/gpu_setup.sh"
 VARIANTS=${VARIANTS:-"large_lr5e-5:gpu-large:5e-5:1000:3.5 large_lr1e-4:gpu-large:1e-4:1000:3.5 gpu_lr1e-4:gpu:1e-4:1000:6"}
-run() { IFS=: read -r name preset lr steps minutes <<< "$1"; t0=$(date +%s)
+run() { IFS=: read -r name preset lr steps minutes batch extra <<< "$1"; t0=$(date +%s)
   CUDA_VISIBLE_DEVICES=0 timeout "${TIMEOUT:-585}" python3 -m trainers.grpo --env countdown-3to4 \
       --env-kwargs '{"counts": [3, 4]}' --default-policy "$preset" --output-dir "/tmp/$name" \
-      --max_steps "$steps" --max-train-minutes "$minutes" --learning_rate "$lr" --per_device_train_batch_size 256 --bf16 true \
-      --max_completion_length 128 --logging_steps 10 > "$OUT/$name.log" 2>&1
+      --max_steps "$steps" --max-train-minutes "$minutes" --learning_rate "$lr" --per_device_train_batch_size "${batch:-256}" --bf16 true \
+      --max_completion_length 128 --logging_steps 10 ${extra//,/ } > "$OUT/$name.log" 2>&1
   echo "$name rc=$? wall_s=$(( $(date +%s) - t0 ))" >> "$OUT/runs.txt"
   cp "/tmp/$name/demo_summary.json" "$OUT/$name.summary.json" 2>/dev/null
   cp "/tmp/$name/reward_curve.png" "$OUT/$name.reward_curve.png" 2>/dev/null; }

@@ -137,7 +137,13 @@ def timed_grpo(argv: list[str]) -> int:
         return result
 
     GenerationMixin.generate = generate
-    return grpo_main(argv)
+    torch.cuda.reset_peak_memory_stats()
+    status = grpo_main(argv)
+    rank = os.environ.get("LOCAL_RANK", "0")  # one file per process under accelerate launch
+    with open(os.path.join(out_dir, f"peak_memory_rank{rank}.json"), "w") as f:
+        json.dump({"peak_allocated_gb": torch.cuda.max_memory_allocated() / 1e9,
+                   "peak_reserved_gb": torch.cuda.max_memory_reserved() / 1e9}, f)
+    return status
 
 
 def report(runs: list[str], out: str | None, completions_per_process: int = 96) -> None:
@@ -155,19 +161,22 @@ def report(runs: list[str], out: str | None, completions_per_process: int = 96) 
         generate = [json.loads(line)["seconds"] for line in open(gen_path)] if os.path.exists(gen_path) else []
         lengths = [r["completions/mean_length"] for r in steps if "completions/mean_length" in r]
         processes = int(procs or 1)
+        peaks = [json.load(open(os.path.join(run, name)))["peak_allocated_gb"] for name in sorted(os.listdir(run))
+                 if name.startswith("peak_memory_rank")]
         per_s = completions_per_process * processes / times[-1] if times else None
         rows.append({"run": os.path.basename(run), "processes": processes, "step_times": times,
                      "mean_length": lengths, "generate_s": generate,
-                     "completions_per_s": per_s})
+                     "completions_per_s": per_s, "peak_gb_per_process": max(peaks) if peaks else None})
     if not rows:
         return
     base = rows[0]["completions_per_s"]
-    print(f"{'run':28} {'procs':>5} {'step times s':>18} {'generate s':>18} {'completions/s':>13} {'vs first':>8}")
+    print(f"{'run':28} {'procs':>5} {'step times s':>18} {'generate s':>18} {'completions/s':>13} {'vs first':>8} {'peak GB':>7}")
     for r in rows:
         per_s = r["completions_per_s"]
         ratio = f"{per_s / base:.2f}x" if base and per_s else "-"
         print(f"{r['run']:28} {r['processes']:5d} {' '.join(f'{t:.1f}' for t in r['step_times']):>18} "
-              f"{' '.join(f'{t:.1f}' for t in r['generate_s']):>18} {per_s or 0:13.2f} {ratio:>8}  "
+              f"{' '.join(f'{t:.1f}' for t in r['generate_s']):>18} {per_s or 0:13.2f} {ratio:>8} "
+              f"{r['peak_gb_per_process'] or 0:7.1f}  "
               f"lengths {[round(x) for x in r['mean_length']]}")
     if out:
         with open(out, "w") as f:

@@ -16,7 +16,10 @@ commit's code, from `git archive`) as the baseline instead.
 it was before the default policy's tokenizer held the prompt's fixed text as whole tokens), then today's,
 both from an empty cache on this machine, and prints the wall-time ratio new / baseline and both
 sign tests. Run nothing else on the machine meanwhile: the ratio is the point, and it is only
-meaningful when both runs saw the same cores.
+meaningful when both runs saw the same cores. Each run also reports its CPU time (user + system of
+its processes) and the hypervisor's steal share of the box meanwhile (/proc/stat): on a virtual
+machine whose neighbours take CPU away at times, wall time stretches but CPU time does not, so the
+CPU-time ratio stays comparable where the wall-time ratio does not.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shlex
 import subprocess
 import sys
@@ -43,28 +47,48 @@ def checkout(commit: str) -> str:
     return folder
 
 
+def cpu_counters() -> tuple[int, int]:
+    """(steal, total) jiffies of the whole box from /proc/stat; (0, 0) where there is none."""
+    try:
+        with open("/proc/stat") as f:
+            fields = [int(v) for v in f.readline().split()[1:]]
+    except OSError:
+        return 0, 0
+    return (fields[7] if len(fields) > 7 else 0), sum(fields[:8])
+
+
+class Timing(dict):
+    """wall_s, cpu_s (user + system of the job's processes) and steal (the hypervisor's share of the
+    box's CPU meanwhile). CPU seconds are not inflated by steal the way wall time is, so on a box whose
+    hypervisor takes CPU away at times, the CPU-time ratio is the comparable one."""
+
+
 def run_main_job(output_dir: str, fresh: bool, flags: str = "", code: str | None = None
-                 ) -> tuple[float, dict[str, Any] | None]:
-    """Wall seconds of one main job and its demo_summary.json (None if it failed). `code`: a checkout to
+                 ) -> tuple[Timing, dict[str, Any] | None]:
+    """Timing of one main job and its demo_summary.json (None if it failed). `code`: a checkout to
     run instead of this one (`python -m` puts it first on sys.path, ahead of the editable install)."""
     env = dict(os.environ)
     if fresh:
         env["REASONGYM_CACHE"] = tempfile.mkdtemp(prefix="rg-cache-")
     output_dir = os.path.abspath(output_dir)
-    start = time.perf_counter()
+    start, usage, (steal, total) = time.perf_counter(), resource.getrusage(resource.RUSAGE_CHILDREN), cpu_counters()
     proc = subprocess.run([sys.executable, "-m", "trainers.grpo", "--env", "countdown-3to4", "--output_dir",
                            output_dir, *shlex.split(flags)], env=env, cwd=code)
-    wall = time.perf_counter() - start
+    after, (steal_after, total_after) = resource.getrusage(resource.RUSAGE_CHILDREN), cpu_counters()
+    timing = Timing(wall_s=time.perf_counter() - start,
+                  cpu_s=after.ru_utime + after.ru_stime - usage.ru_utime - usage.ru_stime,
+                  steal=(steal_after - steal) / max(1, total_after - total))
     if proc.returncode:
         print(f"the main job ({flags or 'default'}) failed with exit code {proc.returncode}")
-        return wall, None
+        return timing, None
     with open(os.path.join(output_dir, "demo_summary.json")) as f:
-        return wall, json.load(f)
+        return timing, json.load(f)
 
 
-def report(name: str, wall: float, summary: dict[str, Any]) -> None:
+def report(name: str, timing: Timing, summary: dict[str, Any]) -> None:
     before, after, test = summary["before"], summary["after"], summary["sign_test"]
-    print(f"[{name}] wall time: {wall / 60:.1f} min")
+    print(f"[{name}] wall time: {timing['wall_s'] / 60:.1f} min; CPU time {timing['cpu_s'] / 60:.1f} min; "
+          f"hypervisor steal meanwhile {timing['steal']:.0%} of the box's CPU")
     print(f"[{name}] held-out accuracy at T={summary['temperature']}: {before['accuracy']:.3f} -> "
           f"{after['accuracy']:.3f} ({summary['samples']} samples); greedy {before['greedy_accuracy']:.3f} -> "
           f"{after['greedy_accuracy']:.3f}")
@@ -89,24 +113,26 @@ def main() -> int:
     parser.add_argument("--alpha", type=float, default=0.01)
     args = parser.parse_args()
     if not args.compare:
-        wall, summary = run_main_job(args.output_dir, args.fresh)
+        timing, summary = run_main_job(args.output_dir, args.fresh)
         if summary is None:
             return 1
-        report("main job", wall, summary)
+        report("main job", timing, summary)
         ok = claim_holds(summary, args.alpha)
         print("learning claim holds" if ok else "learning claim does NOT hold")
         return 0 if ok else 1
 
     code = checkout(args.baseline_commit) if args.baseline_commit else None
     flags = "" if code else args.baseline_flags
-    base_wall, base = run_main_job(os.path.join(args.output_dir, "baseline"), True, flags, code)
-    new_wall, new = run_main_job(os.path.join(args.output_dir, "new"), True)
+    base_time, base = run_main_job(os.path.join(args.output_dir, "baseline"), True, flags, code)
+    new_time, new = run_main_job(os.path.join(args.output_dir, "new"), True)
     if base is None or new is None:
         return 1
-    report(f"baseline: commit {args.baseline_commit}" if code else f"baseline: {flags}", base_wall, base)
-    report("today's main job", new_wall, new)
+    report(f"baseline: commit {args.baseline_commit}" if code else f"baseline: {flags}", base_time, base)
+    report("today's main job", new_time, new)
     as_significant = new["sign_test"]["p_value"] <= base["sign_test"]["p_value"]
-    print(f"wall-time ratio new / baseline: {new_wall / base_wall:.2f} (target <= 0.6); held-out gain "
+    print(f"CPU-time ratio new / baseline: {new_time['cpu_s'] / base_time['cpu_s']:.2f} (steal-free measure of the work)")
+    print(f"wall-time ratio new / baseline: {new_time['wall_s'] / base_time['wall_s']:.2f} (target <= 0.6; "
+          f"comparable only when both steal figures are low); held-out gain "
           f"{'at least as' if as_significant else 'LESS'} significant (p {new['sign_test']['p_value']:.2g} vs "
           f"{base['sign_test']['p_value']:.2g})")
     return 0 if claim_holds(new, args.alpha) else 1
