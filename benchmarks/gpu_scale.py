@@ -152,6 +152,8 @@ def report(runs: list[str], out: str | None, completions_per_process: int = 96) 
     for spec in runs:
         run, _, procs = spec.partition("@")
         path = os.path.join(run, "metrics.jsonl")
+        if not os.path.isdir(run):
+            continue  # a layout this call did not run
         if not os.path.exists(path):
             print(f"{run}: no metrics (run failed)")
             continue
