@@ -12,7 +12,7 @@
 # Run from the repo root on a lent GPU machine with .whl/ carried (see ../shared/tools/gpu/README.md).
 set -uo pipefail
 source "$(dirname "$0")/gpu_setup.sh"
-VARIANTS=${VARIANTS:-"large_lr5e-5:gpu-large:5e-5:1000:3.5 large_lr1e-4:gpu-large:1e-4:1000:3.5 gpu_lr1e-4:gpu:1e-4:1000:6"}
+VARIANTS=${VARIANTS:-"search_lr2e-5:gpu-search:2e-5:100000:3.75"}
 run() { IFS=: read -r name preset lr steps minutes batch extra <<< "$1"; t0=$(date +%s)
   CUDA_VISIBLE_DEVICES=0 timeout "${TIMEOUT:-585}" python3 -m trainers.grpo --env countdown-3to4 \
       --env-kwargs '{"counts": [3, 4]}' --default-policy "$preset" --output-dir "/tmp/$name" \

@@ -166,8 +166,9 @@ class Env(gymnasium.Env):
         self._check_split(split)
         return self._task_count(split)
 
-    def tasks(self, split: str | None = None, n: int | None = 100, seed: int | None = 0) -> list[Task]:
-        """The first `n` tasks of `split` (default: `default_split`) under `seed` (same arguments, same tasks).
+    def tasks(self, split: str | None = None, n: int | None = 100, seed: int | None = 0, start: int = 0) -> list[Task]:
+        """The first `n` tasks of `split` (default: `default_split`) under `seed` (same arguments, same tasks);
+        with `start`, the `n` tasks from position `start` on (so workers can each build a slice of one list).
 
         Procedural envs draw task i from its own RNG keyed on (seed, split, i);
         dataset envs return rows in stored order for `seed=None`, else a seeded shuffle,
@@ -179,11 +180,11 @@ class Env(gymnasium.Env):
         if count is None:
             if n is None:
                 raise ValueError(f"split {split!r} is unbounded (procedural): pass n=")
-            return [self._task_at(split, i, 0 if seed is None else seed) for i in range(n)]
+            return [self._task_at(split, i, 0 if seed is None else seed) for i in range(start, start + n)]
         order = list(range(count))
         if seed is not None:
             random.Random(seed).shuffle(order)
-        take = order if n is None else order[:n]
+        take = order[start:] if n is None else order[start:start + n]
         return [self._task_at(split, i, 0) for i in take]
 
     def prompt(self, task: Task) -> Prompt:

@@ -272,3 +272,21 @@ def test_hub_source_offline_error_names_the_option(tmp_path):
         rg.make("countdown-3to4", source="hub", data_files=str(tmp_path / "missing.parquet"))
     with pytest.raises(RuntimeError, match="data_files="):
         rg.make("countdown-3to4", source="hub")  # HF_HUB_OFFLINE=1 in tests: the hub is unreachable
+
+
+def test_search_completion_states_true_values_of_wrong_tries_then_the_solver_s_answer():
+    import re
+
+    env = rg.make("countdown-3to4")
+    for task in env.tasks("train", n=40, seed=3):
+        nums, target = task.question["nums"], task.question["target"]
+        for tries in (1, 2, 3):
+            text = env.search_completion(task, wrong_tries=tries)
+            assert text == env.search_completion(task, wrong_tries=tries)  # deterministic
+            assert env.score(text, task).reward == 1.0
+            wrong = re.findall(r"Trying (.+) = (-?\d+)\. Not (\d+)\.", text)
+            assert 1 <= len(wrong) <= tries and len({w[0] for w in wrong}) == len(wrong)
+            for expression, value, stated_target in wrong:  # every attempt is true arithmetic on the given numbers
+                evaluated = arith.evaluate_text(expression, nums)
+                assert evaluated.value == int(value) != target and int(stated_target) == target
+            assert text.endswith(env.reference_completion(task).split("\n", 2)[-1])  # the reference's last try and answer

@@ -109,3 +109,23 @@ def test_default_policy_tokenizer_reads_the_prompt_s_fixed_text_as_whole_tokens(
     demo_kwargs = {"counts": [2], "num_range": [1, 20], "target_range": [1, 100]}
     assert policy_key("countdown", demo_kwargs, PRESETS["cpu-plain-bpe"]) == "62d98873ee2823f5"  # its key before this flag
     assert policy_key("countdown", {}, PRESETS["cpu"]) != policy_key("countdown", {}, PRESETS["cpu-plain-bpe"])
+
+
+def test_sft_rows_built_by_a_process_pool_equal_the_serial_ones(monkeypatch):
+    from dataclasses import replace
+
+    import trainers.default_policy as policy
+
+    warm = replace(policy.PRESETS["gpu-search"], sft_tasks=900)
+    monkeypatch.setattr(policy, "SLICE", 300)
+    monkeypatch.setattr(policy, "PARALLEL_FROM", 10**9)
+    serial = policy.sft_pairs("countdown-3to4", {}, warm)
+    monkeypatch.setattr(policy, "PARALLEL_FROM", 100)
+    monkeypatch.setattr(policy.os, "cpu_count", lambda: 4)  # 3 workers for the 3 slices
+    pooled = policy.sft_pairs("countdown-3to4", {}, warm)
+    assert [(t.id, c) for t, c in pooled] == [(t.id, c) for t, c in serial]
+    searched = sum("Not " in c for _, c in serial)
+    assert 0.6 * len(serial) < searched < 0.8 * len(serial)  # search_share 0.7 of the rows try wrong answers first
+    plain = policy.sft_pairs("countdown-3to4", {}, replace(warm, search_share=0.0))
+    assert not any("Not " in c for _, c in plain)
+    assert policy.policy_key("countdown-3to4", {}, warm) != policy.policy_key("countdown-3to4", {}, replace(warm, search_share=0.0))

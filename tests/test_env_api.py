@@ -130,3 +130,17 @@ def test_same_seed_same_tasks_prompts_scores(env_id):
     assert ta == tb and [a.prompt(t) for t in ta] == [b.prompt(t) for t in tb]
     refs = [a.reference_completion(t) or "" for t in ta]
     assert a.score_batch(refs, ta) == b.score_batch(refs, tb)
+
+
+def test_tasks_from_a_start_position_are_that_slice_of_the_list(tmp_path):
+    procedural = rg.make("countdown-3to4")
+    assert [t.id for t in procedural.tasks("train", n=5, seed=2, start=5)] == \
+        [t.id for t in procedural.tasks("train", n=10, seed=2)][5:]
+    rows = tmp_path / "test.jsonl"
+    rows.write_text("".join(json.dumps({"question": f"What is {i} + 1?", "answer": f"#### {i + 1}"}) + "\n"
+                            for i in range(8)))
+    stored = rg.make("gsm8k", data_files={"test": str(rows)})
+    for seed in (None, 1):
+        whole = [t.id for t in stored.tasks("test", n=None, seed=seed)]
+        assert [t.id for t in stored.tasks("test", n=3, seed=seed, start=2)] == whole[2:5]
+        assert [t.id for t in stored.tasks("test", n=None, seed=seed, start=6)] == whole[6:]

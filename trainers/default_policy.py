@@ -41,10 +41,14 @@ class WarmStart:
     # prompt is 40 tokens instead of 143, and SFT and GRPO steps take about half the time. Left out of the cache key
     # while False, like bf16.
     phrase_tokens: bool = False
+    # share of SFT rows whose completion tries 1-3 wrong expressions, each with its value, before the
+    # solver's (envs with a `search_completion`: countdown), so sampling explores and GRPO has something to
+    # select. Left out of the cache key while 0, like bf16.
+    search_share: float = 0.0
 
 
 # fields that are left out of the cache key while False, so presets measured before they existed keep their keys
-KEY_FLAGS = ("bf16", "phrase_tokens")
+KEY_FLAGS = ("bf16", "phrase_tokens", "search_share")
 RETRY_SHARE = 0.3
 # the GPU presets' model: 8 layers x 512 wide
 GPU_SIZE = TinySize(hidden_size=512, intermediate_size=1536, num_hidden_layers=8, num_attention_heads=8,
@@ -64,6 +68,9 @@ PRESETS = {
     # one GPU, longer: the gpu model warm-started on 3x the tasks for 4x the steps at 2x the batch, in bf16
     # (countdown-3to4 itself, not only the easier demo parametrisation)
     "gpu-large": WarmStart(size=GPU_SIZE, sft_tasks=60000, sft_steps=2000, batch_size=128, learning_rate=1e-3, bf16=True),
+    # gpu-large whose completions search: 70% of the SFT rows try 1-3 wrong expressions first
+    "gpu-search": WarmStart(size=GPU_SIZE, sft_tasks=60000, sft_steps=2000, batch_size=128, learning_rate=1e-3, bf16=True,
+                            search_share=0.7),
 }
 
 
@@ -116,7 +123,8 @@ def build_warm_policy(env_id: str, env_kwargs: dict[str, Any], warm: WarmStart, 
     from trainers.common.sft import sft
 
     env = rg.make(env_id, **env_kwargs)
-    tasks = [t for t in env.tasks("train", n=warm.sft_tasks, seed=warm.seed + 1) if env.reference_completion(t)]
+    pairs = sft_pairs(env_id, env_kwargs, warm)
+    tasks = [task for task, _ in pairs]
     corpus = task_corpus(env, tasks[:500])
     tokenizer = build_tokenizer(corpus, warm.size.vocab_size)
     if warm.phrase_tokens:
@@ -124,8 +132,7 @@ def build_warm_policy(env_id: str, env_kwargs: dict[str, Any], warm: WarmStart, 
     build_tiny_model(out_dir, corpus, warm.size, seed=warm.seed, tokenizer=tokenizer)
     tokenizer = load_tokenizer(out_dir, padding_side=None)
     retries = int(len(tasks) * warm.retry_share)
-    rows = [{"prompt": prompt_text(env, t, tokenizer), "completion": env.reference_completion(t)}
-            for t in tasks[retries:]]
+    rows = [{"prompt": prompt_text(env, task, tokenizer), "completion": completion} for task, completion in pairs[retries:]]
     rows += retry_rows(env_id, env_kwargs, tasks[:retries], tokenizer)
     sft(out_dir, rows, out_dir, {
         "max_steps": warm.sft_steps, "per_device_train_batch_size": warm.batch_size,
@@ -134,6 +141,47 @@ def build_warm_policy(env_id: str, env_kwargs: dict[str, Any], warm: WarmStart, 
         "logging_steps": max(1, warm.sft_steps // 10), "seed": warm.seed, "max_length": 512,
         "bf16": warm.bf16,
     }, description="warm start: SFT on solver completions", console=console)
+
+
+
+
+PARALLEL_FROM = 20000  # SFT task lists this long are built by a process pool (60k countdown tasks: ~3 min alone)
+SLICE = 5000  # tasks per pool job
+
+
+def sft_pairs(env_id: str, env_kwargs: dict[str, Any], warm: WarmStart) -> list[tuple[Any, str]]:
+    """(task, SFT completion) for the first `warm.sft_tasks` train tasks that have a reference completion,
+    in task order. Long lists are built in slices by a process pool (the solver runs once per task)."""
+    jobs = [(env_id, env_kwargs, warm.seed + 1, start, min(warm.sft_tasks, start + SLICE), warm.search_share)
+            for start in range(0, warm.sft_tasks, SLICE)]
+    workers = min(len(jobs), (os.cpu_count() or 1) - 1, 8)
+    if warm.sft_tasks < PARALLEL_FROM or workers < 2:
+        return [pair for job in jobs for pair in _pairs_slice(job)]
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(workers) as pool:
+        return [pair for part in pool.map(_pairs_slice, jobs) for pair in part]
+
+
+def _pairs_slice(job: tuple) -> list[tuple[Any, str]]:
+    import reasongym as rg
+
+    env_id, env_kwargs, seed, start, stop, search_share = job
+    env = rg.make(env_id, **env_kwargs)
+    pairs = []
+    for index, task in enumerate(env.tasks("train", n=stop - start, seed=seed, start=start), start):
+        reference = env.reference_completion(task)
+        if reference:
+            pairs.append((task, completion_for(env, task, index, search_share, reference)))
+    return pairs
+
+
+def completion_for(env: Any, task: Any, index: int, search_share: float, reference: str) -> str:
+    """The SFT completion of task `index`: the env's `reference` completion, or for `search_share` of the
+    tasks (spread evenly) its search completion with 1-3 wrong tries first."""
+    if search_share and hasattr(env, "search_completion") and int((index + 1) * search_share) > int(index * search_share):
+        return env.search_completion(task, wrong_tries=1 + index % 3) or reference
+    return reference
 
 
 def prompt_phrases(env: Any, tasks: list, tokenizer: Any) -> list[str]:

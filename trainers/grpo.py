@@ -37,7 +37,7 @@ OPTIONS = [
     ScriptOption("lora_target_modules", "all-linear", "LoRA target modules"),
     ScriptOption("resume_from_checkpoint", None, "checkpoint dir to resume from (or true for the latest)"),
     ScriptOption("scoring_workers", None, "verifier processes (default: in-process for cheap verifiers)", int),
-    ScriptOption("default_policy", "cpu", "without --model: size of the embedded default policy (cpu, cpu-plain-bpe, gpu, gpu-large, ci)"),
+    ScriptOption("default_policy", "cpu", "without --model: size of the embedded default policy (cpu, cpu-plain-bpe, gpu, gpu-large, gpu-search, ci)"),
     ScriptOption("warm_start_steps", 0, "without --model: SFT steps of the default policy's warm start "
                  "(0 = the preset's)", int),
     ScriptOption("max_train_minutes", 0.0, "stop GRPO after this many minutes of wall time (0 = no limit); "

@@ -160,6 +160,41 @@ class CountdownEnv(Env):
             return None
         return f" I need to combine {nums} to reach {target}.\nTrying {expr} = {target}.\n</think>\n<answer>{expr}</answer>"
 
+    def search_completion(self, task: Task, wrong_tries: int, seed: int = 0) -> str | None:
+        """The reference completion with `wrong_tries` wrong attempts before the right one, each stated
+        with its value ("Trying 12 + 45 - 7 = 50. Not 52."; values below 1000), so a policy warm-started on it has seen a
+        search that checks and moves on. Attempts use every number once, left to right, with integer
+        values only. Deterministic in (task, wrong_tries, seed)."""
+        import random
+        from fractions import Fraction
+
+        nums, target = task.question["nums"], task.question["target"]
+        operators = task.question.get("operators", ALL_OPS)
+        expr = solve(nums, target, operators)
+        if expr is None:
+            return None
+        rng = random.Random(f"{task.id}:{wrong_tries}:{seed}")
+        lines, seen = [f" I need to combine {nums} to reach {target}."], set()
+        for _ in range(wrong_tries * 20):
+            if len(seen) == wrong_tries:
+                break
+            order = rng.sample(nums, len(nums))
+            text, value = str(order[0]), Fraction(order[0])
+            for n in order[1:]:
+                op = rng.choice(operators)
+                if op in "*/" and ("+" in text or "-" in text):
+                    text = f"({text})"
+                if op == "/" and (n == 0 or (value / n).denominator != 1):
+                    break
+                value = {"+": value + n, "-": value - n, "*": value * n, "/": value / n}[op]
+                text = f"{text} {op} {n}"
+            else:
+                if value != target and abs(value) < 1000 and text not in seen:
+                    seen.add(text)
+                    lines.append(f"Trying {text} = {value}. Not {target}.")
+        lines.append(f"Trying {expr} = {target}.")
+        return "\n".join(lines) + f"\n</think>\n<answer>{expr}</answer>"
+
     def near_miss(self, task: Task) -> str | None:
         """The solver's equation with one operator swapped: well formed, every number used once, wrong."""
         nums, target = task.question["nums"], task.question["target"]
