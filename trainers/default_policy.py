@@ -143,8 +143,6 @@ def build_warm_policy(env_id: str, env_kwargs: dict[str, Any], warm: WarmStart, 
     }, description="warm start: SFT on solver completions", console=console)
 
 
-
-
 PARALLEL_FROM = 20000  # SFT task lists this long are built by a process pool (60k countdown tasks: ~3 min alone)
 SLICE = 5000  # tasks per pool job
 
