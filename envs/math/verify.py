@@ -28,11 +28,24 @@ def _bounded(what: str, call: Callable[[], T]) -> T:
     """math-verify reports its own timeout as "no parse" ([] or False), and its alarm can even be swallowed
     (raised inside a gc callback). Either way the call has then run for INNER_TIMEOUT: that is a timeout,
     not an unparseable or wrong answer, so say so (and keep it out of parse_gold's cache)."""
+    _warm_up()
     start = time.monotonic()
     result = call()
     if time.monotonic() - start >= INNER_TIMEOUT:
         raise VerifierTimeout(f"math-verify {what} ran past its {INNER_TIMEOUT} s budget")
     return result
+
+
+@lru_cache(maxsize=1)
+def _warm_up() -> None:
+    """math-verify's first parse and verify in a process import sympy and build the LaTeX parser: seconds on a
+    slow box (a first gold parse took over 3 s in CI under heavy CPU steal). Done once, untimed, so the
+    budget measures the answer's own work, not the process's start-up."""
+    from math_verify import parse, verify
+
+    gold, pred = _configs()
+    verify(parse("$1$", extraction_config=gold, parsing_timeout=INNER_TIMEOUT),
+           parse("$\\frac{2}{2}$", extraction_config=pred, parsing_timeout=INNER_TIMEOUT), timeout_seconds=INNER_TIMEOUT)
 
 
 @lru_cache(maxsize=1)
