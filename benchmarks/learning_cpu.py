@@ -33,6 +33,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from typing import Any
 
 BASELINE_FLAGS = "--default-policy cpu-plain-bpe --max_steps 120"
@@ -57,10 +58,14 @@ def cpu_counters() -> tuple[int, int]:
     return (fields[7] if len(fields) > 7 else 0), sum(fields[:8])
 
 
-class Timing(dict):
-    """wall_s, cpu_s (user + system of the job's processes) and steal (the hypervisor's share of the
-    box's CPU meanwhile). CPU seconds are not inflated by steal the way wall time is, so on a box whose
-    hypervisor takes CPU away at times, the CPU-time ratio is the comparable one."""
+@dataclass(frozen=True)
+class Timing:
+    """CPU seconds are not inflated by steal the way wall time is, so on a box whose hypervisor takes
+    CPU away at times, the CPU-time ratio is the comparable one."""
+
+    wall_s: float
+    cpu_s: float  # user + system of the job's processes
+    steal: float  # the hypervisor's share of the box's CPU meanwhile
 
 
 def run_main_job(output_dir: str, fresh: bool, flags: str = "", code: str | None = None
@@ -87,8 +92,8 @@ def run_main_job(output_dir: str, fresh: bool, flags: str = "", code: str | None
 
 def report(name: str, timing: Timing, summary: dict[str, Any]) -> None:
     before, after, test = summary["before"], summary["after"], summary["sign_test"]
-    print(f"[{name}] wall time: {timing['wall_s'] / 60:.1f} min; CPU time {timing['cpu_s'] / 60:.1f} min; "
-          f"hypervisor steal meanwhile {timing['steal']:.0%} of the box's CPU")
+    print(f"[{name}] wall time: {timing.wall_s / 60:.1f} min; CPU time {timing.cpu_s / 60:.1f} min; "
+          f"hypervisor steal meanwhile {timing.steal:.0%} of the box's CPU")
     print(f"[{name}] held-out accuracy at T={summary['temperature']}: {before['accuracy']:.3f} -> "
           f"{after['accuracy']:.3f} ({summary['samples']} samples); greedy {before['greedy_accuracy']:.3f} -> "
           f"{after['greedy_accuracy']:.3f}")
@@ -130,8 +135,8 @@ def main() -> int:
     report(f"baseline: commit {args.baseline_commit}" if code else f"baseline: {flags}", base_time, base)
     report("today's main job", new_time, new)
     as_significant = new["sign_test"]["p_value"] <= base["sign_test"]["p_value"]
-    print(f"CPU-time ratio new / baseline: {new_time['cpu_s'] / base_time['cpu_s']:.2f} (steal-free measure of the work)")
-    print(f"wall-time ratio new / baseline: {new_time['wall_s'] / base_time['wall_s']:.2f} (target <= 0.6; "
+    print(f"CPU-time ratio new / baseline: {new_time.cpu_s / base_time.cpu_s:.2f} (steal-free measure of the work)")
+    print(f"wall-time ratio new / baseline: {new_time.wall_s / base_time.wall_s:.2f} (target <= 0.6; "
           f"comparable only when both steal figures are low); held-out gain "
           f"{'at least as' if as_significant else 'LESS'} significant (p {new['sign_test']['p_value']:.2g} vs "
           f"{base['sign_test']['p_value']:.2g})")

@@ -178,7 +178,7 @@ def completion_for(env: Any, task: Any, index: int, search_share: float, referen
     """The SFT completion of task `index`: the env's `reference` completion, or for `search_share` of the
     tasks (spread evenly) its search completion with 1-3 wrong tries first."""
     if search_share and hasattr(env, "search_completion") and int((index + 1) * search_share) > int(index * search_share):
-        return env.search_completion(task, wrong_tries=1 + index % 3) or reference
+        return env.search_completion(task, wrong_tries=1 + index % 3, reference=reference) or reference
     return reference
 
 

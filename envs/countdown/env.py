@@ -160,23 +160,24 @@ class CountdownEnv(Env):
             return None
         return f" I need to combine {nums} to reach {target}.\nTrying {expr} = {target}.\n</think>\n<answer>{expr}</answer>"
 
-    def search_completion(self, task: Task, wrong_tries: int, seed: int = 0) -> str | None:
+    def search_completion(self, task: Task, wrong_tries: int, seed: int = 0, reference: str | None = None) -> str | None:
         """The reference completion with `wrong_tries` wrong attempts before the right one, each stated
         with its value ("Trying 12 + 45 - 7 = 50. Not 52."; values below 1000), so a policy warm-started on it has seen a
         search that checks and moves on. Attempts use every number once, left to right, with integer
-        values only. Deterministic in (task, wrong_tries, seed)."""
+        values only. Deterministic in (task, wrong_tries, seed). `reference`: this task's reference
+        completion when the caller has it (saves solving the task again)."""
         import random
         from fractions import Fraction
 
+        reference = reference or self.reference_completion(task)
+        if reference is None:
+            return None
         nums, target = task.question["nums"], task.question["target"]
         operators = task.question.get("operators", ALL_OPS)
-        expr = solve(nums, target, operators)
-        if expr is None:
-            return None
         rng = random.Random(f"{task.id}:{wrong_tries}:{seed}")
-        lines, seen = [f" I need to combine {nums} to reach {target}."], set()
+        tries: list[str] = []
         for _ in range(wrong_tries * 20):
-            if len(seen) == wrong_tries:
+            if len(tries) == wrong_tries:
                 break
             order = rng.sample(nums, len(nums))
             text, value = str(order[0]), Fraction(order[0])
@@ -189,11 +190,11 @@ class CountdownEnv(Env):
                 value = {"+": value + n, "-": value - n, "*": value * n, "/": value / n}[op]
                 text = f"{text} {op} {n}"
             else:
-                if value != target and abs(value) < 1000 and text not in seen:
-                    seen.add(text)
-                    lines.append(f"Trying {text} = {value}. Not {target}.")
-        lines.append(f"Trying {expr} = {target}.")
-        return "\n".join(lines) + f"\n</think>\n<answer>{expr}</answer>"
+                line = f"Trying {text} = {value}. Not {target}."
+                if value != target and abs(value) < 1000 and line not in tries:
+                    tries.append(line)
+        statement, rest = reference.split("\n", 1)  # the task restated, then the right try and the answer
+        return "\n".join([statement, *tries, rest])
 
     def near_miss(self, task: Task) -> str | None:
         """The solver's equation with one operator swapped: well formed, every number used once, wrong."""
