@@ -28,6 +28,13 @@ HBM_BYTES_PER_S = {"H200": 4.8e12, "H100": 3.35e12}
 
 
 def build(shape: str, out: str) -> None:
+    if shape == "policy":  # the GPU default policies' model (fp32, load hints), random weights
+        from trainers.default_policy import GPU_SIZE
+        from trainers.tiny import build_tiny_model, env_corpus
+
+        build_tiny_model(out, env_corpus("countdown-3to4", n=400), GPU_SIZE)
+        print(json.dumps({"shape": shape, "out": out}))
+        return
     import torch
     from transformers import Qwen2Config, Qwen2ForCausalLM
 
@@ -189,7 +196,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     b = sub.add_parser("build")
-    b.add_argument("--shape", choices=sorted(SHAPES), default="3b")
+    b.add_argument("--shape", choices=sorted(SHAPES) + ["policy"], default="3b")
     b.add_argument("--out", required=True)
     d = sub.add_parser("decode")
     d.add_argument("--model", required=True)
