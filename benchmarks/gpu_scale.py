@@ -153,6 +153,14 @@ def timed_grpo(argv: list[str]) -> int:
     return status
 
 
+def _times(seconds: list[float]) -> str:
+    """A few times in full; a long list as its first (compile, warm-up) and the median of the rest."""
+    if len(seconds) <= 4:
+        return " ".join(f"{t:.1f}" for t in seconds)
+    rest = sorted(seconds[1:])
+    return f"{seconds[0]:.1f}, then {rest[len(rest) // 2]:.2f} x{len(rest)}"
+
+
 def report(runs: list[str], out: str | None, completions_per_process: int = 96) -> None:
     """One row per run directory; `DIR@N` marks a run of N processes (completions/s counts all of them)."""
     rows = []
@@ -179,13 +187,13 @@ def report(runs: list[str], out: str | None, completions_per_process: int = 96) 
     if not rows:
         return
     base = rows[0]["completions_per_s"]
-    print(f"{'run':28} {'procs':>5} {'step times s':>18} {'generate s':>18} {'completions/s':>13} {'vs first':>8} {'peak GB':>7}")
+    print(f"{'run':28} {'procs':>5} {'step times s':>22} {'generate s':>22} {'completions/s':>13} {'vs first':>8} "
+          f"{'peak GB':>7}")
     for r in rows:
         per_s = r["completions_per_s"]
         ratio = f"{per_s / base:.2f}x" if base and per_s else "-"
-        print(f"{r['run']:28} {r['processes']:5d} {' '.join(f'{t:.1f}' for t in r['step_times']):>18} "
-              f"{' '.join(f'{t:.1f}' for t in r['generate_s']):>18} {per_s or 0:13.2f} {ratio:>8} "
-              f"{r['peak_gb_per_process'] or 0:7.1f}  "
+        print(f"{r['run']:28} {r['processes']:5d} {_times(r['step_times']):>22} {_times(r['generate_s']):>22} "
+              f"{per_s or 0:13.2f} {ratio:>8} {r['peak_gb_per_process'] or 0:7.1f}  "
               f"lengths {[round(x) for x in r['mean_length']]}")
     if out:
         with open(out, "w") as f:

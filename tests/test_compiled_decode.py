@@ -100,6 +100,43 @@ def test_never_under_autocast_over_float32_weights(mode):
     assert not compiled_decode.wanted(mode, False, "cuda", None, autocast_fp32=True)
 
 
+def test_a_small_policy_built_here_runs_in_float32_so_its_decode_compiles(monkeypatch):
+    """On a CUDA run with HF generate and no precision chosen, a policy built here (float32 weights) trains
+    without autocast (2.0x the GRPO steps per minute of bf16 autocast, benchmarks/gpu_policy_speed.sh);
+    a precision the user chose, a pretrained model, vLLM, CPU, ZeRO-3 or --compiled-decode false keep theirs."""
+    cuda = {"bf16": True, "fp16": False}  # what check_devices decides on a bf16 GPU when nothing was given
+    assert compiled_decode.small_policy_precision(cuda, False, True, "auto", tf32_ok=True) == {
+        "bf16": False, "fp16": False, "tf32": True}
+    assert compiled_decode.small_policy_precision(cuda, False, True, "true", tf32_ok=False) == {
+        "bf16": False, "fp16": False}
+    assert compiled_decode.small_policy_precision({**cuda, "tf32": False}, False, True, "auto", True) == {
+        "bf16": False, "fp16": False}  # an explicit --tf32 false stays
+    assert compiled_decode.small_policy_precision(cuda, True, True, "auto", True) == {}  # --bf16 given
+    assert compiled_decode.small_policy_precision(cuda, False, False, "auto", True) == {}  # pretrained
+    assert compiled_decode.small_policy_precision({**cuda, "use_vllm": True}, False, True, "auto", True) == {}
+    assert compiled_decode.small_policy_precision({"use_cpu": True, "bf16": False}, False, True, "auto", True) == {}
+    assert compiled_decode.small_policy_precision(cuda, False, True, "false", True) == {}
+    monkeypatch.setenv("ACCELERATE_DEEPSPEED_ZERO_STAGE", "3")
+    assert compiled_decode.small_policy_precision(cuda, False, True, "auto", True) == {}
+
+
+def test_built_here_means_no_model_or_one_carrying_load_hints(tiny_model, tmp_path):
+    from trainers.grpo import built_here
+
+    assert built_here(None) and built_here("") and built_here(tiny_model)
+    assert not built_here("Qwen/Qwen2.5-3B-Instruct") and not built_here(str(tmp_path))
+
+
+def test_the_main_job_checks_its_config_before_the_warm_start(tmp_path):
+    """No --model: a bad batch fails at once, not after minutes of warm start."""
+    proc = run_in_process(["trainers.grpo", "--env", "countdown-3to4", "--output-dir", str(tmp_path / "out"),
+                           "--per_device_train_batch_size", "6", "--num_generations", "4"], tmp_path,
+                          REASONGYM_CACHE=str(tmp_path / "cache"))
+    assert proc.returncode != 0
+    assert "num_generations" in proc.stdout + proc.stderr
+    assert not (tmp_path / "cache" / "policies").exists() or not any((tmp_path / "cache" / "policies").iterdir())
+
+
 def test_cache_length_rounds_prompt_plus_completion_up_to_a_bucket():
     assert compiled_decode.cache_length(150, 1024) == 1216
     assert compiled_decode.cache_length(128, 1024) == 1152

@@ -24,7 +24,7 @@ from reasongym.templates import observation_text
 from reasongym.adapters.trl import build_dataset, episode_reward_func, episode_tools, make_reward_funcs, uses_tool_loop
 from trainers import compiled_decode, demo, preflight
 from trainers.common.cli import ALLOW_UNSAFE_ENV, RecipeError, ScriptOption, TrainerCLI, open_env, run_entry_point
-from trainers.common.models import load_kwargs, load_tokenizer, save_policy
+from trainers.common.models import LOAD_HINTS, load_kwargs, load_tokenizer, save_policy
 
 OPTIONS = [
     ScriptOption("train_size", None, "training tasks (procedural envs: default enough for max_steps)", int),
@@ -98,7 +98,7 @@ def build_trainer(script: dict[str, Any], config_kwargs: dict[str, Any], console
     """Everything up to (and including) the GRPOTrainer, after the pre-flight checks."""
     env = make_env(script, console)
     preflight.check_env_safety(env, bool(script["allow_unsafe_env"]))
-    plan = check_config(script, config_kwargs)
+    plan = check_config(script, config_kwargs, console)
     if not script["resume_from_checkpoint"] and telemetry.is_main_process():
         telemetry.reset_run_logs(config_kwargs["output_dir"])  # a fresh run starts fresh logs
     config_kwargs["model_init_kwargs"] = model_init_kwargs(script["model"], config_kwargs)
@@ -154,6 +154,12 @@ def compile_decoding(trainer, mode: str, env: rg.Env, tasks: list[rg.Task], toke
             console.print("[yellow]--compiled-decode true not applied[/]: it needs single-turn episodes, HF "
                           "generate (no vLLM) and weights in the dtype they run in (not fp32 weights under "
                           "--bf16/--fp16 autocast)")
+        elif (not multi_turn and compiled_decode.autocast_over_fp32(trainer) and not trainer.args.use_vllm
+              and trainer.accelerator.device.type == "cuda" and telemetry.is_main_process()):
+            console.print("[yellow]compiled decode off[/]: float32 weights under --bf16/--fp16 autocast cannot use "
+                          "a static KV cache. For a small model, --bf16 false --tf32 true compiles the decode step "
+                          "(2x the GRPO steps per minute for the GPU default policy); a big one can load in bf16 "
+                          "(--model_init_kwargs '{\"dtype\": \"bfloat16\"}')")
         return
     sample = compiled_decode.sample(tasks)
     longest = compiled_decode.prompt_tokens([observation_text(env.prompt(t), tokenizer, env.template) for t in sample],
@@ -200,10 +206,22 @@ def data_and_rewards(env: rg.Env, script: dict[str, Any], config_kwargs: dict[st
     return train, scheduler, callbacks, funcs, weights
 
 
-def check_config(script: dict[str, Any], config_kwargs: dict[str, Any]) -> preflight.BatchPlan:
-    """The pre-flight checks; fills in what they decide (device, precision, evaluation cadence)."""
+def check_config(script: dict[str, Any], config_kwargs: dict[str, Any], console: Console | None = None
+                 ) -> preflight.BatchPlan:
+    """The pre-flight checks; fills in what they decide (device, precision, evaluation cadence). Running
+    them twice changes nothing more (the offline main job runs them before its warm start too)."""
     plan = preflight.check_batch(config_kwargs)
+    precision_given = "bf16" in config_kwargs or "fp16" in config_kwargs
     config_kwargs.update(preflight.check_devices(config_kwargs))
+    small = compiled_decode.small_policy_precision(config_kwargs, precision_given, built_here(script["model"]),
+                                                   script.get("compiled_decode", "auto"), tf32_supported())
+    if small:
+        config_kwargs.update(small)
+        if console is not None and telemetry.is_main_process():
+            console.print("[bold]precision[/] float32 weights without autocast"
+                          f"{' (TF32 matmuls)' if small.get('tf32') else ''}, so HF generate's decode step compiles: "
+                          "a small policy built here runs 2x the GRPO steps per minute this way (--bf16 true to "
+                          "autocast instead)")
     preflight.check_vllm(config_kwargs)
     if config_kwargs.get("use_vllm") and config_kwargs.get("use_cpu"):
         from trainers.generation import limit_cpu_kv_cache
@@ -217,6 +235,18 @@ def check_config(script: dict[str, Any], config_kwargs: dict[str, Any]) -> prefl
         config_kwargs.setdefault("per_device_eval_batch_size", config_kwargs.get("per_device_train_batch_size", 8))
         preflight.check_batch(config_kwargs)
     return plan
+
+
+def built_here(model: str | None) -> bool:
+    """Whether `model` is a policy built by this repo (no --model: the default policy, or a folder
+    carrying our load hints): a small model in float32."""
+    return not model or os.path.isfile(os.path.join(model, LOAD_HINTS))
+
+
+def tf32_supported() -> bool:
+    import torch
+
+    return torch.cuda.is_available() and torch.cuda.get_device_capability()[0] >= 8
 
 
 def model_init_kwargs(model: str, config_kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -301,6 +331,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             if script["default_policy"] not in PRESETS:
                 raise RecipeError(f"--default-policy must be one of {sorted(PRESETS)}, got {script['default_policy']!r}")
             make_env(script, console)  # an unknown env or bad --env-kwargs fails here, before the warm start
+            check_config(script, config, console)  # and so do a bad batch, precision or device
             return script, config, None
         return script, config, build_trainer(script, config, console)[0]
 
