@@ -32,5 +32,5 @@ for f in "$OUT"/*.summary.json; do python3 -c "
 import json; d = json.load(open('$f')); b, a, s = d['before'], d['after'], d['sign_test']
 print('$(basename "$f" .summary.json)', 'steps', d['steps'], 'sampled', round(b['accuracy'], 3), '->',
       round(a['accuracy'], 3), 'greedy', round(b['greedy_accuracy'], 3), '->', round(a['greedy_accuracy'], 3),
-      'sign', s['improved'], '/', s['worsened'], 'p=%.2g' % s['p_value'])"; done
+      'sign', s['improved'], '/', s['worsened'], 'p=%.2g' % s['p_value'], 'seconds', d.get('seconds'))"; done
 for f in "$OUT"/*.log; do echo "== $f"; grep -E "precision|generation|warm start|held-out|GRPO|it/s|Error|error" "$f" | tail -8; done

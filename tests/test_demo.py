@@ -39,6 +39,10 @@ def test_main_job_without_model_ci_sized(tmp_path):
     assert summary["env"] == "countdown" and summary["env_kwargs"]["counts"] == [2]
     assert summary["samples"] == 12 * 4 and summary["steps"] == 2
     assert 0.0 <= summary["before"]["accuracy"] <= 1.0 and 0.0 <= summary["sign_test"]["p_value"] <= 1.0
+    seconds = summary["seconds"]  # where the time went, phases in order, all inside the total
+    assert list(seconds) == ["warm_start", "eval_before", "grpo", "eval_after", "total"]
+    assert all(v >= 0 for v in seconds.values()) and seconds["grpo"] > 0
+    assert sum(v for k, v in seconds.items() if k != "total") <= seconds["total"] + 0.5
     assert (out / "reward_curve.png").stat().st_size > 0
     cached = [d for d in os.listdir(tmp_path / "cache" / "policies") if not d.endswith((".building", ".lock"))]
     policy = tmp_path / "cache" / "policies" / cached[0]

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from dataclasses import replace
 from typing import Any
 
@@ -79,6 +80,23 @@ def plot_demo(output_dir: str, records: list[dict[str, Any]], before: float, aft
                        points=[([0, last_step], [before, after], "held-out accuracy")])
 
 
+class PhaseClock:
+    """Wall seconds per phase of the main job (warm start, evaluations, GRPO), so a run that must fit a
+    slot shows where its time went. The warm start is near zero when the policy was cached."""
+
+    def __init__(self) -> None:
+        self.start = self.last = time.monotonic()
+        self.phases: dict[str, float] = {}
+
+    def lap(self, name: str) -> None:
+        now = time.monotonic()
+        self.phases[name] = round(now - self.last, 1)
+        self.last = now
+
+    def seconds(self) -> dict[str, float]:
+        return {**self.phases, "total": round(time.monotonic() - self.start, 1)}
+
+
 def run(script: dict[str, Any], config: dict[str, Any], console: Console, build_trainer) -> int:
     """Warm start -> held-out eval -> GRPO -> held-out eval -> table, test, PNG."""
     from trainers.common.cli import open_env
@@ -88,6 +106,7 @@ def run(script: dict[str, Any], config: dict[str, Any], console: Console, build_
     from trainers.stats import mcnemar, sign_test
 
     quiet_libraries()
+    clock = PhaseClock()
     resolve_demo_env(script, console)
     env_kwargs = dict(script.get("env_kwargs") or {})
     preset = script.get("default_policy") or "cpu"
@@ -97,16 +116,20 @@ def run(script: dict[str, Any], config: dict[str, Any], console: Console, build_
     if script.get("warm_start_steps"):
         warm = replace(warm, sft_steps=int(script["warm_start_steps"]))
     script["model"] = default_policy(script["env"], env_kwargs, warm, console=console)
+    clock.lap("warm_start")
     console.print(f"[bold]policy[/] {script['model']}")
     env = open_env(script, console)
     tasks = env.tasks("test", n=int(script.get("demo_eval_tasks") or EVAL_TASKS), seed=0)
     temperature = float(config.get("temperature", 1.0))
     max_new = int(config.get("max_completion_length", 64))
     before, before_greedy = held_out(env, script["model"], tasks, max_new, temperature, console, "warm start")
+    clock.lap("eval_before")
     trainer, _ = build_trainer(script, config, console)
     trainer.train()
     save_policy(trainer, script["model"])
+    clock.lap("grpo")
     after, after_greedy = held_out(env, trainer.args.output_dir, tasks, max_new, temperature, console, "after GRPO")
+    clock.lap("eval_after")
     test = sign_test(before.correct_per_task, after.correct_per_task)
     greedy_test = mcnemar([c > 0 for c in before_greedy.correct_per_task], [c > 0 for c in after_greedy.correct_per_task])
     console.print(comparison_table(before, after, before_greedy, after_greedy, temperature))
@@ -128,9 +151,11 @@ def run(script: dict[str, Any], config: dict[str, Any], console: Console, build_
                "sign_test": {"tasks": test.n, "improved": test.improved, "worsened": test.worsened,
                              "p_value": test.p_value},
                "greedy_mcnemar": {"improved": greedy_test.improved, "worsened": greedy_test.worsened,
-                                  "p_value": greedy_test.p_value}}
+                                  "p_value": greedy_test.p_value},
+               "seconds": clock.seconds()}
     with open(os.path.join(trainer.args.output_dir, "demo_summary.json"), "w") as f:
         json.dump(summary, f, indent=2)
+    console.print("time: " + ", ".join(f"{name.replace('_', ' ')} {sec:.0f} s" for name, sec in clock.seconds().items()))
     console.print(f"curve: {png}  summary: {os.path.join(trainer.args.output_dir, 'demo_summary.json')}")
     return 0
 
