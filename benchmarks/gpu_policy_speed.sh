@@ -27,5 +27,7 @@ for run in ${RUNS:-bf16_autocast fp32_compiled fp32_dynamic fp32_compiled_b512};
     fp32_compiled_b512) grpo "$run" 512 --bf16 false --tf32 true ;;
   esac
 done
+# (report counts completions per step as processes x 256: the 512-completion run is marked @2 for that,
+# so its "procs" column reads 2 although it ran in one process)
 python3 benchmarks/gpu_scale.py report --completions-per-process 256 --json "$OUT/policy_speed.json" \
     --runs /tmp/bf16_autocast /tmp/fp32_compiled /tmp/fp32_dynamic /tmp/fp32_compiled_b512@2 | tee "$OUT/policy_speed.txt"

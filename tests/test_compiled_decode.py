@@ -120,6 +120,29 @@ def test_a_small_policy_built_here_runs_in_float32_so_its_decode_compiles(monkey
     assert compiled_decode.small_policy_precision(cuda, False, True, "auto", True) == {}
 
 
+def _trainer_view(device="cuda", bf16=True, use_vllm=False, zero_stage=None, weights="float32"):
+    """The trainer attributes the mode logic reads (a real module for the weights' dtype)."""
+    from types import SimpleNamespace
+
+    import torch
+
+    plugin = SimpleNamespace(zero_stage=zero_stage) if zero_stage is not None else None
+    return SimpleNamespace(args=SimpleNamespace(bf16=bf16, fp16=False, use_vllm=use_vllm),
+                           accelerator=SimpleNamespace(device=torch.device(device),
+                                                       state=SimpleNamespace(deepspeed_plugin=plugin)),
+                           model=torch.nn.Linear(2, 2).to(getattr(torch, weights)))
+
+
+def test_the_autocast_hint_only_where_autocast_alone_keeps_the_compiled_decode_off():
+    assert compiled_decode.off_only_for_autocast("auto", _trainer_view())
+    assert not compiled_decode.off_only_for_autocast("auto", _trainer_view(zero_stage=3))  # ZeRO-3: off anyway
+    assert not compiled_decode.off_only_for_autocast("auto", _trainer_view(use_vllm=True))
+    assert not compiled_decode.off_only_for_autocast("auto", _trainer_view(device="cpu"))
+    assert not compiled_decode.off_only_for_autocast("false", _trainer_view())
+    assert not compiled_decode.off_only_for_autocast("auto", _trainer_view(weights="bfloat16"))
+    assert not compiled_decode.off_only_for_autocast("auto", _trainer_view(bf16=False))
+
+
 def test_built_here_means_no_model_or_one_carrying_load_hints(tiny_model, tmp_path):
     from trainers.grpo import built_here
 

@@ -70,9 +70,20 @@ def autocast_over_fp32(trainer: Any) -> bool:
 
 
 def trainer_wants(mode: str, trainer: Any) -> bool:
+    return wanted(mode, bool(trainer.args.use_vllm), trainer.accelerator.device.type, _zero_stage(trainer),
+                  autocast_over_fp32(trainer))
+
+
+def off_only_for_autocast(mode: str, trainer: Any) -> bool:
+    """Whether autocast over float32 weights is the one thing keeping the compiled decode off (so dropping
+    --bf16/--fp16, or loading the weights in half precision, would turn it on)."""
+    return autocast_over_fp32(trainer) and wanted(mode, bool(trainer.args.use_vllm), trainer.accelerator.device.type,
+                                                  _zero_stage(trainer))
+
+
+def _zero_stage(trainer: Any) -> int | None:
     plugin = getattr(trainer.accelerator.state, "deepspeed_plugin", None)
-    return wanted(mode, bool(trainer.args.use_vllm), trainer.accelerator.device.type,
-                  plugin.zero_stage if plugin is not None else None, autocast_over_fp32(trainer))
+    return plugin.zero_stage if plugin is not None else None
 
 
 def sample(items: Sequence[Any], n: int = 256, seed: int = 0) -> list[Any]:

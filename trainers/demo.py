@@ -141,6 +141,7 @@ def run(script: dict[str, Any], config: dict[str, Any], console: Console, build_
     records = read_metrics(metrics_path) if os.path.exists(metrics_path) else []
     png = plot_demo(trainer.args.output_dir, records, before.accuracy, after.accuracy, trainer.state.global_step,
                     f"GRPO on {env.env_id}\n{json.dumps(env_kwargs)}")
+    seconds = clock.seconds()
     summary = {"env": script["env"], "env_kwargs": env_kwargs, "policy": script["model"],
                "steps": trainer.state.global_step, "temperature": temperature,
                "before": {"accuracy": before.accuracy, "format_rate": before.format_rate, "mean_reward": before.mean_reward,
@@ -152,10 +153,10 @@ def run(script: dict[str, Any], config: dict[str, Any], console: Console, build_
                              "p_value": test.p_value},
                "greedy_mcnemar": {"improved": greedy_test.improved, "worsened": greedy_test.worsened,
                                   "p_value": greedy_test.p_value},
-               "seconds": clock.seconds()}
+               "seconds": seconds}
     with open(os.path.join(trainer.args.output_dir, "demo_summary.json"), "w") as f:
         json.dump(summary, f, indent=2)
-    console.print("time: " + ", ".join(f"{name.replace('_', ' ')} {sec:.0f} s" for name, sec in clock.seconds().items()))
+    console.print("time: " + ", ".join(f"{name.replace('_', ' ')} {sec:.0f} s" for name, sec in seconds.items()))
     console.print(f"curve: {png}  summary: {os.path.join(trainer.args.output_dir, 'demo_summary.json')}")
     return 0
 

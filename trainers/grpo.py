@@ -154,8 +154,7 @@ def compile_decoding(trainer, mode: str, env: rg.Env, tasks: list[rg.Task], toke
             console.print("[yellow]--compiled-decode true not applied[/]: it needs single-turn episodes, HF "
                           "generate (no vLLM) and weights in the dtype they run in (not fp32 weights under "
                           "--bf16/--fp16 autocast)")
-        elif (not multi_turn and compiled_decode.autocast_over_fp32(trainer) and not trainer.args.use_vllm
-              and trainer.accelerator.device.type == "cuda" and telemetry.is_main_process()):
+        elif not multi_turn and compiled_decode.off_only_for_autocast(mode, trainer) and telemetry.is_main_process():
             console.print("[yellow]compiled decode off[/]: float32 weights under --bf16/--fp16 autocast cannot use "
                           "a static KV cache. For a small model, --bf16 false --tf32 true compiles the decode step "
                           "(2x the GRPO steps per minute for the GPU default policy); a big one can load in bf16 "
