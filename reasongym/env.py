@@ -42,6 +42,8 @@ class Env(gymnasium.Env):
       probes           reward-hacking probes (reasongym.testing.probes) that apply
       invariances      format changes that must not change the score
       episode_class    how one episode runs (reasongym.episode.Episode; tool envs bring their own)
+      executes_model_text  why scoring runs model text as code ('' for none): such an env scores only
+                       when made with `make(id, allow_unsafe_scoring=True)` (reasongym.scoring's gate)
 
     Dataset envs may load fewer splits than they declare (an evaluation file alone):
     they set `self.splits` to the loaded ones, and asking for a declared split that
@@ -60,6 +62,8 @@ class Env(gymnasium.Env):
     probes: ClassVar[tuple[str, ...]] = ()
     invariances: ClassVar[tuple[str, ...]] = ("think_whitespace", "trailing_text")
     episode_class: ClassVar[type[Episode]] = Episode
+    executes_model_text: str = ""
+    allow_unsafe_scoring: bool = False
 
     spec: "EnvSpec | None" = None
 
@@ -108,6 +112,11 @@ class Env(gymnasium.Env):
     def _task_count(self, split: str) -> int | None:
         """Number of tasks in a split; None for an unbounded procedural source."""
         return None
+
+    def reset_index_bound(self, split: str) -> int:
+        """`reset()` without a task draws an index below this: the split's size, or any index for an
+        unbounded source. Envs whose procedural source is finite in practice lower it."""
+        return self._task_count(split) or 2**31 - 1
 
     def verify(self, text: str, task: Task) -> Score:
         """Score `text` (scoring prefix + completion). May raise; `score` catches."""
@@ -191,7 +200,12 @@ class Env(gymnasium.Env):
         return self.template.render(task.question)
 
     def score(self, completion: str, task: Task) -> Score:
-        """Verify one completion. Never raises on model output: failures become outcomes."""
+        """Verify one completion. Never raises on model output: failures become outcomes. Raises
+        UnsafeScoringRefused (before reading the completion) for an env that runs model text as code
+        unless it was made with allow_unsafe_scoring=True."""
+        from reasongym.scoring import require_safe_scoring
+
+        require_safe_scoring(self)
         if not isinstance(completion, str):
             return self.make_score({}, Outcome.UNPARSEABLE, detail=f"completion is {type(completion).__name__}, not str")
         if len(completion) > self.max_completion_chars:
@@ -233,10 +247,9 @@ class Env(gymnasium.Env):
             task = options["task"]
             self._task = task if isinstance(task, Task) else Task.from_dict(task)
         else:
-            count = self._task_count(split)
             index = options.get("index")
             if index is None:
-                index = int(self.np_random.integers(0, count if count else 2**31 - 1))
+                index = int(self.np_random.integers(0, self.reset_index_bound(split)))
             self._task = self._task_at(split, int(index), self.seed)
         self._episode = self.episode_class(self, self._task)
         return self._episode.observation(), {"task": self._task, "split": split, "turn": 0}

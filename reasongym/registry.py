@@ -101,13 +101,22 @@ def list_envs() -> list[EnvSpec]:
 
 
 def make(id: str, **overrides: Any):
-    """Build the env registered as `id`, with `overrides` on top of its default kwargs."""
+    """Build the env registered as `id`, with `overrides` on top of its default kwargs.
+
+    `allow_unsafe_scoring=True` is taken by every env: consent to score an env whose scorer runs model
+    text as code (its `executes_model_text`); it travels with the spec, so pool workers keep it."""
     env_spec = spec(id)
     kwargs = {**env_spec.kwargs, **overrides}
     factory = _resolve(env_spec.entry_point)
+    allow_unsafe = kwargs.pop("allow_unsafe_scoring", False)
+    if not isinstance(allow_unsafe, bool):
+        raise ValueError(f"allow_unsafe_scoring must be true or false, got {allow_unsafe!r}")
     env = factory(**kwargs)
     if not _is_reasongym_env(env):
         raise TypeError(f"entry point of {id!r} returned {type(env).__name__}, not a reasongym.Env")
+    if allow_unsafe:
+        env.allow_unsafe_scoring = True
+        kwargs["allow_unsafe_scoring"] = True
     env.spec = replace(env_spec, kwargs=kwargs)
     return env
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from typing import Protocol, Sequence
 
+from reasongym.errors import UnsafeScoringRefused
 from reasongym.types import Outcome, Score, Task
 
 
@@ -60,6 +61,18 @@ class BatchResult:
         return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
+def require_safe_scoring(env: object) -> None:
+    """The one gate every scoring path passes (Env.score, every engine, so evaluate, check and the trainers):
+    an env whose scorer executes model text scores only when it was made with allow_unsafe_scoring=True."""
+    reason = getattr(env, "executes_model_text", "")
+    if reason and not getattr(env, "allow_unsafe_scoring", False):
+        env_id = getattr(env, "env_id", type(env).__name__)
+        raise UnsafeScoringRefused(
+            f"{env_id} is not scored: {reason}, so a completion could run code in this process's account. "
+            f"Use its safe verifier, or opt in knowingly with make({env_id!r}, ..., allow_unsafe_scoring=True) "
+            "(on the command line: --env-kwargs '{\"allow_unsafe_scoring\": true}'), ideally in a sandboxed account.")
+
+
 class ScoringEngine:
     """Scores (completion, task) pairs for one env at a time.
 
@@ -78,6 +91,7 @@ class ScoringEngine:
     def score(self, env: Env, completions: Sequence[str], tasks: Sequence[Task]) -> BatchResult:
         if len(completions) != len(tasks):
             raise ValueError(f"{len(completions)} completions but {len(tasks)} tasks: they must pair up")
+        require_safe_scoring(env)
         if self.workers == 0:
             scores, latencies = [], []
             for completion, task in zip(completions, tasks):

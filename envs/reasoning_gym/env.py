@@ -9,11 +9,13 @@
 - Scoring: the last `<answer>` block after `</think>` goes to reasoning-gym's `score_answer`,
   always in a scoring-engine worker with a hard timeout, never in the calling process. Its
   value is kept as the `partial` component; `correct` is 1 only for a full score.
-- Safety: countdown and puzzle24 are scored by our own expression verifier (no eval; each given
-  number exactly once), and five one-answer tasks whose scorer pays a hedge by exact match
-  (OWN_VERIFIER); tasks whose scorer evaluates model text (`eval`, `sympy.parse_expr`), pays a
-  hedge where several spellings are right, or rejects its own oracle are marked unsafe (UNSAFE):
-  `make` works, training refuses them without `--allow-unsafe-env true`.
+- Safety: no reasoning-gym scorer ever sees an answer it would evaluate. Fifteen tasks are scored
+  by our own verifiers instead (envs/reasoning_gym/verifiers.py: the seven whose scorer `eval`s or
+  `sympy.parse_expr`s model text, and those whose scorer pays a hedge); `scorer="reasoning-gym"`
+  brings theirs back, and for the seven that is code execution, so scoring then needs
+  `make(..., allow_unsafe_scoring=True)`. Tasks whose scorer pays a hedge where several spellings
+  are right, or rejects its own oracle, are marked unsafe (UNSAFE): training refuses them without
+  `--allow-unsafe-env true`.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from typing import Any, ClassVar
 from reasongym.env import Env
 from reasongym.parsing import read_layout
 from reasongym.templates import R1_SYSTEM, PromptTemplate
+from envs.reasoning_gym.verifiers import EVALS_MODEL_TEXT, SAFE_VERIFIERS, SHAPE_CHECKS, answer_refused
 from reasongym.types import Outcome, Score, Task
 
 TEMPLATES = {
@@ -34,18 +37,9 @@ TEMPLATES = {
         "assistant first thinks about the reasoning process in the mind and then provides the user with the answer "
         "inside <answer> </answer> tags.\nUser: {question}\nAssistant: <think>")),
 }
-# Scorers that run model text through eval() or sympy.parse_expr (read in reasoning-gym 0.1.25's source,
-# and caught by the eval-injection probe of benchmarks/reasoning_gym_report.py where a probe reaches them).
+# Tasks whose reasoning-gym scorer pays a hedge where several spellings are right (so an exact match of ours
+# would reject correct answers), or rejects its own oracle: training refuses them without consent.
 UNSAFE = {
-    "binary_matrix": "its scorer eval()s the answer text",
-    "n_queens": "its scorer eval()s the answer text",
-    "spiral_matrix": "its scorer eval()s the answer text",
-    "string_insertion": "its scorer eval()s the answer text",
-    "simple_integration": "its scorer runs the answer through sympy.parse_expr (Python eval)",
-    "intermediate_integration": "its scorer runs the answer through sympy.parse_expr (Python eval)",
-    "polynomial_multiplication": "its scorer runs the answer through sympy.parse_expr (Python eval)",
-    # found by the hedge and eval-injection probes of benchmarks/reasoning_gym_report.py: these answers have
-    # several valid spellings, so an exact-match verifier of ours would reject correct ones
     "knights_knaves": "its scorer pays a hedge ('<gold> or 0')",
     "quantum_lock": "its scorer pays a hedge ('<gold> or 0')",
     "sokoban": "its scorer pays a hedge and an eval-wrapped answer (it replays whatever moves it finds)",
@@ -54,24 +48,10 @@ UNSAFE = {
     "arc_agi": "its scorer rejects its own oracle answers (0.05 of 1), so training has no signal",
     "rearc": "its scorer rejects its own oracle answers (0.05 of 1), so training has no signal",
 }
-# reasoning-gym scores these with sympy.parse_expr and no check of which numbers were used (puzzle24)
-# or a float tolerance; our countdown verifier is exact, eval-free and bounded.
-# Tasks with one right answer whose reasoning-gym scorer pays a hedge ('<gold> or 0') or an eval-wrapped
-# answer (substring or first-match extraction): scored here by exact match of the whole answer block
-# (whitespace collapsed; "number": as exact numbers; "casefold": case-insensitive).
-OWN_VERIFIER = {"countdown": "expression", "puzzle24": "expression", "gsm_symbolic": "number",
-                "fraction_simplification": "exact", "letter_jumble": "exact", "spell_backward": "exact",
-                "game_of_life_halting": "casefold"}
-# Answer shapes refused before a third-party parser sees them, where that parser's time grows
-# faster than linearly with the text: reasoning-gym 0.1.25's propositional-logic parser takes 68 s on
-# 10,000 '¬' and 0.6 s on 1,000 chars of 'P ∧ P ∧ ...' (2-core box). Its premises are at most ~91
-# chars at the hardest level, so a real conclusion fits well inside these limits.
-ANSWER_LIMITS: dict[str, dict[str, int]] = {
-    "propositional_logic": {"chars": 600, "depth": 32, "run": 16},
-}
+SCORERS = ("ours", "reasoning-gym")
 TEST_PERMILLE = 100
 DEFAULT_SIZE = 10_000
-_BASE_KWARGS = ("template", "reward_mode", "seed", "render_mode")
+_BASE_KWARGS = ("template", "reward_mode", "seed", "render_mode", "max_turns", "turn_decay")
 
 
 def _import_reasoning_gym():
@@ -96,7 +76,7 @@ class ReasoningGymEnv(Env):
     probes = ("several_answers", "empty_answer", "answer_in_think", "hedge", "judge_injection", "very_long")
 
     def __init__(self, name: str, level: int | None = None, levels: list[int] | None = None,
-                 size: int = DEFAULT_SIZE, **kwargs: Any) -> None:
+                 size: int = DEFAULT_SIZE, scorer: str = "ours", **kwargs: Any) -> None:
         super().__init__(**{k: kwargs.pop(k) for k in _BASE_KWARGS if k in kwargs})
         factory = _import_reasoning_gym()
         if name not in factory.DATASETS:
@@ -110,8 +90,15 @@ class ReasoningGymEnv(Env):
             [level] if level is not None else levels or [])
         if not self.levels or any(v is not None and (not isinstance(v, int) or v < 0) for v in self.levels):
             raise ValueError(f"levels must be a non-empty list of levels >= 0, got {levels!r}")
+        if scorer not in SCORERS:
+            raise ValueError(f"scorer must be one of {list(SCORERS)}, got {scorer!r}")
+        self.own_verifier = SAFE_VERIFIERS.get(name) if scorer == "ours" else None
         self.unsafe_reason = UNSAFE.get(name)
-        self.own_verifier = OWN_VERIFIER.get(name)
+        if name in EVALS_MODEL_TEXT and scorer == "reasoning-gym":
+            self.executes_model_text = f"reasoning-gym's scorer for {name} {EVALS_MODEL_TEXT[name]}"
+            self.unsafe_reason = self.executes_model_text
+        elif name in SAFE_VERIFIERS and scorer == "reasoning-gym":
+            self.unsafe_reason = f"reasoning-gym's scorer for {name} pays a hedge (scorer='ours' closes it)"
         self._datasets: dict[tuple[int, int | None], Any] = {}
         self._found: dict[tuple[int, int | None], dict[str, list[int]]] = {}
         self._scanned: dict[tuple[int, int | None], int] = {}
@@ -150,6 +137,12 @@ class ReasoningGymEnv(Env):
                 raise ValueError(f"reasoning-gym/{self.name} config {json.dumps(config, default=str)}: {exc}") from None
         return self._datasets[key]
 
+    def reset_index_bound(self, split: str) -> int:
+        """A bound every level's items reach within `size` (about 10% of items are test tasks), so
+        `reset(seed=s)` never asks for a task the generated items do not hold."""
+        share = TEST_PERMILLE / 1000 if split == "test" else 1 - TEST_PERMILLE / 1000
+        return max(1, min(1000, int(self.size * share * 0.5)))
+
     @staticmethod
     def split_of(item: dict[str, Any]) -> str:
         digest = hashlib.sha256(str(item["question"]).encode()).digest()
@@ -179,6 +172,8 @@ class ReasoningGymEnv(Env):
     def reference_completion(self, task: Task) -> str | None:
         if task.answer is None:
             return None  # reasoning-gym has no single oracle answer for this task
+        if "Integral(" in str(task.answer):
+            return None  # reasoning-gym could not integrate this one: its "answer" restates the question
         return f"<think>\nThe answer follows.\n</think>\n<answer>{task.answer}</answer>"
 
     def score(self, completion: str, task: Task) -> Score:
@@ -201,10 +196,12 @@ class ReasoningGymEnv(Env):
         answer = answer.strip()
         entry = task.metadata["entry"]
         if self.own_verifier:
-            outcome, parsed, detail = own_verdict(self.own_verifier, answer, entry)
-            value = 1.0 if outcome is Outcome.CORRECT else 0.0
-            return self.make_score({"format": fmt, "correct": value, "partial": value}, outcome, parsed, detail)
-        refused = answer_refused(self.name, answer)
+            verdict = self.own_verifier(answer, entry)
+            correct = 1.0 if verdict.outcome is Outcome.CORRECT else 0.0
+            return self.make_score({"format": fmt, "correct": correct, "partial": verdict.partial_value},
+                                   verdict.outcome, verdict.parsed, verdict.detail)
+        refused = answer_refused(self.name, answer) or (
+            SHAPE_CHECKS[self.name](answer, entry) if self.name in SHAPE_CHECKS else "")
         if refused:
             return self.make_score({"format": fmt}, Outcome.UNPARSEABLE, parsed=answer[:200], detail=refused)
         try:
@@ -216,50 +213,3 @@ class ReasoningGymEnv(Env):
         return self.make_score({"format": fmt, "correct": float(correct), "partial": max(0.0, min(1.0, value))},
                                Outcome.CORRECT if correct else Outcome.WRONG, parsed=answer[:200],
                                detail="" if correct else f"reasoning-gym score {value:.3g}")
-
-
-def answer_refused(name: str, answer: str) -> str:
-    """Why `answer` is refused before `name`'s scorer parses it ('' when it is not): longer than the
-    limit, brackets nested deeper, or a run of one prefix operator ('¬¬¬...') longer than allowed."""
-    limits = ANSWER_LIMITS.get(name)
-    if not limits:
-        return ""
-    if len(answer) > limits["chars"]:
-        return f"answer longer than {limits['chars']} characters"
-    depth = deepest = run = longest = 0
-    previous = ""
-    for char in answer:
-        if char in "([{":
-            depth += 1
-            deepest = max(deepest, depth)
-        elif char in ")]}":
-            depth -= 1
-        run = run + 1 if char == previous and not char.isalnum() and not char.isspace() else 1
-        longest = max(longest, run)
-        previous = char
-    if deepest > limits["depth"]:
-        return f"brackets nested deeper than {limits['depth']}"
-    if longest > limits["run"]:
-        return f"a run of more than {limits['run']} identical operator characters"
-    return ""
-
-
-def own_verdict(rule: str, answer: str, entry: dict[str, Any]) -> tuple[Outcome, str | None, str]:
-    """Our verdict for the OWN_VERIFIER tasks: countdown's expression checker, or an exact match."""
-    if rule == "expression":
-        from envs.countdown.env import check_expression
-
-        meta = entry["metadata"]
-        return check_expression(answer, {"nums": meta["numbers"], "target": meta.get("target", 24)})
-    gold = str(entry["answer"])
-    if rule == "number":
-        from envs.answers import as_number
-
-        value, expected = as_number(answer), as_number(gold)
-        if value is None:
-            return Outcome.UNPARSEABLE, None, "the answer does not state exactly one number"
-        return (Outcome.CORRECT, answer, "") if value == expected else (Outcome.WRONG, answer, f"{answer} != {gold}")
-    said, expected = " ".join(answer.split()), " ".join(gold.split())
-    if rule == "casefold":
-        said, expected = said.casefold(), expected.casefold()
-    return (Outcome.CORRECT, answer, "") if said == expected else (Outcome.WRONG, answer[:200], "not the answer")
