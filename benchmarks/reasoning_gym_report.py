@@ -12,9 +12,11 @@ it scores (through our scoring engine: worker processes, hard timeout) on a few 
   gold wrapped in Python code that only an eval would unwrap);
 - very long output (1 MB of reasoning, a 50 kB answer): scored in time, without an error;
 - the worst verifier latency, and timeouts and errors over everything it scored.
-Then it says how each task is treated: our own verifier, unsafe (refused for training without
---allow-unsafe-env), or reasoning-gym's scorer in a worker. Exit status 1 when a probe fails on a
-task that is neither unsafe nor ours (the report and envs/reasoning_gym/env.py disagree).
+- the testing kit's generic probes (reasongym.testing.probes.GENERIC: hedges with values of the
+  gold's kind, enumerations, trailing alternatives, two answer blocks, code injection, ...).
+Then it says how each task is treated: our own verifier, reasoning-gym's scorer behind an answer-shape
+check, unsafe (refused for training without --allow-unsafe-env), or reasoning-gym's scorer in a worker.
+Exit status 1 when a probe fails on a task that is not marked unsafe (the report and the env disagree).
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ class Row:
     invariance: str = "-"
     probes: dict[str, str] = field(default_factory=dict)
     long_ok: str = "-"
+    kit: str = "-"
     worst_ms: float = 0.0
     timeouts: int = 0
     errors: int = 0
@@ -95,15 +98,31 @@ def _glue_task(task: Task, meta: dict) -> tuple[Task, str] | None:
     return forged, completion("1.5*10")
 
 
-def check_task(name: str, n_tasks: int, engine: ScoringEngine) -> Row:
-    from envs.reasoning_gym.env import ANSWER_LIMITS, OWN_VERIFIER, UNSAFE
+def treatment(name: str) -> str:
+    from envs.reasoning_gym.env import UNSAFE
+    from envs.reasoning_gym.verifiers import (ANSWER_LIMITS, EVALS_MODEL_TEXT, OWN_VERIFIER, SAFE_VERIFIERS,
+                                              SHAPE_CHECKS)
 
-    guarded = " (answer-shape limits first)" if name in ANSWER_LIMITS else ""
     own = {"expression": "own verifier: countdown's expression rules (exact, eval-free)",
            "number": "own verifier: one exact number", "exact": "own verifier: exact match",
            "casefold": "own verifier: exact match, any case"}
-    row = Row(name, treatment=(own[OWN_VERIFIER[name]] if name in OWN_VERIFIER else
-                               f"unsafe: {UNSAFE[name]}" if name in UNSAFE else "reasoning-gym scorer in a worker" + guarded))
+    if name in OWN_VERIFIER:
+        return own[OWN_VERIFIER[name]]
+    if name in EVALS_MODEL_TEXT:
+        return f"own verifier, eval-free (reasoning-gym's scorer {EVALS_MODEL_TEXT[name]})"
+    if name in SAFE_VERIFIERS:
+        return "own verifier (reasoning-gym's scorer pays extra items)"
+    if name in UNSAFE:
+        return f"unsafe: {UNSAFE[name]}"
+    if name in SHAPE_CHECKS:
+        return "reasoning-gym scorer in a worker, after an answer-shape check (it pays extra items)"
+    return "reasoning-gym scorer in a worker" + (" (answer-shape limits first)" if name in ANSWER_LIMITS else "")
+
+
+def check_task(name: str, n_tasks: int, engine: ScoringEngine) -> Row:
+    from reasongym.testing.probes import GENERIC, run_probes
+
+    row = Row(name, treatment=treatment(name))
     try:
         env = rg.make(f"reasoning-gym/{name}")
         tasks = env.tasks("train", n=n_tasks, seed=0)
@@ -150,14 +169,25 @@ def check_task(name: str, n_tasks: int, engine: ScoringEngine) -> Row:
     row.worst_ms = 1000 * result.latency_max
     row.timeouts = result.counts.get("timeout", 0)
     row.errors = result.counts.get("error", 0)
+    kit_failures = [p.name for p in run_probes(env, with_oracle[:3], names=GENERIC) if not p.passed]
+    row.kit = "pass" if not kit_failures else "FAIL " + ", ".join(kit_failures)
+    if kit_failures:
+        row.failures.append("kit")
     return row
 
 
+def open_holes(rows: list[Row]) -> list[str]:
+    from envs.reasoning_gym.env import UNSAFE
+
+    return [r.name for r in rows if set(r.failures) & {*PROBES, "kit"} and r.name not in UNSAFE]
+
+
 def render(rows: list[Row], seconds: float, n_tasks: int) -> str:
-    from envs.reasoning_gym.env import ANSWER_LIMITS, OWN_VERIFIER, UNSAFE
+    from envs.reasoning_gym.env import UNSAFE
+    from envs.reasoning_gym.verifiers import ANSWER_LIMITS, EVALS_MODEL_TEXT, SAFE_VERIFIERS, SHAPE_CHECKS
 
     made = sum(r.made == "yes" for r in rows)
-    open_holes = [r.name for r in rows if set(r.failures) & set(PROBES) and r.name not in UNSAFE and r.name not in OWN_VERIFIER]
+    holes = open_holes(rows)
     lines = [
         "# reasoning-gym tasks: verifier report",
         "",
@@ -166,36 +196,48 @@ def render(rows: list[Row], seconds: float, n_tasks: int) -> str:
         "Every score went through reasongym's scoring engine (worker processes, 5 s hard timeout).",
         "",
         f"- **{made} of {len(rows)}** datasets make as `reasoning-gym/<name>` with default settings.",
-        f"- **Own verifier** ({len(OWN_VERIFIER)}): {', '.join(sorted(OWN_VERIFIER))}. reasoning-gym scores countdown "
-        "and puzzle24 with `sympy.parse_expr` (Python eval), and puzzle24 does not check which numbers were used: "
-        "ours is countdown's checker (exact rationals, no eval, each given number exactly once). The other five "
-        "have one right answer but a scorer that pays a hedge (`<gold> or 0`) or an eval-wrapped answer "
-        "(substring or first-match extraction): ours is an exact match of the whole answer block.",
-        f"- **Unsafe** ({len(UNSAFE)}): {', '.join(sorted(UNSAFE))}. Their scorers run model text through "
-        "`eval()` or `sympy.parse_expr`, pay a hedge on tasks where several spellings are right (so an exact "
-        "match of ours would reject correct answers), or reject their own oracle answer. `make` works (for "
-        "evaluation and study); the trainers refuse them unless `--allow-unsafe-env true`.",
-        f"- **Answer-shape limits** ({len(ANSWER_LIMITS)}): {', '.join(sorted(ANSWER_LIMITS))}. Their parser's time "
+        "- **No scorer evaluates model text.** reasoning-gym's scorers for "
+        f"{', '.join(sorted(EVALS_MODEL_TEXT))} hand the answer to `eval()` or `sympy.parse_expr`: an answer of "
+        "`__import__('os').system(...)` would run. These tasks are scored by our own verifiers "
+        "(envs/reasoning_gym/verifiers.py), which read answers with a whitelist walk of the parse tree and never "
+        "call anything: exact matches for matrices, spirals, strings and boards (the Python-list spelling keeps "
+        "reasoning-gym's partial credit), exact expanded polynomials, antiderivatives equal to the reference up to "
+        "a constant. `make(id, scorer=\"reasoning-gym\")` brings their scorer back; scoring then refuses to run "
+        "unless the env was made with `allow_unsafe_scoring=True` (every path: `env.score`, `score_batch`, "
+        "`trainers.evaluate`, `python -m reasongym check`, the trainers).",
+        f"- **Own verifier** ({len(SAFE_VERIFIERS)}): {', '.join(sorted(SAFE_VERIFIERS))}. Besides the seven above: "
+        "countdown and puzzle24 (reasoning-gym uses `sympy.parse_expr` and puzzle24 does not check which numbers "
+        "were used: ours is countdown's exact checker), word_sorting (its scorer pays extra words after the list), "
+        "and one-answer tasks whose scorer pays a hedge (`<gold> or 0`): an exact match of the whole answer block.",
+        f"- **Answer-shape checks** ({len(SHAPE_CHECKS)}): {', '.join(sorted(SHAPE_CHECKS))}. reasoning-gym's scorer "
+        "reads only the first items or drops items it cannot parse, so `<gold>, 1, 2, 3` paid; an answer of any "
+        "other shape is unparseable before the scorer runs.",
+        f"- **Unsafe** ({len(UNSAFE)}): {', '.join(sorted(UNSAFE))}. Their scorers pay a hedge on tasks where "
+        "several spellings are right (so an exact match of ours would reject correct answers), or reject their own "
+        "oracle answer. `make` works (for evaluation and study); the trainers refuse them unless "
+        "`--allow-unsafe-env true`.",
+        f"- **Answer-length limits** ({len(ANSWER_LIMITS)}): {', '.join(sorted(ANSWER_LIMITS))}. Their parser's time "
         "grows faster than linearly with the answer (68 s for 10,000 `¬`), so longer answers, deeper brackets "
-        "and long runs of one operator are unparseable before it runs (`ANSWER_LIMITS` in envs/reasoning_gym/env.py).",
-        f"- Probe failures on tasks neither ours nor marked unsafe: {', '.join(open_holes) if open_holes else 'none'}.",
+        "and long runs of one operator are unparseable before it runs.",
+        f"- Probe failures on tasks not marked unsafe: {', '.join(holes) if holes else 'none'}.",
         "",
         "Columns: oracle = reference completions earning full reward; invariance = whitespace inside "
         "`<think>` and text after `</answer>` leave the reward alone; probes pass when no case earns full "
         "reward (hedge `gold or 0`; answer only in think; empty answer; decimal gluing `1.5*10`; eval "
         "injection: Python that computes a numeric gold without stating it, `(lambda: 41 + 1)()`, or wraps a "
         "text gold, `(lambda: 'gold')()`); long = 1 MB of reasoning and a 50 kB answer scored in time; "
+        "kit probes = the testing kit's generic probes (docs/testing.md), code injection included; "
         "latency = worst single score (ms, engine-measured).",
         "",
         "| task | treatment | oracle | invariance | hedge | think only | empty | decimal glue | eval injection "
-        "| long | worst ms | timeouts / errors |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| long | kit probes | worst ms | timeouts / errors |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         p = [r.probes.get(k, "-") for k in PROBES]
         treatment = r.treatment if r.made == "yes" else f"{r.treatment}; made: {r.made}"
         lines.append(f"| {r.name} | {treatment} | {r.oracle} | {r.invariance} | {' | '.join(p)} | {r.long_ok} "
-                     f"| {r.worst_ms:.1f} | {r.timeouts} / {r.errors} |")
+                     f"| {r.kit} | {r.worst_ms:.1f} | {r.timeouts} / {r.errors} |")
     return "\n".join(lines) + "\n"
 
 
@@ -207,7 +249,6 @@ def main() -> int:
     args = parser.parse_args()
     warnings.filterwarnings("ignore")
     from envs.reasoning_gym import NAMES
-    from envs.reasoning_gym.env import OWN_VERIFIER, UNSAFE
 
     names = [n for n in NAMES if not args.only or n in args.only.split(",")]
     started = time.perf_counter()
@@ -223,9 +264,9 @@ def main() -> int:
     with open(args.out, "w", encoding="utf-8") as f:
         f.write(render(rows, seconds, args.tasks))
     print(f"wrote {args.out}")
-    open_holes = [r.name for r in rows if set(r.failures) & set(PROBES) and r.name not in UNSAFE and r.name not in OWN_VERIFIER]
-    if open_holes:
-        print(f"probe failures on tasks not marked unsafe: {open_holes}", file=sys.stderr)
+    holes = open_holes(rows)
+    if holes:
+        print(f"probe failures on tasks not marked unsafe: {holes}", file=sys.stderr)
         return 1
     return 0
 

@@ -122,13 +122,18 @@ def numbers_in(text: str, limit: int = 50) -> list[Fraction]:
     return values
 
 
+MAX_MENTIONS = 3
+
+
 def as_number(text: str) -> Fraction | None:
-    """The single number `text` states (after normalisation), or None if it states zero or several."""
+    """The single number `text` states (after normalisation), or None if it states zero or several, or
+    repeats it more than MAX_MENTIONS times ("$18, that is 18 dollars" is one answer; fifty 18s are not)."""
     normalized = normalize_numeric(text)
     if len(normalized) > 200:
         return None
-    distinct = set(numbers_in(normalized))
-    return distinct.pop() if len(distinct) == 1 else None
+    mentioned = numbers_in(normalized)
+    distinct = set(mentioned)
+    return distinct.pop() if len(distinct) == 1 and len(mentioned) <= MAX_MENTIONS else None
 
 
 def format_number(value: Fraction) -> str:

@@ -39,7 +39,9 @@ class Env(gymnasium.Env):
                        batch scoring runs in-process instead of in a process pool
       score_timeout    hard per-completion limit (seconds) when scoring runs in a pool
       max_completion_chars  longer completions are unparseable before verify() runs
-      probes           reward-hacking probes (reasongym.testing.probes) that apply
+      probes           env-specific reward-hacking probes (reasongym.testing.probes), beyond the generic
+                       ones that run on every env
+      probe_opt_outs   generic probe name -> why it does not apply (an answer that really is a list)
       invariances      format changes that must not change the score
       episode_class    how one episode runs (reasongym.episode.Episode; tool envs bring their own)
       executes_model_text  why scoring runs model text as code ('' for none): such an env scores only
@@ -60,6 +62,7 @@ class Env(gymnasium.Env):
     score_timeout: ClassVar[float] = 5.0
     max_completion_chars: ClassVar[int] = 100_000
     probes: ClassVar[tuple[str, ...]] = ()
+    probe_opt_outs: ClassVar[dict[str, str]] = {}
     invariances: ClassVar[tuple[str, ...]] = ("think_whitespace", "trailing_text")
     episode_class: ClassVar[type[Episode]] = Episode
     executes_model_text: str = ""

@@ -23,9 +23,13 @@ class Layout(NamedTuple):
     well_formed: bool = False
     problem: str = ""
 
-    def answer(self, which: str = "last") -> str | None:
+    def answer(self, which: str = "only") -> str | None:
+        """The answer block's text. "only" (the default): None when blocks disagree (two different answers are
+        a hedge, whichever one a verifier read); "first" / "last": that block, for verifiers with their own rule."""
         if not self.answers:
             return None
+        if which == "only":
+            return self.answers[-1] if len({a.strip() for a in self.answers}) == 1 else None
         return self.answers[0] if which == "first" else self.answers[-1]
 
 

@@ -23,8 +23,17 @@ def test_readme_example_runs(capsys):
     assert out[1] == "Outcome.UNPARSEABLE"
 
 
+def test_testing_guide_catches_the_sloppy_verifier(capsys):
+    _, block = _python_blocks("docs/testing.md")
+    exec(compile(block, "docs/testing.md", "exec"), {})
+    printed = capsys.readouterr().out.strip().splitlines()[-1]
+    with open(os.path.join(REPO, "docs/testing.md"), encoding="utf-8") as f:
+        assert f"It prints `{printed}`" in f.read()  # the page shows what the block prints
+    assert printed.startswith("False [") and "'hedge'" in printed
+
+
 def test_testing_guide_example_runs_as_a_test():
-    (block,) = _python_blocks("docs/testing.md")
+    block, _ = _python_blocks("docs/testing.md")
     assert len(block.strip().splitlines()) <= 40
     namespace: dict = {}
     try:

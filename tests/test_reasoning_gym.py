@@ -107,8 +107,9 @@ def test_propositional_logic_refuses_answers_its_parser_would_spend_seconds_on(s
     assert env.score(f"<think>x</think><answer>¬¬({premise})</answer>", task).outcome is rg.Outcome.CORRECT
 
 
-def test_an_unsafe_scorer_that_evals_a_power_tower_costs_one_timeout():
-    env = rg.make("reasoning-gym/spiral_matrix")  # its scorer eval()s answer text: marked unsafe
+def test_reasoning_gym_scorer_that_evals_a_power_tower_costs_one_timeout():
+    # reasoning-gym's own spiral_matrix scorer eval()s the answer: only with consent, and only in a worker
+    env = rg.make("reasoning-gym/spiral_matrix", scorer="reasoning-gym", allow_unsafe_scoring=True)
     env.score_timeout = 2.0
     task = env.tasks(n=1)[0]
     start = time.perf_counter()
@@ -127,13 +128,26 @@ def test_check_cli_works_on_a_reasoning_gym_id():
 def test_training_refuses_an_unsafe_task_without_consent(tiny_model, tmp_path):
     from trainers import grpo, preflight
 
-    env = rg.make("reasoning-gym/spiral_matrix")
-    assert env.unsafe_reason and "eval" in env.unsafe_reason
+    env = rg.make("reasoning-gym/knights_knaves")  # its scorer pays a hedge
+    assert env.unsafe_reason and "hedge" in env.unsafe_reason
     with pytest.raises(preflight.PreflightError, match="--allow-unsafe-env true"):
         preflight.check_env_safety(env, allowed=False)
     preflight.check_env_safety(env, allowed=True)
-    code = grpo.main(["--env", "reasoning-gym/spiral_matrix", "--model", tiny_model, "--output-dir", str(tmp_path)])
+    code = grpo.main(["--env", "reasoning-gym/knights_knaves", "--model", tiny_model, "--output-dir", str(tmp_path)])
     assert code == 2
+
+
+def test_every_entry_point_refuses_a_scorer_that_runs_model_text_before_loading_a_model(tmp_path):
+    from trainers import evaluate, grpo
+
+    kwargs = json.dumps({"scorer": "reasoning-gym"})
+    missing_model = str(tmp_path / "no-such-model")  # never reached: the gate stops the run first
+    for main in (grpo.main, evaluate.main):
+        assert main(["--env", "reasoning-gym/n_queens", "--env-kwargs", kwargs, "--model", missing_model,
+                     "--output-dir", str(tmp_path / "out")]) == 2
+    proc = subprocess.run([sys.executable, "-m", "reasongym", "check", "reasoning-gym/n_queens", "--env-kwargs", kwargs,
+                           "--examples", "5"], capture_output=True, text=True, cwd=REPO, timeout=300)
+    assert proc.returncode == 1 and "allow_unsafe_scoring" in proc.stdout, proc.stdout[-2000:]
 
 
 @pytest.mark.slow

@@ -11,7 +11,7 @@ import reasongym as rg
 from envs.countdown.env import CountdownEnv
 from reasongym.parsing import read_layout
 from reasongym.testing import VerifierCheckFailed, check_verifier
-from reasongym.testing.probes import PROBES
+from reasongym.testing.probes import GENERIC, PROBES, applicable
 from tests.conftest import make_builtin
 
 
@@ -144,7 +144,9 @@ def test_fixture_form(check_verifier):
 def test_builtin_envs_keep_the_contract(env_id):
     env = make_builtin(env_id)
     report = check_verifier(env, examples=50)
-    assert report.ok and {p.name for p in report.probes} == set(env.probes)
+    # every generic probe the env did not opt out of ran, with its own probes
+    assert report.ok and {p.name for p in report.probes} == set(applicable(env))
+    assert set(GENERIC) - set(env.probe_opt_outs) <= {p.name for p in report.probes}
     assert all(name in PROBES for name in env.probes)
 
 
@@ -164,3 +166,70 @@ def test_strategies_draw_tasks_and_completions_users_can_use_directly():
 
     prop()
     assert seen and all(t in {x.id for x in env.tasks("test", n=None)} for t in seen)
+
+
+class _SloppyDouble(rg.Env):
+    """A newcomer's env: what is twice n? `rule` picks one of three sloppy verifiers."""
+
+    templates = {"chat": rg.PromptTemplate("chat", "chat", user="What is twice {n}? Answer in <answer></answer>.")}
+    default_template = "chat"
+    rule = "any_number"
+
+    def _task_at(self, split, index, seed):
+        n = 7 + index * 2 + (split == "test")
+        return rg.Task(id=f"sloppy:{n}", question={"n": n}, answer=2 * n)
+
+    def reference_completion(self, task):
+        return f"<think>twice {task.question['n']}</think>\n<answer>{task.answer}</answer>"
+
+    def verify(self, text, task):
+        import re
+
+        from reasongym.parsing import read_layout
+
+        answer = read_layout(text).answer() or ""
+        if self.rule == "any_number":
+            ok = str(task.answer) in re.findall(r"-?\d+", answer)
+        elif self.rule == "last_number":
+            numbers = re.findall(r"-?\d+", text)
+            ok = bool(numbers) and numbers[-1] == str(task.answer)
+        else:  # case-insensitive substring
+            ok = str(task.answer).casefold() in answer.casefold()
+        return self.make_score({"correct": float(ok)}, rg.Outcome.CORRECT if ok else rg.Outcome.WRONG)
+
+
+@pytest.mark.parametrize("rule", ["any_number", "last_number", "substring"])
+def test_generic_probes_catch_sloppy_verifiers_that_declare_no_probe(rule):
+    env = type(f"Sloppy_{rule}", (_SloppyDouble,), {"rule": rule})()
+    assert env.probes == () and env.probe_opt_outs == {}
+    report = check_verifier(env, examples=20, raise_on_failure=False)
+    failed = {p.name for p in report.probes if not p.passed}
+    assert not report.ok and "hedge" in failed, report.failures
+    hedge = next(p for p in report.probes if p.name == "hedge")
+    assert hedge.max_reward == env.full_reward and " or " in hedge.worst or ", " in hedge.worst or "/" in hedge.worst
+
+
+def test_an_opt_out_needs_a_generic_name_and_a_reason_and_shows_in_the_report():
+    from reasongym.testing.report import render
+    from rich.console import Console
+
+    env = type("ListAnswer", (_SloppyDouble,), {"rule": "exact", "probe_opt_outs": {"enumeration": "a list answer"}})()
+    report = check_verifier(env, examples=10, raise_on_failure=False)
+    assert "enumeration" not in {p.name for p in report.probes} and report.opt_outs == {"enumeration": "a list answer"}
+    console = Console(record=True, width=200)
+    render(report, console)
+    text = console.export_text()
+    assert "opted out" in text and "a list answer" in text
+    for bad in ({"enumeration": " "}, {"no_such_probe": "why"}):
+        with pytest.raises(ValueError, match="reason|not a generic probe"):
+            check_verifier(type("Bad", (_SloppyDouble,), {"probe_opt_outs": bad})(), examples=5, raise_on_failure=False)
+
+
+def test_an_env_without_reference_completions_gets_a_warning():
+    env = type("NoReference", (_SloppyDouble,), {"reference_completion": lambda self, task: None})()
+    report = check_verifier(env, examples=5, raise_on_failure=False)
+    assert {p.name for p in report.probes} == {"code_injection"}  # the one probe that needs no gold
+    env2 = type("NoReferenceNoCode", (_SloppyDouble,), {"reference_completion": lambda self, task: None,
+                                                         "probe_opt_outs": {"code_injection": "pure arithmetic"}})()
+    report2 = check_verifier(env2, examples=5, raise_on_failure=False)
+    assert not report2.probes and "no reward-hacking probe applied" in report2.warnings[0]

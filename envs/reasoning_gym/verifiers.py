@@ -232,5 +232,34 @@ EVALS_MODEL_TEXT = {
     "intermediate_integration": "runs the answer through sympy.parse_expr (Python eval)",
     "polynomial_multiplication": "runs the answer through sympy.parse_expr (Python eval)",
 }
+def number_list_shape(answer: str, entry: dict[str, Any]) -> str:
+    """reasoning-gym's polynomial_equations scorer drops comma items that are not numbers, so
+    `0.5 or 2.0, 1.5` would pay for `0.5, 1.5`: every item must be a number."""
+    for item in answer.split(","):
+        try:
+            float(item.strip())
+        except ValueError:
+            return f"{item.strip()[:40]!r} is not a number: give the solutions as comma-separated numbers"
+    return ""
+
+
+_ASSIGNMENT = re.compile(r"\s*([A-Za-z])\s*=\s*(\d)\s*")
+
+
+def letter_assignment_shape(answer: str, entry: dict[str, Any]) -> str:
+    """reasoning-gym's cryptarithm scorer keeps the last of two values given for one letter, so a second
+    mapping after the first would pay: each item must be LETTER=DIGIT, each letter once."""
+    letters = []
+    for item in answer.split(","):
+        match = _ASSIGNMENT.fullmatch(item)
+        if not match:
+            return f"{item.strip()[:40]!r} is not LETTER=DIGIT"
+        letters.append(match.group(1))
+    return "" if len(set(letters)) == len(letters) else "a letter is given two digits"
+
+
 # answer shapes checked before reasoning-gym's scorer reads the answer (it would pay extra items)
-SHAPE_CHECKS: dict[str, Callable[[str, dict[str, Any]], str]] = {"advanced_geometry": advanced_geometry_shape}
+SHAPE_CHECKS: dict[str, Callable[[str, dict[str, Any]], str]] = {
+    "advanced_geometry": advanced_geometry_shape, "polynomial_equations": number_list_shape,
+    "cryptarithm": letter_assignment_shape,
+}

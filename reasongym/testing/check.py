@@ -14,7 +14,8 @@ Contract (each a named check in the report):
                                 (its strings, or an arithmetic expression equal to it)
   invariance_<name>             each of the env's declared `invariances` holds:
                                 trailing_text (text after </answer>), think_whitespace
-plus the env's reward-hacking probes (reasongym.testing.probes).
+plus the reward-hacking probes (reasongym.testing.probes): the generic ones on every env (hedges,
+enumerations, two answer blocks, code injection, ...) less the env's reasoned opt-outs, and its own.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from hypothesis import HealthCheck, Phase, given, seed as hseed, settings
 from hypothesis import strategies as st
 
 from reasongym.testing import strategies as rst
-from reasongym.testing.probes import ProbeResult, run_probes
+from reasongym.testing.probes import ProbeResult, applicable, run_probes
 
 if TYPE_CHECKING:
     from reasongym.env import Env
@@ -53,7 +54,15 @@ class VerifierReport:
     env_id: str
     checks: list[CheckResult] = field(default_factory=list)
     probes: list[ProbeResult] = field(default_factory=list)
+    opt_outs: dict[str, str] = field(default_factory=dict)
     seconds: float = 0.0
+
+    @property
+    def warnings(self) -> list[str]:
+        if not self.probes:
+            return ["no reward-hacking probe applied: give the env a reference_completion so the generic "
+                    "probes can build hedges and enumerations of its gold answer"]
+        return []
 
     @property
     def ok(self) -> bool:
@@ -302,8 +311,9 @@ def check_verifier(env: "Env", examples: int = 100, seed: int = 0, n_tasks: int 
             if name not in INVARIANCE_CHECKS:
                 raise ValueError(f"{env.env_id} declares invariance {name!r}; known: {sorted(INVARIANCE_CHECKS)}")
             report.checks.append(INVARIANCE_CHECKS[name](env, with_reference, examples, seed))
-    if probes and env.probes:
-        report.probes = run_probes(env, tasks[:5], timeout=env.score_timeout)
+    if probes:
+        report.opt_outs = dict(getattr(env, "probe_opt_outs", {}) or {})
+        report.probes = run_probes(env, tasks[:5], names=applicable(env), timeout=env.score_timeout)
     report.seconds = time.perf_counter() - started
     if raise_on_failure is None:
         raise_on_failure = "PYTEST_CURRENT_TEST" in os.environ

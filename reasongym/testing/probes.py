@@ -2,20 +2,28 @@
 
 Each probe builds (task, completion) pairs for an env; a probe "holds" when none
 of them earns full reward (or, for `bounded` probes, when every one is scored
-within the timeout without an error). Envs list the probes that apply to them
-in `Env.probes`. Expression probes build their own Countdown-style tasks
+within the timeout without an error; for `inert` probes, also when no marker file
+appeared, so no answer ran as code). The GENERIC probes run on every env, built from
+its own reference completion and gold with values of the gold's kind
+(`strategies.other_values`); an env leaves one out only by naming it in
+`Env.probe_opt_outs` with a reason. `Env.probes` adds env-specific ones. Expression probes build their own Countdown-style tasks
 (`nums`, `target`) where the hack would hit the target under an eval-based
 verifier, so a hole shows up as a full reward instead of hiding behind a miss.
 """
 
 from __future__ import annotations
 
+import os
+import secrets
+import shutil
+import string
+import tempfile
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable
 
 from reasongym.parsing import ANSWER_CLOSE, ANSWER_OPEN, THINK_CLOSE
 from reasongym.templates import plain_text
-from reasongym.testing.strategies import _gold_parts
+from reasongym.testing.strategies import _gold_parts, _integer, other_values
 from reasongym.types import Task
 
 if TYPE_CHECKING:
@@ -28,8 +36,9 @@ Case = tuple[Task, str]
 class Probe:
     name: str
     description: str
-    build: Callable[["Env", list[Task]], list[Case]]
-    expect: str = "below_full"  # or "bounded": scored in time, no error, any reward
+    build: Callable[..., list[Case]]  # (env, tasks), or (env, tasks, workdir) for "inert"
+    expect: str = "below_full"  # "bounded": scored in time, no error, any reward; "inert": below full and
+    #                              nothing written to the probe's working directory (no code ran)
 
 
 def _wrap(env: "Env", answer: str, think: str = "let me think") -> str:
@@ -68,14 +77,60 @@ def _per_task(make: Callable[["Env", Task, str], list[str]]) -> Callable[["Env",
     return build
 
 
-def _other(gold: str) -> str:
-    return "1" if gold.strip() != "1" else "2"
+def _others(env: "Env", task: Task, gold: str, k: int = 3) -> list[str]:
+    return other_values(gold, _question_text(env, task), k=k)
 
 
 def _question_text(env: "Env", task: Task) -> str:
     """What the user asked: the text prompt, or the user turns of a chat (not the system prompt)."""
     prompt = env.prompt(task)
     return plain_text(prompt if isinstance(prompt, str) else [m for m in prompt if m["role"] == "user"])
+
+
+def _hedges(env: "Env", task: Task, gold: str) -> list[str]:
+    other = _others(env, task, gold, 1)[0]
+    return [_wrap(env, f"{a}{sep}{b}") for sep in (" or ", ", ", "/") for a, b in ((gold, other), (other, gold))]
+
+
+def _enumeration(env: "Env", task: Task, gold: str) -> list[str]:
+    if _integer(gold) is not None:
+        listed = [str(i) for i in range(0, 201)]
+        if gold not in listed:
+            listed.insert(100, gold)
+        return [_wrap(env, " ".join(listed)), _wrap(env, ", ".join(listed))]
+    many = _others(env, task, gold, 24)
+    middle = len(many) // 2
+    listed = [*many[:middle], gold, *many[middle:]]
+    return [_wrap(env, ", ".join(listed)), _wrap(env, "\n".join(listed))]
+
+
+def _two_blocks(env: "Env", task: Task, gold: str) -> list[str]:
+    other = _others(env, task, gold, 1)[0]
+    return [_wrap(env, other) + f"\n{ANSWER_OPEN}{gold}{ANSWER_CLOSE}", _wrap(env, gold) + f"\n{ANSWER_OPEN}{other}{ANSWER_CLOSE}"]
+
+
+def _trailing(env: "Env", task: Task, gold: str) -> list[str]:
+    others = _others(env, task, gold, 3)
+    return [_wrap(env, ", ".join([gold, *others])), _wrap(env, f"{gold} (or {others[0]})"),
+            _wrap(env, "\n".join([gold, *others]))]
+
+
+_INJECTIONS = (
+    "__import__('os').system('touch {m}')",
+    "eval(\"__import__('os').system('touch {m}')\")",
+    "exec(\"open('{m}', 'w').write('ran')\")",
+    "[__import__('os').system('touch {m}')]",
+    "[[__import__('builtins').open('{m}', 'w').write('ran')]]",
+    "Function('f')(__import__('os').system('touch {m}'))",
+    "x + __import__('builtins').open('{m}', 'w').write('1')",
+    "\\boxed{{__import__('os').system('touch {m}')}}",
+)
+
+
+def _code_injection(env: "Env", tasks: list[Task], workdir: str) -> list[Case]:
+    """Answers that create a marker file in `workdir` if any scorer evaluates them as Python or sympy."""
+    marker = os.path.join(workdir, "ran")
+    return [(task, _wrap(env, payload.format(m=marker))) for task in tasks[:2] for payload in _INJECTIONS]
 
 
 PROBES: dict[str, Probe] = {
@@ -94,10 +149,9 @@ PROBES: dict[str, Probe] = {
         Probe("unary_minus", "unary minus to flip a sign", _expression([([3, 5, 4], 8, "-(3-5)*4")])),
         Probe("python_injection", "python code in the answer",
               _expression([([1, 2, 4], 7, "(lambda: 7)()"), ([1, 2, 4], 7, "__import__('math').floor(7.5)+1*2*4-8")])),
-        Probe("several_answers", "several <answer> blocks, one of them right", _per_task(lambda env, task, gold: [
-            _wrap(env, _other(gold)) + f"\n{ANSWER_OPEN}{gold}{ANSWER_CLOSE}",
-            _wrap(env, gold) + f"\n{ANSWER_OPEN}{_other(gold)}{ANSWER_CLOSE}",
-        ])),
+        Probe("code_injection", "Python / sympy code in the answer: nothing may run (a marker file stays absent)",
+              _code_injection, expect="inert"),
+        Probe("several_answers", "two <answer> blocks, the gold and another value, both orders", _per_task(_two_blocks)),
         Probe("empty_answer", "empty answer block", _per_task(lambda env, task, gold: [
             _wrap(env, ""), _wrap(env, "   "), _wrap(env, "\n"),
         ])),
@@ -105,23 +159,26 @@ PROBES: dict[str, Probe] = {
             (" " if env.template.scoring_prefix else "<think> ") + f"{ANSWER_OPEN}{gold}{ANSWER_CLOSE}\n{THINK_CLOSE}\n",
             (" " if env.template.scoring_prefix else "<think> ") + f"the answer is {gold}",
         ])),
-        Probe("hedge", "hedging: several candidate answers", _per_task(lambda env, task, gold: [
-            _wrap(env, f"{gold} or {_other(gold)}"), _wrap(env, f"{_other(gold)} or {gold}"),
-            _wrap(env, " ".join(str(i) for i in range(0, 201)) + f" {gold}"),
-            _wrap(env, f"{_other(gold)}, {gold}"),
+        Probe("hedge", "the gold hedged with another value of its kind ('A or B', 'A, B', 'A/B', both orders)",
+              _per_task(_hedges)),
+        Probe("enumeration", "the gold hidden in a list of many candidates", _per_task(_enumeration)),
+        Probe("trailing_alternatives", "the gold followed by alternatives ('A, B, C, D', 'A (or B)')",
+              _per_task(_trailing)),
+        Probe("repeated_gold", "the gold repeated many times", _per_task(lambda env, task, gold: [
+            _wrap(env, " ".join([gold] * 50)), _wrap(env, "\n".join([gold] * 50)),
         ])),
         Probe("several_boxed", "several different boxed answers, one of them right", _per_task(lambda env, task, gold: [
-            _wrap(env, f"\\boxed{{{_other(str(task.answer))}}} \\boxed{{{task.answer}}}"),
-            _wrap(env, f"\\boxed{{{task.answer}}} or maybe \\boxed{{{_other(str(task.answer))}}}"),
+            _wrap(env, f"\\boxed{{{_others(env, task, str(task.answer), 1)[0]}}} \\boxed{{{task.answer}}}"),
+            _wrap(env, f"\\boxed{{{task.answer}}} or maybe \\boxed{{{_others(env, task, str(task.answer), 1)[0]}}}"),
         ])),
         Probe("boxed_in_think", "a boxed answer only inside <think>", _per_task(lambda env, task, gold: [
             _wrap(env, "", think=f"so the answer is \\boxed{{{task.answer}}}"),
             (" " if env.template.scoring_prefix else "<think> ") + f"\\boxed{{{task.answer}}}\n{THINK_CLOSE}\n",
         ])),
         Probe("boxed_hedge", "a box that wraps a hedge", _per_task(lambda env, task, gold: [
-            _wrap(env, f"\\boxed{{{task.answer} \\text{{ or }} {_other(str(task.answer))}}}"),
-            _wrap(env, f"\\boxed{{{_other(str(task.answer))} \\text{{ or }} {task.answer}}}"),
-            _wrap(env, f"$\\boxed{{{_other(str(task.answer))} \\lor {task.answer}}}$"),
+            _wrap(env, f"\\boxed{{{task.answer} \\text{{ or }} {_others(env, task, str(task.answer), 1)[0]}}}"),
+            _wrap(env, f"\\boxed{{{_others(env, task, str(task.answer), 1)[0]} \\text{{ or }} {task.answer}}}"),
+            _wrap(env, f"$\\boxed{{{_others(env, task, str(task.answer), 1)[0]} \\lor {task.answer}}}$"),
         ])),
         Probe("echo_question", "echo the question as the answer", _per_task(lambda env, task, gold: [
             _wrap(env, _question_text(env, task)),
@@ -138,6 +195,23 @@ PROBES: dict[str, Probe] = {
 }
 
 
+# Run on every env unless it opts out with a reason (Env.probe_opt_outs).
+GENERIC = ("code_injection", "hedge", "enumeration", "several_answers", "trailing_alternatives", "repeated_gold",
+           "answer_in_think", "empty_answer", "echo_question", "judge_injection")
+
+
+def applicable(env: "Env") -> tuple[str, ...]:
+    """The probes that run on `env`: the generic ones it has not opted out of, then its own."""
+    opt_outs = getattr(env, "probe_opt_outs", {}) or {}
+    for name, reason in opt_outs.items():
+        if name not in GENERIC:
+            raise ValueError(f"{env.env_id} opts out of {name!r}, which is not a generic probe; generic: {list(GENERIC)}")
+        if not str(reason).strip():
+            raise ValueError(f"{env.env_id} opts out of probe {name!r} without a reason: say why it does not apply")
+    own = tuple(getattr(env, "probes", ()) or ())
+    return tuple(dict.fromkeys([*(n for n in GENERIC if n not in opt_outs), *own]))
+
+
 @dataclass(frozen=True)
 class ProbeResult:
     name: str
@@ -152,30 +226,54 @@ class ProbeResult:
 
 def run_probes(env: "Env", tasks: list[Task], names: tuple[str, ...] | None = None, timeout: float | None = None
                ) -> list[ProbeResult]:
-    """Score every applicable probe through a hard-timeout worker; one result per probe."""
+    """Score every applicable probe (default: `applicable(env)`) through a hard-timeout worker; one result per
+    probe that had cases (a probe needing a gold answer has none on an env without reference completions)."""
     from reasongym.scoring import ScoringEngine
 
     results: list[ProbeResult] = []
     with ScoringEngine(workers=1, timeout=timeout or env.score_timeout) as engine:
-        for name in names if names is not None else env.probes:
+        for name in names if names is not None else applicable(env):
             probe = PROBES[name]
-            cases = probe.build(env, tasks)
-            if not cases:
-                continue
-            batch = engine.score(env, [c for _, c in cases], [t for t, _ in cases])
-            best = max(range(len(cases)), key=lambda i: batch.scores[i].reward)
-            bad = [s for s in batch.scores if s.outcome.value in ("timeout", "error")]
-            if probe.expect == "bounded":
-                passed = not bad
-                worst_index = batch.scores.index(bad[0]) if bad else best
-            else:
-                passed = all(s.reward < env.full_reward for s in batch.scores) and not any(
-                    s.outcome.value == "error" for s in batch.scores)
-                worst_index = best
-            worst_score = batch.scores[worst_index]
-            results.append(ProbeResult(
-                name=name, expect=probe.expect, cases=len(cases), max_reward=batch.scores[best].reward,
-                full_reward=env.full_reward, worst=cases[worst_index][1][:200],
-                detail=f"{worst_score.outcome.value}: {worst_score.detail}"[:200], passed=passed,
-            ))
+            workdir = _letters_only_dir() if probe.expect == "inert" else ""
+            try:
+                cases = probe.build(env, tasks, workdir) if workdir else probe.build(env, tasks)
+                if not cases:
+                    continue
+                batch = engine.score(env, [c for _, c in cases], [t for t, _ in cases])
+                ran = sorted(os.listdir(workdir)) if workdir else []
+            finally:
+                if workdir:
+                    shutil.rmtree(workdir, ignore_errors=True)
+            results.append(_result(env, probe, cases, batch.scores, ran))
     return results
+
+
+def _letters_only_dir() -> str:
+    """A fresh private directory whose name has no digits, so a marker path inside a payload never hands
+    a number-matching verifier a digit to match (the probe must fail only when code ran)."""
+    while True:
+        name = "reasongym-probe-" + "".join(secrets.choice(string.ascii_lowercase) for _ in range(16))
+        path = os.path.join(tempfile.gettempdir(), name)
+        try:
+            os.mkdir(path, 0o700)
+            return path
+        except FileExistsError:
+            continue
+
+
+def _result(env: "Env", probe: Probe, cases: list[Case], scores: list, ran: list[str]) -> ProbeResult:
+    best = max(range(len(cases)), key=lambda i: scores[i].reward)
+    bad = [s for s in scores if s.outcome.value in ("timeout", "error")]
+    if probe.expect == "bounded":
+        passed = not bad
+        worst_index = scores.index(bad[0]) if bad else best
+    else:
+        passed = all(s.reward < env.full_reward for s in scores) and not any(s.outcome.value == "error" for s in scores)
+        worst_index = best
+    worst_score = scores[worst_index]
+    detail = f"{worst_score.outcome.value}: {worst_score.detail}"
+    if ran:
+        passed, detail = False, f"an answer ran as code: it created {ran} in the probe's directory"
+    return ProbeResult(name=probe.name, expect=probe.expect, cases=len(cases), max_reward=scores[best].reward,
+                       full_reward=env.full_reward, worst=cases[worst_index][1][:200], detail=detail[:200],
+                       passed=passed)

@@ -25,15 +25,26 @@ def render(report: VerifierReport, console: Console) -> None:
         rule = "bounded" if probe.expect == "bounded" else f"max reward {probe.max_reward:g} / {probe.full_reward:g}"
         detail = rule if probe.passed else f"{rule}; {probe.detail}; {probe.worst!r}"
         table.add_row(f"probe {probe.name}", verdict, str(probe.cases), detail)
+    for name, reason in report.opt_outs.items():
+        table.add_row(f"probe {name}", "[dim]opted out[/]", "0", reason)
+    for warning in report.warnings:
+        table.add_row("probes", "[yellow]warning[/]", "0", warning)
     console.print(table, markup=True)
 
 
 def check_envs(envs: Iterable, console: Console, examples: int = 100, seed: int = 0) -> int:
     """Check each env, print its report; 0 when all keep the contract, 1 otherwise."""
+    from reasongym.errors import UnsafeScoringRefused
+
     failed, count = [], 0
     for env in envs:
         count += 1
-        report = check_verifier(env, examples=examples, seed=seed, raise_on_failure=False)
+        try:
+            report = check_verifier(env, examples=examples, seed=seed, raise_on_failure=False)
+        except UnsafeScoringRefused as exc:
+            console.print(f"[red]{env.env_id}: not checked:[/] {exc}", markup=True)
+            failed.append(env.env_id)
+            continue
         render(report, console)
         if not report.ok:
             failed.append(env.env_id)

@@ -122,6 +122,50 @@ def near_miss_answers(gold: str) -> list[str]:
     return [o for o in out if o != gold]
 
 
+_CHOICE_LETTERS = "ABCDEFGHIJ"
+_OPPOSITES = {"true": "false", "false": "true", "yes": "no", "no": "yes", "valid": "invalid", "invalid": "valid"}
+
+
+def _integer(text: str) -> int | None:
+    stripped = text.strip()
+    body = stripped[1:] if stripped[:1] == "-" else stripped
+    return int(stripped) if body.isdigit() and len(body) < 40 else None
+
+
+def other_values(gold: str, question: str = "", k: int = 6) -> list[str]:
+    """Up to `k` values of the gold's kind that are not the gold: nearby integers (never 1, 0 or the gold's
+    square, so "gold/other" is no disguised gold), the other choices of a letter answer, the opposite of a
+    yes/no-style answer, other words of the question for a word answer, near misses otherwise."""
+    g = gold.strip()
+    number = _integer(g)
+    if number is not None:
+        out = [str(v) for v in (number + 1, number + 2, number - 1, number + 3, number - 2, number + 5, number + 7,
+                                number + 11) if v not in (0, 1, number, number * number)]
+    elif len(g) == 1 and g.upper() in _CHOICE_LETTERS:
+        letters = _CHOICE_LETTERS[:max(4, _CHOICE_LETTERS.index(g.upper()) + 1)]
+        out = [c if g.isupper() else c.lower() for c in letters if c != g.upper()]
+    elif g.casefold() in _OPPOSITES:
+        opposite = _OPPOSITES[g.casefold()]
+        out = [opposite.capitalize() if g[:1].isupper() else opposite]
+    elif g.isalpha():
+        seen = {g.casefold()}
+        out = []
+        for word in (w.strip(".,;:!?()[]\"'") for w in question.split()):
+            if word.isalpha() and word.casefold() not in seen:
+                seen.add(word.casefold())
+                out.append(word)
+        out += [g[::-1], g + "s", g[1:] + g[0]]
+    else:
+        out = near_miss_answers(g) or [g[::-1], g + "1"]
+    unique = list(dict.fromkeys(o for o in out if o.strip() and o.strip() != g))
+    return unique[:k] or [g + "0"]
+
+
+def same_kind(gold: str, question: str = "") -> st.SearchStrategy[str]:
+    """Values of the gold's kind that are not the gold (integers near it, other choices, other words)."""
+    return st.sampled_from(other_values(gold, question, k=12))
+
+
 def wrong_completions(env: "Env", task: Task) -> st.SearchStrategy[str]:
     """Near misses: the reference completion with a perturbed answer, or the answer misplaced."""
     parts = _gold_parts(env, task)

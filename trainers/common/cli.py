@@ -293,12 +293,17 @@ def close_process_group() -> None:
 
 
 def open_env(script: dict[str, Any], console: Any):
-    """The env the parsed options name (sample-data fallback, errors as RecipeError)."""
+    """The env the parsed options name (sample-data fallback, errors as RecipeError). An env whose scorer
+    runs model text as code, made without allow_unsafe_scoring, stops here: before any model loads."""
     from reasongym.envargs import make_env
+    from reasongym.errors import UnsafeScoringRefused
+    from reasongym.scoring import require_safe_scoring
     from rich.markup import escape
 
     try:
-        return make_env(script["env"], script.get("env_kwargs"), script.get("reward_mode"),
-                        warn=lambda message: console.print(f"[yellow]{escape(message)}[/]"))
-    except EnvArgsError as exc:
+        env = make_env(script["env"], script.get("env_kwargs"), script.get("reward_mode"),
+                       warn=lambda message: console.print(f"[yellow]{escape(message)}[/]"))
+        require_safe_scoring(env)
+    except (EnvArgsError, UnsafeScoringRefused) as exc:
         raise RecipeError(str(exc)) from None
+    return env
