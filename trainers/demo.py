@@ -22,11 +22,11 @@ from rich.table import Table
 
 from reasongym.plotting import read_metrics
 from reasongym.telemetry import METRICS_FILE
+from trainers.common.recipes import recipe_path
 
 DEMO_ENV = "countdown"
 DEMO_ENV_KWARGS = {"counts": [2], "num_range": [1, 20], "target_range": [1, 100]}
-DEMO_RECIPE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "recipes", "grpo",
-                           "tiny-cpu.yaml")
+DEMO_RECIPE = recipe_path("grpo", "tiny-cpu.yaml")
 EVAL_TASKS = 500
 EVAL_SAMPLES = 4
 

@@ -23,6 +23,7 @@ from rich.table import Table
 import reasongym as rg
 from reasongym.adapters.trl import render_prompt
 from reasongym.types import Task
+from trainers.common.recipes import pretrained_recipe
 from trainers.common.cli import RecipeError, TrainerCLI, open_env, run_entry_point
 from trainers.generation import Backend, Sampling
 
@@ -264,7 +265,7 @@ def make_backend(kind: str, model: str, base_url: str | None = None, batch_size:
 
 def parse(argv: Sequence[str]) -> tuple[dict[str, Any], EvalConfig]:
     """(script options, EvalConfig) from recipe + flags, checked; raises RecipeError."""
-    script, fields = CLI.parse(argv)
+    script, fields = CLI.parse(argv, pretrained_recipe("evaluate"))
     try:
         config = EvalConfig(**fields)
     except TypeError as exc:

@@ -23,6 +23,7 @@ from reasongym import telemetry
 from reasongym.templates import observation_text
 from reasongym.adapters.trl import build_dataset, episode_reward_func, episode_tools, make_reward_funcs, uses_tool_loop
 from trainers import compiled_decode, demo, preflight
+from trainers.common import recipes
 from trainers.common.cli import ALLOW_UNSAFE_ENV, RecipeError, ScriptOption, TrainerCLI, open_env, run_entry_point
 from trainers.common.models import LOAD_HINTS, load_kwargs, load_tokenizer, save_policy
 
@@ -71,9 +72,12 @@ def _cli():
 
 def parse(argv: Sequence[str]) -> tuple[dict[str, Any], dict[str, Any]]:
     """(script options, GRPOConfig kwargs) from recipe + flags; raises RecipeError.
-    No model and no recipe: the offline main job's recipe (trainers.demo)."""
-    def default_recipe(flags: dict[str, Any]) -> str | None:
-        return None if flags.get("model") else demo.DEMO_RECIPE
+    No recipe: with a model, the one for this env and model (trainers.common.recipes); without, the
+    offline main job's recipe (trainers.demo)."""
+    def default_recipe(flags: dict[str, Any]):
+        if not flags.get("model"):
+            return demo.DEMO_RECIPE
+        return recipes.for_model("grpo", str(flags.get("env", "")), str(flags["model"]), flags)
 
     script, config = _cli().parse(argv, default_recipe)
     if str(script["resume_from_checkpoint"]).lower() in ("true", "latest"):

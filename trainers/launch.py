@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Sequence
 
 from trainers.common.cli import load_recipe, parse_flags
+from trainers.common.recipes import recipe_path
 from trainers.generation import CPU_KV_CACHE_GIB
 
 
@@ -152,7 +153,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--gpus", type=int, required=True, help="GPUs on this machine to use in all")
     parser.add_argument("--vllm-gpus", type=int, default=1, help="GPUs (the last ones) for the vLLM server; 0 = none")
-    parser.add_argument("--accelerate-config", default="recipes/accelerate/zero3.yaml")
+    parser.add_argument("--accelerate-config", default=recipe_path("accelerate", "zero3.yaml"),
+                        help="accelerate config file (default: the shipped ZeRO-3 one)")
     parser.add_argument("--trainer", default="trainers.grpo", help="trainer module to launch")
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument("--server-cmd", help="replace the vLLM server command (e.g. `vllm serve ...`)")

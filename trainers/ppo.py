@@ -27,6 +27,7 @@ import reasongym as rg
 from reasongym.telemetry import MetricsWriter
 from reasongym.templates import chat_to_text
 from trainers import preflight
+from trainers.common.recipes import pretrained_recipe
 from trainers.common.cli import ALLOW_UNSAFE_ENV, RecipeError, ScriptOption, TrainerCLI, open_env, run_entry_point
 from trainers.common.models import copy_load_hints, load_kwargs, load_tokenizer
 
@@ -384,7 +385,7 @@ class PPOTrainer:
 
 
 def parse(argv: Sequence[str]) -> tuple[dict[str, Any], PPOConfig]:
-    script, config = CLI.parse(argv)
+    script, config = CLI.parse(argv, pretrained_recipe("ppo"))
     config.setdefault("output_dir", os.path.join("outputs", f"ppo-{script['env']}".replace("/", "_")))
     try:
         return script, PPOConfig(**config)

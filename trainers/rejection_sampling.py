@@ -31,6 +31,7 @@ from rich.table import Table
 import reasongym as rg
 from reasongym.adapters.trl import render_prompt
 from reasongym.telemetry import MetricsWriter
+from trainers.common.recipes import pretrained_recipe
 from trainers.common.cli import ALLOW_UNSAFE_ENV, RecipeError, ScriptOption, TrainerCLI, open_env, run_entry_point
 from trainers import preflight
 from trainers.common.sft import sft
@@ -81,7 +82,7 @@ def _cli() -> TrainerCLI:
 
 def parse(argv: Sequence[str]) -> tuple[dict[str, Any], dict[str, Any]]:
     """(script options, SFTConfig kwargs with our defaults) from recipe + flags; raises RecipeError."""
-    script, config = _cli().parse(argv)
+    script, config = _cli().parse(argv, pretrained_recipe("rejection_sampling"))
     if script["oracle"] is True:
         script["oracle"] = "first"
     if script["oracle"] not in (None, "first", "every"):

@@ -178,12 +178,25 @@ class TrainerCLI:
         self.options = {o.name: o for o in (*COMMON_OPTIONS, *options)}
         self.fields = _config_hints(config_cls)
 
-    def parse(self, argv: Sequence[str], default_recipe: Callable[[dict[str, Any]], str | None] | None = None
+    def parse(self, argv: Sequence[str], default_recipe: Callable[[dict[str, Any]], Any] | None = None
               ) -> tuple[dict[str, Any], dict[str, Any]]:
-        """Recipe + flags, checked and typed. `default_recipe(flags)` may name a recipe when none is given."""
+        """Recipe + flags, checked and typed. Without --config, `default_recipe(flags)` may give a recipe path or a
+        RecipeChoice (trainers.common.recipes: printed in one line); `--config none` means no recipe at all."""
         flags = parse_flags(argv)
-        recipe_path = flags.get("config") or (default_recipe(flags) if default_recipe else None)
-        merged = {**load_recipe(str(recipe_path) if recipe_path else None), **flags}
+        chosen = flags.get("config")
+        if isinstance(chosen, str) and chosen.lower() == "none":
+            flags["config"] = None
+            recipe: dict[str, Any] = {}
+        elif chosen:
+            recipe = load_recipe(str(chosen))
+        else:
+            picked = default_recipe(flags) if default_recipe else None
+            recipe = picked.values if hasattr(picked, "values") else load_recipe(picked)
+            if hasattr(picked, "line"):
+                from rich.console import Console
+
+                Console(stderr=True, highlight=False, soft_wrap=True).print(picked.line(), markup=False)
+        merged = {**recipe, **flags}
         self._refuse_unknown(merged)
         script = {name: option.default for name, option in self.options.items()}
         config: dict[str, Any] = {}
@@ -198,6 +211,10 @@ class TrainerCLI:
             raise RecipeError(str(exc)) from None
         if not script["env"]:
             raise RecipeError("--env is required (python -m reasongym list shows the ids)")
+        if script.get("model"):
+            from trainers.common.recipes import check_model_reference
+
+            check_model_reference(str(script["model"]))
         return script, config
 
     def _refuse_unknown(self, merged: dict[str, Any]) -> None:

@@ -1,0 +1,1 @@
+"""Shipped YAML recipes (found with importlib.resources: trainers/common/recipes.py)."""

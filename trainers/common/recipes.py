@@ -1,0 +1,192 @@
+"""Which recipe a run gets, and where recipes live.
+
+Recipes are YAML files inside the `recipes` package, found with `importlib.resources`, so a
+wheel install finds them from any directory. With `--model` and no `--config`:
+
+1. the recipe written for this env and this model (`<trainer>/<env>_<model>.yaml`, matched
+   case-insensitively against the hub id's last part, a local folder's name, or the name
+   recorded in the folder's config.json);
+2. otherwise the trainer's `pretrained.yaml`, scaled by the model's parameter count (read by
+   building the model on the meta device: no weights are loaded) and by the env's answer length.
+
+`--config PATH` always wins; `--config none` gives the config class's own defaults. The choice is
+printed in one line with how to override it.
+"""
+
+from __future__ import annotations
+
+import importlib.resources
+import importlib.util
+import json
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+PACKAGE = "recipes"
+# completion budget per env family: what a worked answer needs (countdown search, a GSM8K solution, MATH)
+COMPLETION_LENGTH = {"countdown": 512, "gsm8k": 512, "math": 1024, "reasoning-gym": 512}
+
+
+@dataclass(frozen=True)
+class RecipeChoice:
+    values: dict[str, Any] = field(default_factory=dict)
+    source: str = ""  # the file, or a description of the built defaults
+    why: str = ""
+
+    def line(self) -> str:
+        return (f"recipe: {self.source} ({self.why}); --config PATH uses another, --config none the config's own "
+                "defaults, any --field overrides one value")
+
+
+def recipe_dir(trainer: str) -> str:
+    """The folder of `trainer`'s shipped recipes (a real directory: wheels install unzipped)."""
+    return str(importlib.resources.files(PACKAGE).joinpath(trainer))
+
+
+def recipe_path(*parts: str) -> str:
+    """A shipped recipe file, e.g. recipe_path("accelerate", "zero3.yaml")."""
+    return str(importlib.resources.files(PACKAGE).joinpath(*parts))
+
+
+def model_names(model: str) -> list[str]:
+    """Names a model goes by: a hub id's last part; a local folder's name and the one in its config.json."""
+    names = [os.path.basename(os.path.normpath(model))]
+    config = os.path.join(model, "config.json")
+    if os.path.isfile(config):
+        try:
+            with open(config, encoding="utf-8") as f:
+                recorded = json.load(f).get("_name_or_path") or ""
+        except (OSError, ValueError):
+            recorded = ""
+        if recorded:
+            names.append(os.path.basename(os.path.normpath(recorded)))
+    return [n.lower() for n in dict.fromkeys(n for n in names if n)]
+
+
+def pair_recipe(trainer: str, env_id: str, model: str) -> str | None:
+    """The recipe written for exactly this env and model, if one ships."""
+    folder = recipe_dir(trainer)
+    if not os.path.isdir(folder):
+        return None
+    wanted = {f"{env_id.replace('/', '_')}_{name}.yaml".lower() for name in model_names(model)}
+    for file in sorted(os.listdir(folder)):
+        if file.lower() in wanted:
+            return os.path.join(folder, file)
+    return None
+
+
+def check_model_reference(model: str) -> None:
+    """A local path that is not a model folder fails here, before anything loads (a hub id passes)."""
+    from trainers.common.cli import RecipeError
+
+    looks_local = os.path.isabs(model) or model.startswith((".", "~")) or os.path.exists(model) or model.count("/") > 1
+    if looks_local and not os.path.isfile(os.path.join(os.path.expanduser(model), "config.json")):
+        what = "does not exist" if not os.path.exists(os.path.expanduser(model)) else "has no config.json"
+        raise RecipeError(f"--model {model!r} {what}: pass a model folder (one with config.json, as "
+                          "save_pretrained writes it) or a hub id such as Qwen/Qwen2.5-0.5B-Instruct")
+
+
+def parameter_count(model: str) -> int | None:
+    """Parameters of `model` from its config alone (built on the meta device, no weights); None for an
+    architecture transformers cannot build. A hub id whose config cannot be fetched is an error here,
+    before any model memory is allocated."""
+    from transformers import AutoConfig
+
+    from trainers.common.cli import RecipeError
+
+    try:
+        config = AutoConfig.from_pretrained(os.path.expanduser(model))
+    except Exception as exc:  # noqa: BLE001 - no hub access, a private repo, a typo: say what to pass
+        raise RecipeError(f"could not read the config of --model {model!r} ({type(exc).__name__}). Without hub "
+                          "access, download the model elsewhere (huggingface-cli download ID --local-dir DIR) and "
+                          "pass --model DIR; or check the id") from None
+    try:
+        import torch
+        from transformers import AutoModelForCausalLM
+
+        with torch.device("meta"):
+            skeleton = AutoModelForCausalLM.from_config(config)
+        return sum(p.numel() for p in skeleton.parameters())
+    except Exception:  # noqa: BLE001 - any failure means "size unknown": the caller says which defaults it used
+        return None
+
+
+def sized_values(params: int | None) -> tuple[dict[str, Any], str]:
+    """Learning rate, batch and memory settings by model size (what published GRPO runs use at these sizes)."""
+    if params is None:
+        return {"learning_rate": 1e-6}, "size unknown: the settings for a 1-3B model"
+    billions = params / 1e9
+    if billions < 0.3:
+        values = {"learning_rate": 1e-5, "per_device_train_batch_size": 16, "gradient_accumulation_steps": 2}
+    elif billions < 1.0:
+        values = {"learning_rate": 3e-6, "per_device_train_batch_size": 8, "gradient_accumulation_steps": 4}
+    elif billions < 4.0:
+        values = {"learning_rate": 1e-6, "per_device_train_batch_size": 8, "gradient_accumulation_steps": 4,
+                  "gradient_checkpointing": True}
+    else:
+        values = {"learning_rate": 5e-7, "per_device_train_batch_size": 4, "gradient_accumulation_steps": 8,
+                  "gradient_checkpointing": True}
+    return values, f"{billions:.2f}B parameters"
+
+
+def hardware_values() -> tuple[dict[str, Any], str]:
+    """bf16 weights where the GPU supports them (so the compiled decode applies); float32 on CPU."""
+    try:
+        import torch
+
+        if torch.cuda.is_available() and torch.cuda.is_bf16_supported():
+            values: dict[str, Any] = {"bf16": True, "model_init_kwargs": {"dtype": "bfloat16"}}
+            if importlib.util.find_spec("vllm") is not None:
+                values.update(use_vllm=True, vllm_mode="colocate", vllm_gpu_memory_utilization=0.3)
+                return values, "bf16 on this GPU, vLLM colocated"
+            return values, "bf16 on this GPU, HF generate"
+    except ImportError:
+        pass
+    return {"bf16": False}, "float32 (no bf16 GPU)"
+
+
+def vllm_fit(values: dict[str, Any], flags: dict[str, Any]) -> tuple[dict[str, Any], str]:
+    """A recipe written for a vLLM server, run without one (no trainers.launch, no server named): colocate vLLM
+    when it imports and one process trains, else HF generate. Said, not failed after the model loads."""
+    if not values.get("use_vllm") or values.get("vllm_mode") != "server":
+        return values, ""
+    if any(k in flags for k in ("vllm_mode", "vllm_server_host", "vllm_server_base_url", "use_vllm")):
+        return values, ""
+    from trainers.preflight import world_size
+
+    if importlib.util.find_spec("vllm") is not None and world_size() == 1:
+        return {**values, "vllm_mode": "colocate"}, "vLLM colocated: no server was named"
+    return {**values, "use_vllm": False}, "HF generate: no vLLM server was named"
+
+
+def for_model(trainer: str, env_id: str, model: str, flags: dict[str, Any]) -> RecipeChoice:
+    """The recipe for a run with --model and no --config (module docstring)."""
+    from trainers.common.cli import load_recipe
+
+    check_model_reference(model)
+    path = pair_recipe(trainer, env_id, model)
+    if path is not None:
+        values, note = vllm_fit(load_recipe(path), flags)
+        return RecipeChoice(values, path, "written for this env and model" + (f"; {note}" if note else ""))
+    base = recipe_path(trainer, "pretrained.yaml")
+    if not os.path.isfile(base):
+        return RecipeChoice({}, "none", f"no recipe for {trainer} with this model: the config's own defaults")
+    params = parameter_count(model)
+    sized, size_note = sized_values(params)
+    hardware, hardware_note = hardware_values()
+    family = env_id.split("/")[0].split("-")[0]
+    length = {"max_completion_length": COMPLETION_LENGTH[family]} if family in COMPLETION_LENGTH else {}
+    values = {**load_recipe(base), **sized, **hardware, **length}
+    values, note = vllm_fit(values, flags)
+    why = f"no recipe for {env_id} with this model; scaled for {size_note}, {hardware_note}" + (f"; {note}" if note else "")
+    return RecipeChoice(values, base, why)
+
+
+def pretrained_recipe(trainer: str):
+    """`default_recipe` for TrainerCLI.parse: with --model, `for_model`; without, no recipe."""
+    def pick(flags: dict[str, Any]) -> RecipeChoice | None:
+        if not flags.get("model"):
+            return None
+        return for_model(trainer, str(flags.get("env", "")), str(flags["model"]), flags)
+
+    return pick
