@@ -6,9 +6,11 @@
 
 For every gold it builds completions in the styles a policy writes (bare value, `$…$`,
 `\\boxed{}`, a box after a worked derivation full of other math, a box with currency or
-units, "The final answer is …", thousands separators where the gold is >= 1000) and
-their wrong twins (a perturbed value, two different boxes, a hedge, a box that wraps a
-hedge). It reports the accept rate per style for reasongym's math env and for
+units, "The final answer is …", thousands separators where the gold is >= 1000, MATH's
+spaced `32,\\! 349`, one box per part of a multi-part gold, a worked solution that closes with
+"Therefore, the answer is …" and no box) and their wrong twins (a perturbed value, two
+different boxes, a hedge, a box that wraps a hedge, one part's box wrong, a wrong stated
+answer, two different stated answers). It reports the accept rate per style for reasongym's math env and for
 math-verify called the naive way on the same completion (`verify(parse(gold),
 parse(completion))`). Targets: every gold style at 100% on the built-in samples
 (>= 99.5% on a full MATH-500 file) and 0 wrong twins accepted.
@@ -26,15 +28,19 @@ from rich.table import Table
 
 import reasongym as rg
 from envs.answers import plain_value
+from envs.math.env import gold_parts
 from reasongym.types import Task
 
-GOLD_STYLES = ("bare", "dollars", "boxed", "derivation_boxed", "boxed_units", "sentence", "thousands")
-WRONG_STYLES = ("perturbed", "two_boxes", "hedge", "boxed_hedge")
+GOLD_STYLES = ("bare", "dollars", "boxed", "derivation_boxed", "boxed_units", "sentence", "thousands",
+               "spaced_thousands", "box_per_part", "stated")
+WRONG_STYLES = ("perturbed", "two_boxes", "hedge", "boxed_hedge", "box_per_part_wrong", "stated_wrong",
+                "stated_twice")
 # Gold forms that MATH writes and checkers stumble on (currency, LaTeX thousands, degrees, percent,
 # units, intervals, choices): written here, in MATH's own notation, so the classes are always measured.
 EDGE_GOLDS = ("\\$32,\\!348", "\\$18.90", "\\$36", "14{,}916", "10,\\!000", "1,\\!000,\\!000", "90^\\circ", "25\\%",
               "12\\%", "5\\text{ inches}", "3\\text{ cm}^2", "\\frac{3}{4}", "-\\frac{1}{2}", "(-2, 2)", "[0, \\infty)",
-              "\\text{(C)}", "2\\sqrt{3}", "\\pi", "x^2+7x+10", "1000", "12345", "0.5", "3, 5")
+              "\\text{(C)}", "2\\sqrt{3}", "\\pi", "x^2+7x+10", "1000", "12345", "0.5", "3, 5",
+              "(2, 2), (6, 2)", "\\{1,2,3\\}", "11,\\!111,\\!111,\\!100", "x = 3, y = -1")
 _BOX = re.compile(r"\\boxed\{((?:[^{}]|\{(?:[^{}]|\{[^{}]*\})*\})*)\}")
 
 
@@ -75,6 +81,15 @@ def completions(task: Task) -> dict[str, str]:
         out["boxed_units"] = f"\\boxed{{\\${value}}}" if "." in value else f"\\boxed{{{value}\\text{{ units}}}}"
     if numeric and "." not in value and abs(int(value)) >= 1000:
         out["thousands"] = f"\\boxed{{{int(value):,}}}".replace(",", "{,}")
+        out["spaced_thousands"] = f"\\boxed{{{int(value):,}}}".replace(",", ",\\! ")  # MATH's own `32,\\! 349`
+    parts = gold_parts(gold)
+    if len(parts) > 1:  # one box per part, as models write multi-part answers
+        out["box_per_part"] = " \\quad \\text{and} \\quad ".join(f"\\boxed{{{part}}}" for part in parts)
+        out["box_per_part_wrong"] = " and ".join(f"\\boxed{{{part}}}" for part in [*parts[:-1], perturb(parts[-1])])
+    shown = value if numeric else f"${gold}$"
+    out["stated"] = f"{derivation(task)}\n\nTherefore, the answer is {shown}."
+    out["stated_wrong"] = f"{derivation(task)}\n\nTherefore, the answer is {plain_value(wrong) if numeric else f'${wrong}$'}."
+    out["stated_twice"] = f"The answer is {plain_value(wrong) if numeric else f'${wrong}$'}. Wait, the answer is {shown}."
     return out
 
 

@@ -65,6 +65,7 @@ _UNIT = re.compile(r"^(?P<value>.*?[\d}])\s*(?:\\[,;: !]|~)*\s*\\(?:text|mbox|ma
                    r"(?:\^\{?[23]\}?)?\s*$", re.DOTALL)
 _DEGREE = re.compile(r"\s*(?:\^\s*\{?\s*\\circ\s*\}?|°|\\degree)\s*(?:\\text\{\s*[CF]\s*\}|[CF](?![A-Za-z]))?")
 _GROUP_MARKS = re.compile(r"(?<=\d)(?:\{,\}|,\\!|\\,|\\ |\\!|~|[\u2009\u202f\u00a0])(?=\d)")
+_SPACED_THIN_GROUP = re.compile(r"(?<=\d)(?:,\\!|\{,\})\s+(?=\d{3}(?!\d))")
 _COMMA_GROUPED = re.compile(r"-?\d{1,3}(?:,\d{3})+(?:\.\d+)?")
 _SPACE_GROUPED = re.compile(r"-?\d{1,3}(?: \d{3})+(?:\.\d+)?")
 
@@ -79,7 +80,7 @@ def plain_value(latex: str) -> str:
     `1 000`); a decimal comma (`1000,99`) is left alone and reads as two numbers.
     Used on gold and prediction alike, so the two meet in the same form.
     """
-    out = latex.strip()
+    out = _SPACED_THIN_GROUP.sub("", latex.strip())  # MATH's `32,\! 349`: the space is part of the separator
     out = out.replace("\\$", "").replace("\\%", "").replace("%", "").replace("\\!", "")
     out = _DEGREE.sub("", out)
     unit = _UNIT.match(out)

@@ -54,13 +54,56 @@ def _bare(text: str) -> str:
     return re.sub(r"\s+", "", text)
 
 
-def echoes_question(answer: str, problem: str) -> bool:
+def echoes_question(answer: str, problem: str, gold: str = "") -> bool:
     """The answer is an expression copied from the problem ("What is $3^4 - 2^5$?" answered with
-    $3^4 - 2^5$): math-verify evaluates it and would pay an unsolved echo."""
+    $3^4 - 2^5$): math-verify evaluates it and would pay an unsolved echo. An answer written exactly
+    as the gold is not an echo, even when the problem states it ("Simplify ... to $\\sqrt{53}$")."""
     compact = _bare(answer.strip())
     if len(compact) < 3 or not re.search(r"[-+*/^\\a-zA-Z]", compact):
         return False  # plain numbers may legitimately appear in the problem
+    if gold and compact == _bare(plain_value(gold)) or compact == _bare(gold):
+        return False
     return compact in _bare(problem)
+
+
+_LABEL = re.compile(r"^\s*[A-Za-z](?:_\{?\w+\}?)?\s*=\s*(?=\S)")
+_STATED = re.compile(r"(?:\bthe\s+(?:final\s+)?answer\s+is\s*:?|\bfinal\s+answer\s*:)\s*(?P<value>.+?)\s*(?:\.(?=\s|$)|\n|$)",
+                     re.IGNORECASE)
+
+
+def gold_parts(gold: str) -> list[str]:
+    """The comma-separated parts a gold states at the top level: `(2, 2), (6, 2)` has two,
+    `\\{1,2,3\\}` three (set braces opened), `(-2, 2)` one (a single interval or point)."""
+    text = plain_value(gold).strip()
+    for left, right in (("\\left\\{", "\\right\\}"), ("\\{", "\\}")):
+        if text.startswith(left) and text.endswith(right):
+            text = text[len(left): len(text) - len(right)]
+            break
+    depth, parts, start = 0, [], 0
+    for at, char in enumerate(text):
+        depth += 1 if char in "([{" else -1 if char in ")]}" else 0
+        if char == "," and depth == 0:
+            parts.append(text[start:at].strip())
+            start = at + 1
+    return [*parts, text[start:].strip()]
+
+
+def stated_answer(block: str) -> tuple[str | None, str]:
+    """The value of "the answer is X" / "Final Answer: X" sentences, when the block states one (value, "");
+    (None, why) when it states none or several different ones (a hedge). In "The largest $n$ is 34",
+    the value is what follows the last " is "."""
+    values = []
+    for match in _STATED.finditer(block[-4000:]):
+        value = match.group("value").strip()
+        if " is " in value:
+            value = value.rsplit(" is ", 1)[1].strip()
+        values.append(value.rstrip(".").strip())
+    distinct = list(dict.fromkeys(_bare(v) for v in values if v))
+    if not distinct:
+        return None, "no stated answer"
+    if len(distinct) > 1:
+        return None, "several different stated answers"
+    return values[-1], ""
 
 
 def hedged(answer: str) -> bool:
@@ -165,13 +208,15 @@ class MathEnv(Env):
         if any(_ALTERNATIVES.search(box) for box in boxes):
             return self.make_score({"format": fmt}, Outcome.WRONG, parsed=final[:100],
                                    detail="the boxed answer offers alternatives")
-        if echoes_question(final, str(task.question.get("problem", ""))):
+        if echoes_question(final, str(task.question.get("problem", "")), str(task.answer)):
             return self.make_score({"format": fmt}, Outcome.WRONG, parsed=final[:100],
                                    detail="the answer repeats an expression from the problem")
         gold = mv.parse_gold(str(task.answer))
         if not gold:
             return self.make_score({"format": fmt}, Outcome.ERROR, detail=f"gold answer {task.answer!r} cannot be parsed")
         values = list(dict.fromkeys(plain_value(box) for box in boxes))  # distinct, in order; last is the answer
+        if len(values) > 1 and len(values) == len(gold_parts(str(task.answer))) > 1:
+            return self._verify_parts(values, gold, task, fmt)
         parsed = [mv.parse_prediction(f"${value}$") for value in values]
         if not parsed[-1]:
             return self.make_score({"format": fmt}, Outcome.UNPARSEABLE, parsed=final[:100],
@@ -181,18 +226,34 @@ class MathEnv(Env):
                                    detail="several different boxed answers")
         return self._verdict(gold, parsed[-1], task, fmt)
 
+    def _verify_parts(self, values: list[str], gold: tuple, task: Task, fmt: float) -> Score:
+        """Several boxes for a gold of as many parts (`\\boxed{(2, 2)}` and `\\boxed{(6, 2)}` for `(2, 2), (6, 2)`):
+        together they are one answer, read with and without `x =` labels. A box per part, no more."""
+        for joined in (", ".join(_LABEL.sub("", v) for v in values), ", ".join(values)):
+            pred = mv.parse_prediction(f"${joined}$")
+            if pred and mv.equivalent(gold, pred):
+                return self.make_score({"format": fmt, "correct": 1.0}, Outcome.CORRECT, parsed=joined[:200])
+        return self.make_score({"format": fmt}, Outcome.WRONG, parsed=", ".join(values)[:100],
+                               detail="the boxes together do not state the gold's parts")
+
     def _verify_unboxed(self, answer: str, task: Task, fmt: float) -> Score:
-        """No box: the block must be one math answer (the hedge, echo and prose rules)."""
+        """No box: the block must be one math answer (the hedge, echo and prose rules), or state it in a
+        closing sentence ("Therefore, the answer is 189.", "Final Answer: The largest $n$ is 34.")."""
+        stated, why = stated_answer(answer)
+        if stated is None and why.startswith("several"):
+            return self.make_score({"format": fmt}, Outcome.WRONG, parsed=answer[-100:], detail=why)
+        if stated is not None:
+            answer = stated
         if len(answer) > MAX_ANSWER_CHARS:
             return self.make_score({"format": fmt}, Outcome.UNPARSEABLE,
                                    detail="answer too long: put the final answer in \\boxed{}")
         if prose(answer):
             return self.make_score({"format": fmt}, Outcome.UNPARSEABLE, parsed=answer[:100],
                                    detail="prose answer: put the final answer in $...$ or \\boxed{}")
-        if echoes_question(answer, str(task.question.get("problem", ""))):
+        if echoes_question(answer, str(task.question.get("problem", "")), str(task.answer)):
             return self.make_score({"format": fmt}, Outcome.WRONG, parsed=answer[:100],
                                    detail="the answer repeats an expression from the problem")
-        if hedged(answer):
+        if hedged(answer) or _ALTERNATIVES.search(answer):
             return self.make_score({"format": fmt}, Outcome.WRONG, parsed=answer[:100],
                                    detail="several candidate answers in one answer block")
         gold = mv.parse_gold(str(task.answer))

@@ -67,9 +67,10 @@ def parse_gold(gold: str) -> tuple:
     """
     from math_verify import parse
 
-    from envs.answers import last_boxed, plain_value
+    from envs.answers import all_boxed, plain_value
 
-    value = (last_boxed(gold) or gold) if "\\boxed" in gold else gold
+    boxes = all_boxed(gold) if "\\boxed" in gold else None
+    value = ", ".join(boxes) if boxes else gold  # `\\boxed{1}\\boxed{2}`: one gold of two parts
     has_delimiters = "$" in value.replace("\\$", "")
     text = value if has_delimiters else f"${plain_value(value)}$"  # same normal form as predictions
     parsed = tuple(_bounded("gold parse", lambda: parse(text, extraction_config=_configs()[0],
@@ -78,13 +79,26 @@ def parse_gold(gold: str) -> tuple:
 
 
 def parse_prediction(answer: str) -> list:
+    """math-verify's parse of model text; [] (unparseable) when math-verify raises on it, so a completion
+    never yields Outcome.ERROR. A timeout still propagates."""
     from math_verify import parse
 
     text = answer if ("$" in answer or "\\boxed" in answer or "\\(" in answer or "\\[" in answer) else f"${answer}$"
-    return _bounded("parse", lambda: parse(text, extraction_config=_configs()[1], parsing_timeout=INNER_TIMEOUT))
+    try:
+        return _bounded("parse", lambda: parse(text, extraction_config=_configs()[1], parsing_timeout=INNER_TIMEOUT))
+    except VerifierTimeout:
+        raise
+    except Exception:  # noqa: BLE001 - math-verify / sympy choking on model text: the answer is unparseable
+        return []
 
 
 def equivalent(gold_parsed: tuple, pred_parsed: list) -> bool:
+    """math-verify's verdict; False (wrong) when it raises comparing the two."""
     from math_verify import verify
 
-    return bool(_bounded("verify", lambda: verify(list(gold_parsed), pred_parsed, timeout_seconds=INNER_TIMEOUT)))
+    try:
+        return bool(_bounded("verify", lambda: verify(list(gold_parsed), pred_parsed, timeout_seconds=INNER_TIMEOUT)))
+    except VerifierTimeout:
+        raise
+    except Exception:  # noqa: BLE001 - an answer math-verify cannot compare is not shown equal
+        return False
