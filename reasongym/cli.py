@@ -14,7 +14,7 @@ from rich.table import Table
 
 from reasongym import registry
 from reasongym.templates import plain_text
-from reasongym.envargs import make_env
+from reasongym.envargs import import_env_modules, make_env
 from reasongym.registry import UnknownEnvError
 
 
@@ -159,31 +159,39 @@ def cmd_contamination(args: argparse.Namespace, console: Console) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m reasongym", description="Inspect and check reasongym envs.")
+    imports = argparse.ArgumentParser(add_help=False)
+    imports.add_argument("--import", dest="imports", action="append", default=[], metavar="MODULE",
+                         help="import MODULE first (it registers your envs); repeatable; the current directory is "
+                              "on the path")
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("list", help="table of registered envs")
-    show = sub.add_parser("show", help="spec, templates, reward components and splits of one env")
+
+    def command(name: str, **kwargs) -> argparse.ArgumentParser:
+        return sub.add_parser(name, parents=[imports], **kwargs)  # every subcommand takes --import
+
+    command("list", help="table of registered envs")
+    show = command("show", help="spec, templates, reward components and splits of one env")
     show.add_argument("id")
     show.add_argument("--env-kwargs", help="JSON object of env overrides")
-    sample = sub.add_parser("sample", help="rendered prompts with gold answers and reference completions")
+    sample = command("sample", help="rendered prompts with gold answers and reference completions")
     sample.add_argument("id")
     sample.add_argument("-n", type=int, default=3)
     sample.add_argument("--seed", type=int, default=0)
     sample.add_argument("--split", default=None, help="default: the env's first split")
     sample.add_argument("--env-kwargs", help="JSON object of env overrides")
-    check = sub.add_parser("check", help="run the verifier contract and reward-hacking probes")
+    check = command("check", help="run the verifier contract and reward-hacking probes")
     check.add_argument("id", nargs="?")
     check.add_argument("--all", action="store_true", help="check every registered env (env families only with --family)")
     check.add_argument("--family", action="append", help="with --all: also check this family's envs (e.g. reasoning-gym)")
     check.add_argument("--examples", type=int, default=100, help="hypothesis examples per property")
     check.add_argument("--seed", type=int, default=0)
     check.add_argument("--env-kwargs", help="JSON object of env overrides")
-    plot = sub.add_parser("plot", help="PNG curves of a training run (reward, held-out, length, aha, difficulty)")
+    plot = command("plot", help="PNG curves of a training run (reward, held-out, length, aha, difficulty)")
     plot.add_argument("run_dir")
     plot.add_argument("--out", default=None, help="output folder (default RUN_DIR/plots)")
-    report = sub.add_parser("report", help="summary of a training run")
+    report = command("report", help="summary of a training run")
     report.add_argument("run_dir")
     report.add_argument("--json", action="store_true")
-    contam = sub.add_parser("contamination", help="train/test overlap and duplicate rate of an env's splits")
+    contam = command("contamination", help="train/test overlap and duplicate rate of an env's splits")
     contam.add_argument("id")
     contam.add_argument("-n", type=int, default=10_000, help="tasks per procedural split")
     contam.add_argument("--seed", type=int, default=0)
@@ -199,6 +207,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     console = Console(emoji=False)
     try:
+        import_env_modules(args.imports)
         return COMMANDS[args.command](args, console)
     except (UnknownEnvError, ValueError, RuntimeError, FileNotFoundError) as exc:  # EnvArgsError is a ValueError
         console.print(f"[red]error:[/] {exc}")

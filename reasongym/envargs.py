@@ -33,6 +33,25 @@ def parse_env_kwargs(text: str | dict[str, Any] | None) -> dict[str, Any]:
     return value
 
 
+def import_env_modules(modules: str | list[str] | None) -> None:
+    """`--import mytasks[,other]`: import the modules that register a user's envs (the current directory is on
+    the path, as for `python -c`), so a task defined in the user's own file works with every command."""
+    import importlib
+    import os
+    import sys
+
+    names = modules.split(",") if isinstance(modules, str) else list(modules or [])
+    if names and os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    for name in (n.strip() for n in names):
+        if not name:
+            continue
+        try:
+            importlib.import_module(name)
+        except Exception as exc:  # noqa: BLE001 - any failure of the user's module: say which and why
+            raise EnvArgsError(f"--import {name}: {type(exc).__name__}: {exc}") from None
+
+
 def make_env(env_id: str, env_kwargs: str | dict[str, Any] | None = None, reward_mode: str | None = None,
              sample_fallback: bool = True, warn: Callable[[str], None] | None = None):
     """The env the arguments name.

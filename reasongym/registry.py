@@ -177,7 +177,8 @@ def _unknown_message(id: str) -> str:
     close = difflib.get_close_matches(id, known, n=5, cutoff=0.5)
     hint = f" Did you mean: {', '.join(close)}?" if close else ""
     broken = f" (plugins that failed to load: {', '.join(sorted(_plugin_errors))})" if _plugin_errors else ""
-    return f"no env registered as {id!r}.{hint} Run `python -m reasongym list` to see all {len(known)} envs{broken}."
+    return (f"no env registered as {id!r}.{hint} Run `python -m reasongym list` to see all {len(known)} envs{broken}; "
+            "an env registered in your own module needs `--import MODULE` (or a `reasongym.envs` entry point).")
 
 
 def _gymnasium_entry(_rg_id: str, **kwargs: Any):

@@ -51,7 +51,9 @@ MODEL = ScriptOption("model", None, "hub id or local path of the policy (default
 CONFIG = ScriptOption("config", None, "YAML recipe (recipes/<trainer>/*.yaml); flags override it")
 ENV_KWARGS = ScriptOption("env_kwargs", None, "JSON object of env overrides, e.g. '{\"template\": \"base\"}'", dict)
 REWARD_MODE = ScriptOption("reward_mode", None, "env reward mode (python -m reasongym show ID lists them)")
-COMMON_OPTIONS = (ENV, MODEL, CONFIG, ENV_KWARGS, REWARD_MODE)
+IMPORT = ScriptOption("import", None, "comma-separated modules to import first: the ones that register your own envs "
+                      "(the current directory is on the path)")
+COMMON_OPTIONS = (ENV, MODEL, CONFIG, ENV_KWARGS, REWARD_MODE, IMPORT)
 # Trainers (not evaluation) add this one: training on a verifier known to evaluate model text needs consent.
 ALLOW_UNSAFE_ENV = ScriptOption("allow_unsafe_env", False, "train even on an env whose verifier is marked unsafe "
                                 "(docs/reasoning-gym.md says which and why)", bool)
@@ -312,12 +314,13 @@ def close_process_group() -> None:
 def open_env(script: dict[str, Any], console: Any):
     """The env the parsed options name (sample-data fallback, errors as RecipeError). An env whose scorer
     runs model text as code, made without allow_unsafe_scoring, stops here: before any model loads."""
-    from reasongym.envargs import make_env
+    from reasongym.envargs import import_env_modules, make_env
     from reasongym.errors import UnsafeScoringRefused
     from reasongym.scoring import require_safe_scoring
     from rich.markup import escape
 
     try:
+        import_env_modules(script.get("import"))
         env = make_env(script["env"], script.get("env_kwargs"), script.get("reward_mode"),
                        warn=lambda message: console.print(f"[yellow]{escape(message)}[/]"))
         require_safe_scoring(env)
