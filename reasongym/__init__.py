@@ -14,7 +14,7 @@ from reasongym.registry import EnvSpec, UnknownEnvError, list_envs, make, regist
 from reasongym.templates import PromptTemplate
 from reasongym.types import Outcome, Score, Task
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = [
     "Env",

@@ -114,7 +114,7 @@ def test_no_constructor_option_is_silently_ignored(env_id, tmp_path):
 def test_flag_values_follow_the_config_field_type(tmp_path):
     from trainers import grpo
 
-    _, config = grpo.parse(["--env", "countdown-3", "--model", "m", "--save_strategy", "no", "--bf16", "no",
+    _, config = grpo.parse(["--env", "countdown-3", "--model", "m", "--config", "none", "--save_strategy", "no", "--bf16", "no",
                             "--report-to", "none", "--max_steps", "1e2", "--learning-rate", "1e-6"])
     assert config["save_strategy"] == "no" and config["bf16"] is False and config["report_to"] == "none"
     assert config["max_steps"] == 100 and config["learning_rate"] == 1e-6

@@ -185,6 +185,20 @@ class TrainerCLI:
         """Recipe + flags, checked and typed. Without --config, `default_recipe(flags)` may give a recipe path or a
         RecipeChoice (trainers.common.recipes: printed in one line); `--config none` means no recipe at all."""
         flags = parse_flags(argv)
+        self._refuse_unknown(flags)  # a mistyped flag, value or env id is named before any recipe is looked for
+        for key, value in flags.items():
+            coerce(key, value, self.options[key].type if key in self.options else self.fields[key])
+        if not flags.get("env") and not flags.get("config"):
+            raise RecipeError("--env is required (python -m reasongym list shows the ids)")
+        if flags.get("env"):
+            from reasongym import registry
+            from reasongym.envargs import import_env_modules
+
+            try:
+                import_env_modules(flags.get("import"))
+            except EnvArgsError as exc:
+                raise RecipeError(str(exc)) from None
+            registry.spec(str(flags["env"]))  # UnknownEnvError, with close matches
         chosen = flags.get("config")
         if isinstance(chosen, str) and chosen.lower() == "none":
             flags["config"] = None
