@@ -25,14 +25,11 @@ from typing import Any, Callable, Sequence
 import yaml
 
 from reasongym.envargs import EnvArgsError, parse_env_kwargs
+from trainers.common.recipes import RecipeError, _StrictBoolLoader, load_recipe  # noqa: F401 - RecipeError, load_recipe re-exported
 
 _NONE = ("none", "null", "~")
 _TRUE = ("true", "yes", "on", "1", "y")
 _FALSE = ("false", "no", "off", "0", "n")
-
-
-class RecipeError(ValueError):
-    """A recipe or flag is wrong; the message says what to change."""
 
 
 @dataclass(frozen=True)
@@ -59,20 +56,6 @@ ALLOW_UNSAFE_ENV = ScriptOption("allow_unsafe_env", False, "train even on an env
                                 "(docs/reasoning-gym.md says which and why)", bool)
 
 
-class _StrictBoolLoader(yaml.SafeLoader):
-    """YAML that reads only true/false as booleans (YAML 1.2): `no`, `on`, `off`, `yes` stay strings,
-    so a recipe's `save_strategy: no` means the string "no". Typed coercion turns them into bools
-    where a field is a bool."""
-
-
-_StrictBoolLoader.yaml_implicit_resolvers = {
-    key: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:bool"]
-    for key, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
-_StrictBoolLoader.add_implicit_resolver(
-    "tag:yaml.org,2002:bool", yaml.resolver.re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF"))
-
-
 def parse_flags(argv: Sequence[str]) -> dict[str, str | bool]:
     """`--a 1 --b-c x --flag` -> {"a": "1", "b_c": "x", "flag": True}: raw text, typed later."""
     out: dict[str, str | bool] = {}
@@ -90,19 +73,6 @@ def parse_flags(argv: Sequence[str]) -> dict[str, str | bool]:
         else:
             out[key], i = True, i + 1
     return out
-
-
-def load_recipe(path: str | None) -> dict[str, Any]:
-    if not path:
-        return {}
-    try:
-        with open(path, encoding="utf-8") as f:
-            data = yaml.load(f, Loader=_StrictBoolLoader) or {}
-    except FileNotFoundError:
-        raise RecipeError(f"recipe {path!r} does not exist (recipes live in recipes/grpo/, recipes/ppo/, ...)") from None
-    if not isinstance(data, dict):
-        raise RecipeError(f"recipe {path!r} must be a YAML mapping of option: value")
-    return {str(k).replace("-", "_"): v for k, v in data.items()}
 
 
 def coerce(key: str, value: Any, hint: Any) -> Any:

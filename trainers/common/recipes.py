@@ -22,6 +22,39 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
+import yaml
+
+class RecipeError(ValueError):
+    """A recipe or flag is wrong; the message says what to change."""
+
+
+class _StrictBoolLoader(yaml.SafeLoader):
+    """YAML that reads only true/false as booleans (YAML 1.2): `no`, `on`, `off`, `yes` stay strings,
+    so a recipe's `save_strategy: no` means the string "no". Typed coercion turns them into bools
+    where a field is a bool."""
+
+
+_StrictBoolLoader.yaml_implicit_resolvers = {
+    key: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:bool"]
+    for key, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_StrictBoolLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool", yaml.resolver.re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF"))
+
+
+def load_recipe(path: str | None) -> dict[str, Any]:
+    if not path:
+        return {}
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = yaml.load(f, Loader=_StrictBoolLoader) or {}
+    except FileNotFoundError:
+        raise RecipeError(f"recipe {path!r} does not exist (recipes live in recipes/grpo/, recipes/ppo/, ...)") from None
+    if not isinstance(data, dict):
+        raise RecipeError(f"recipe {path!r} must be a YAML mapping of option: value")
+    return {str(k).replace("-", "_"): v for k, v in data.items()}
+
+
 PACKAGE = "recipes"
 # completion budget per env family: what a worked answer needs (countdown search, a GSM8K solution, MATH)
 COMPLETION_LENGTH = {"countdown": 512, "gsm8k": 512, "math": 1024, "reasoning-gym": 512}
@@ -77,8 +110,6 @@ def pair_recipe(trainer: str, env_id: str, model: str) -> str | None:
 
 def check_model_reference(model: str) -> None:
     """A local path that is not a model folder fails here, before anything loads (a hub id passes)."""
-    from trainers.common.cli import RecipeError
-
     looks_local = os.path.isabs(model) or model.startswith((".", "~")) or os.path.exists(model) or model.count("/") > 1
     if looks_local and not os.path.isfile(os.path.join(os.path.expanduser(model), "config.json")):
         what = "does not exist" if not os.path.exists(os.path.expanduser(model)) else "has no config.json"
@@ -91,8 +122,6 @@ def parameter_count(model: str) -> int | None:
     architecture transformers cannot build. A hub id whose config cannot be fetched is an error here,
     before any model memory is allocated."""
     from transformers import AutoConfig
-
-    from trainers.common.cli import RecipeError
 
     try:
         config = AutoConfig.from_pretrained(os.path.expanduser(model))
@@ -161,8 +190,6 @@ def vllm_fit(values: dict[str, Any], flags: dict[str, Any]) -> tuple[dict[str, A
 
 def for_model(trainer: str, env_id: str, model: str, flags: dict[str, Any]) -> RecipeChoice:
     """The recipe for a run with --model and no --config (module docstring)."""
-    from trainers.common.cli import load_recipe
-
     check_model_reference(model)
     path = pair_recipe(trainer, env_id, model)
     if path is not None:
