@@ -1,0 +1,144 @@
+"""The warm helper: a small single-threaded process, started fresh (`python -m reasongym.sandbox.helper`,
+with a scrubbed environment), that forks one child per program and supervises it.
+
+Protocol on stdin/stdout: one JSON request per line, one JSON reply per line. The helper, not the
+trainer, is the parent of every child: it enforces the wall clock (SIGKILL to the child's process
+group), caps what it reads back, and always reaps. It dies with the process that started it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import shutil
+import signal
+import sys
+import tempfile
+import time
+from typing import Any
+
+from reasongym.sandbox import isolation
+from reasongym.sandbox.harness import run as run_harness
+
+RESULT_CAP = 4 * 1024 * 1024  # bytes of test results read back
+OUTPUT_CAP = 64 * 1024  # bytes of stdout / stderr kept
+SAFE_ENV = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "PYTHONHASHSEED": "0", "OMP_NUM_THREADS": "1",
+            "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
+
+def _child(request: dict[str, Any], workdir: str, write_fd: int) -> None:
+    """In the forked child: a new session, the working directory, files for output, confinement, the harness."""
+    code = 0
+    try:
+        os.setsid()
+        os.chdir(workdir)
+        os.environ.clear()
+        os.environ.update({**SAFE_ENV, "HOME": workdir, "TMPDIR": workdir})
+        for fd, name in ((1, "stdout"), (2, "stderr")):
+            out = os.open(os.path.join(workdir, name), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            os.dup2(out, fd)
+            os.close(out)
+        null = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(null, 0)
+        os.close(null)
+        limits = isolation.Limits(cpu_seconds=max(1, int(request["timeout"]) + 1), memory_mb=request["memory_mb"])
+        layers = isolation.apply(workdir, limits, **request.get("layers", {}))
+        os.write(write_fd, (json.dumps({"isolation": layers}) + "\n").encode())
+        sys.setrecursionlimit(request.get("recursion_limit", 10_000))
+        run_harness(request, write_fd)
+    except BaseException:  # noqa: BLE001 - nothing may escape a forked child
+        code = 1
+    finally:
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except BaseException:  # noqa: BLE001 - a full or closed stream: the output is capped anyway
+                pass
+        os._exit(code)
+
+
+def supervise(request: dict[str, Any]) -> dict[str, Any]:
+    """Run one request in a fresh child; the reply carries raw result lines, outputs and how it ended."""
+    workdir = tempfile.mkdtemp(prefix="rg-sandbox-")
+    read_fd, write_fd = os.pipe()
+    start = time.monotonic()
+    pid = os.fork()
+    if pid == 0:
+        os.close(read_fd)
+        _child(request, workdir, write_fd)
+    os.close(write_fd)
+    deadline = start + float(request["timeout"])
+    chunks, size, status, timed_out = [], 0, None, False
+    try:
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                timed_out = True
+                break
+            ready, _, _ = select.select([read_fd], [], [], min(left, 0.05))
+            if ready:
+                data = os.read(read_fd, 65536)
+                if not data:  # the child closed its end: it exited (or closed the fd itself)
+                    break
+                if size < RESULT_CAP:
+                    chunks.append(data[: RESULT_CAP - size])
+                size += len(data)
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                chunks.append(_drain(read_fd, RESULT_CAP - size))
+                break
+    finally:
+        for target in (-pid, pid):  # the whole session (setsid made pid its group), then the child itself
+            try:
+                os.kill(target, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+        if status is None:
+            _, status = os.waitpid(pid, 0)
+        os.close(read_fd)
+        outputs = {name: _read_capped(os.path.join(workdir, name)) for name in ("stdout", "stderr")}
+        shutil.rmtree(workdir, ignore_errors=True)
+    return {"id": request.get("id"), "lines": b"".join(chunks).decode("utf-8", "replace"), "timed_out": timed_out,
+            "exit_code": os.WEXITSTATUS(status) if os.WIFEXITED(status) else None,
+            "signal": os.WTERMSIG(status) if os.WIFSIGNALED(status) else None, "overflow": size > RESULT_CAP,
+            "seconds": time.monotonic() - start, **outputs}
+
+
+def _drain(fd: int, cap: int) -> bytes:
+    out = []
+    while cap > 0:
+        ready, _, _ = select.select([fd], [], [], 0)
+        if not ready:
+            break
+        data = os.read(fd, min(65536, cap))
+        if not data:
+            break
+        out.append(data)
+        cap -= len(data)
+    return b"".join(out)
+
+
+def _read_capped(path: str) -> str:
+    try:
+        with open(path, "rb") as f:
+            return f.read(OUTPUT_CAP).decode("utf-8", "replace")
+    except OSError:
+        return ""
+
+
+def main() -> None:
+    isolation.set_pdeathsig()
+    isolation.seccomp_library()  # resolved once, before any child is forked
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C goes to the trainer, which closes us
+    for line in sys.stdin:
+        try:
+            reply = supervise(json.loads(line))
+        except Exception as exc:  # noqa: BLE001 - a broken request must not kill the helper
+            reply = {"error": f"{type(exc).__name__}: {exc}"}
+        sys.stdout.write(json.dumps(reply) + "\n")
+        sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()
