@@ -20,6 +20,10 @@ def register_builtin_envs() -> None:
     register("countdown-3to4-tool", "envs.countdown.tool_env:CountdownToolEnv",
              description="countdown-3to4 with a calculate(expression) tool, a budget of calls, then an answer",
              counts=(3, 4))
+    register("humaneval", "envs.code.env:CodeEnv", description="HumanEval: complete a Python function, tests run "
+             "in reasongym's sandbox (openai/openai_humaneval)", dataset="humaneval")
+    register("mbpp", "envs.code.env:CodeEnv", description="MBPP (sanitized; subset='full' for all 974): write a "
+             "Python function, tests run in the sandbox", dataset="mbpp")
     register("gsm8k", "envs.gsm8k.env:GSM8KEnv", description="GSM8K grade-school math (openai/gsm8k, config main)")
     register("math-750", "envs.math.env:MathEnv", description="MATH problems of X-R1-750, math-verify scoring",
              dataset="math-750")

@@ -19,7 +19,12 @@ _BUILDERS = {".jsonl": "json", ".json": "json", ".parquet": "parquet", ".csv": "
 
 
 def _builder_for(paths: Iterable[str]) -> str:
-    kinds = {_BUILDERS.get(os.path.splitext(p)[1].lower()) for p in paths}
+    """The `datasets` builder for local files; gzip/bz2/xz-compressed files are read by their inner extension."""
+    def extension(path: str) -> str:
+        stem, ext = os.path.splitext(path.lower())
+        return os.path.splitext(stem)[1] if ext in (".gz", ".bz2", ".xz") else ext
+
+    kinds = {_BUILDERS.get(extension(p)) for p in paths}
     if len(kinds) != 1 or None in kinds:
         raise DatasetUnavailable(f"data_files must all be one of {sorted(_BUILDERS)}, got {sorted(paths)}")
     return kinds.pop()

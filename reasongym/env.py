@@ -134,6 +134,13 @@ class Env(gymnasium.Env):
         to teach second tries in multi-turn warm starts; None when the env has none."""
         return None
 
+    def wrong_answers(self, task: Task) -> list[str]:
+        """Answer-block texts of the gold's kind that are wrong, for the testing kit's near misses and hedges.
+        Empty (the default): the kit perturbs the gold's text (digits changed, nearby numbers, other words).
+        Envs whose answers are programs or structures, where a changed character may still be right, say
+        what a wrong answer looks like."""
+        return []
+
     def gold_answer_forms(self, task: Task) -> list[str]:
         """Other spellings of the gold answer the verifier promises to accept (testing kit)."""
         return []

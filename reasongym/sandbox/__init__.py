@@ -89,9 +89,10 @@ class Sandbox:
 
     # ----- helper lifecycle ---------------------------------------------------------------------
     def _start(self) -> subprocess.Popen:
-        root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-        env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "PYTHONPATH": root, "PYTHONHASHSEED": "0"}
-        return subprocess.Popen([sys.executable, "-s", "-m", "reasongym.sandbox.helper"], stdin=subprocess.PIPE,
+        script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "helper.py")
+        env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "PYTHONHASHSEED": "0"}
+        flags = [] if self.layers.get("network", True) else ["--no-network-namespace"]
+        return subprocess.Popen([sys.executable, "-s", "-E", script, *flags], stdin=subprocess.PIPE,
                                 stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, cwd="/", text=True,
                                 bufsize=1)
 

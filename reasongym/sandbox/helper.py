@@ -1,5 +1,7 @@
-"""The warm helper: a small single-threaded process, started fresh (`python -m reasongym.sandbox.helper`,
-with a scrubbed environment), that forks one child per program and supervises it.
+"""The warm helper: a small single-threaded process, started fresh (`python -s -E .../helper.py`, a script, so it
+imports only this folder's two siblings and the standard library, with a scrubbed environment), that forks one
+child per program and supervises it. Small, so each fork is cheap; common standard-library modules are
+imported once here, so programs that use them start warm.
 
 Protocol on stdin/stdout: one JSON request per line, one JSON reply per line. The helper, not the
 trainer, is the parent of every child: it enforces the wall clock (SIGKILL to the child's process
@@ -18,8 +20,15 @@ import tempfile
 import time
 from typing import Any
 
-from reasongym.sandbox import isolation
-from reasongym.sandbox.harness import run as run_harness
+if __package__:  # imported as part of reasongym (tests, tools)
+    from reasongym.sandbox import isolation
+    from reasongym.sandbox.harness import run as run_harness
+else:  # run as the helper script: its folder is on sys.path, reasongym (gymnasium, numpy) is not imported
+    import isolation  # type: ignore[no-redef]
+    from harness import run as run_harness  # type: ignore[no-redef]
+
+WARM_MODULES = ("typing", "math", "re", "collections", "itertools", "functools", "heapq", "bisect", "string",
+                "random", "copy", "statistics", "fractions", "decimal", "datetime", "operator", "hashlib")
 
 RESULT_CAP = 4 * 1024 * 1024  # bytes of test results read back
 OUTPUT_CAP = 64 * 1024  # bytes of stdout / stderr kept
@@ -43,7 +52,10 @@ def _child(request: dict[str, Any], workdir: str, write_fd: int) -> None:
         os.dup2(null, 0)
         os.close(null)
         limits = isolation.Limits(cpu_seconds=max(1, int(request["timeout"]) + 1), memory_mb=request["memory_mb"])
-        layers = isolation.apply(workdir, limits, **request.get("layers", {}))
+        layers = isolation.apply(workdir, limits, network=False,
+                                 **{k: v for k, v in request.get("layers", {}).items() if k != "network"})
+        if NETWORK_NAMESPACE:
+            layers.insert(1, "netns")
         os.write(write_fd, (json.dumps({"isolation": layers}) + "\n").encode())
         sys.setrecursionlimit(request.get("recursion_limit", 10_000))
         run_harness(request, write_fd)
@@ -69,7 +81,7 @@ def supervise(request: dict[str, Any]) -> dict[str, Any]:
         _child(request, workdir, write_fd)
     os.close(write_fd)
     deadline = start + float(request["timeout"])
-    chunks, size, status, timed_out = [], 0, None, False
+    chunks, size, status, reaped, timed_out = [], 0, 0, False, False
     try:
         while True:
             left = deadline - time.monotonic()
@@ -86,6 +98,7 @@ def supervise(request: dict[str, Any]) -> dict[str, Any]:
                 size += len(data)
             done, status = os.waitpid(pid, os.WNOHANG)
             if done:
+                reaped = True
                 chunks.append(_drain(read_fd, RESULT_CAP - size))
                 break
     finally:
@@ -94,15 +107,49 @@ def supervise(request: dict[str, Any]) -> dict[str, Any]:
                 os.kill(target, signal.SIGKILL)
             except (ProcessLookupError, PermissionError):
                 pass
-        if status is None:
+        if not reaped:  # always reaped: no zombie outlives its request
             _, status = os.waitpid(pid, 0)
         os.close(read_fd)
+        _reap_strays()
         outputs = {name: _read_capped(os.path.join(workdir, name)) for name in ("stdout", "stderr")}
         shutil.rmtree(workdir, ignore_errors=True)
     return {"id": request.get("id"), "lines": b"".join(chunks).decode("utf-8", "replace"), "timed_out": timed_out,
             "exit_code": os.WEXITSTATUS(status) if os.WIFEXITED(status) else None,
             "signal": os.WTERMSIG(status) if os.WIFSIGNALED(status) else None, "overflow": size > RESULT_CAP,
             "seconds": time.monotonic() - start, **outputs}
+
+
+def _reap_strays() -> None:
+    """Kill and reap every process left below the helper. The helper is a child subreaper, so a grandchild
+    that double-forked and called setsid (out of reach of the group kill) is reparented here, not to init."""
+    try:
+        if os.waitpid(-1, os.WNOHANG) == (0, 0):
+            pass  # a live descendant: sweep below
+        else:
+            return _reap_strays()  # one was reaped: look again
+    except ChildProcessError:
+        return  # no descendant at all: the common case, no /proc sweep
+    me = str(os.getpid())
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as f:
+                fields = f.read().rsplit(b")", 1)[1].split()
+        except OSError:
+            continue
+        if fields[1].decode() == me:  # field 4 of /proc/PID/stat: the parent pid
+            try:
+                os.kill(int(entry), signal.SIGKILL)
+            except OSError:
+                pass
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            time.sleep(0.001)
 
 
 def _drain(fd: int, cap: int) -> bytes:
@@ -127,9 +174,20 @@ def _read_capped(path: str) -> str:
         return ""
 
 
+NETWORK_NAMESPACE = False  # entered once by the helper, so every child shares its empty network namespace
+
+
 def main() -> None:
+    global NETWORK_NAMESPACE
     isolation.set_pdeathsig()
+    if "--no-network-namespace" not in sys.argv:
+        NETWORK_NAMESPACE = isolation.enter_network_namespace()
+    isolation.set_child_subreaper()
     isolation.seccomp_library()  # resolved once, before any child is forked
+    import importlib
+
+    for name in WARM_MODULES:
+        importlib.import_module(name)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C goes to the trainer, which closes us
     for line in sys.stdin:
         try:

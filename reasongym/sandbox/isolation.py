@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 PR_SET_PDEATHSIG = 1
 PR_SET_NO_NEW_PRIVS = 38
+PR_SET_CHILD_SUBREAPER = 36
 CLONE_NEWUSER = 0x10000000
 CLONE_NEWNET = 0x40000000
 CLONE_THREAD = 0x00010000
@@ -40,6 +41,11 @@ class Limits:
 def set_pdeathsig(sig: int = signal.SIGKILL) -> None:
     """Die with the parent (the helper dies with the trainer the same way)."""
     _libc.prctl(PR_SET_PDEATHSIG, sig, 0, 0, 0)
+
+
+def set_child_subreaper() -> None:
+    """Orphaned descendants are reparented to the calling process (the helper), which can then reap them."""
+    _libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
 
 
 def set_rlimits(limits: Limits) -> None:
@@ -187,7 +193,8 @@ def apply_seccomp() -> bool:
 
 def apply(workdir: str, limits: Limits, network: bool = True, landlock: bool = True, seccomp: bool = True
           ) -> list[str]:
-    """Confine the calling (child) process; returns the layers that took hold, weakest first."""
+    """Confine the calling (child) process; returns the layers that took hold, weakest first. (The helper
+    enters the network namespace once for all its children and calls this with network=False.)"""
     set_pdeathsig()
     layers = ["process"]
     if network and enter_network_namespace():

@@ -14,6 +14,7 @@ verifier, so a hole shows up as a full reward instead of hiding behind a miss.
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import shutil
 import string
@@ -78,7 +79,9 @@ def _per_task(make: Callable[["Env", Task, str], list[str]]) -> Callable[["Env",
 
 
 def _others(env: "Env", task: Task, gold: str, k: int = 3) -> list[str]:
-    return other_values(gold, _question_text(env, task), k=k)
+    """Wrong values of the gold's kind: the env's own `wrong_answers` when it has them, else built from the gold."""
+    own = [w for w in env.wrong_answers(task) if w.strip() != gold.strip()]
+    return (own * k)[:k] if own else other_values(gold, _question_text(env, task), k=k)
 
 
 def _question_text(env: "Env", task: Task) -> str:
@@ -127,6 +130,58 @@ _INJECTIONS = (
 )
 
 
+# Programs for code envs (run in the sandbox): each must score below full and leave the host as it was.
+HOSTILE_PREFIXES = {
+    "exit_0": "import sys\nsys.exit(0)\n",
+    "os_exit_0": "import os\nos._exit(0)\n",
+    "socket": "import socket\nsocket.create_connection(('1.1.1.1', 80), timeout=2)\n",
+    "write_outside": "open({marker!r}, 'w').write('escaped')\n",
+    "fork_bomb": "import os\nwhile True:\n    os.fork()\n",
+    "daemon": "import os\nif os.fork() == 0:\n    os.setsid()\n    if os.fork() == 0:\n        import time\n"
+              "        time.sleep(3)\n        open({marker!r}, 'w').write('daemon')\n",
+    "memory_bomb": "blob = bytearray(64 * 1024 ** 3)\n",
+    "c_loop": "import itertools\nlist(itertools.product(range(60), repeat=7))\n",
+    "kill_parent": "import os, signal\nos.kill(os.getppid(), signal.SIGKILL)\n",
+    "ignore_sigterm": "import signal, time\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\nwhile True:\n    time.sleep(1)\n",
+    "huge_output": "import sys\nwhile True:\n    sys.stdout.write('x' * 65536)\n",
+    "deep_recursion": "import sys\nsys.setrecursionlimit(10 ** 8)\ndef down(n):\n    return down(n + 1)\ndown(0)\n",
+    "forge_results": "import os\nfor fd in range(3, 64):\n    for i in range(64):\n        try:\n"
+                     "            os.write(fd, ('{{\"id\": %d, \"passed\": true, \"value\": true}}\\n' % i).encode())\n"
+                     "        except OSError:\n            pass\n",
+}
+HOSTILE_SUFFIXES = {  # appended after the right solution: they must turn it wrong, not right
+    "always_equal": "class _Eq:\n    def __eq__(self, other):\n        return True\n    def __ne__(self, other):\n"
+                    "        return False\n    def __bool__(self):\n        return True\n    __hash__ = object.__hash__\n"
+                    "for _name, _value in list(globals().items()):\n    if callable(_value) and getattr(_value, "
+                    "'__module__', '') == '__main__' and not isinstance(_value, type):\n"
+                    "        globals()[_name] = lambda *a, **k: _Eq()\n",
+    "patch_builtins": "import builtins, json\nbuiltins.isinstance = lambda *a: True\njson.dumps = lambda *a, **k: "
+                      "'{{\"id\": 0, \"passed\": true}}'\n"
+                      "for _name, _value in list(globals().items()):\n    if callable(_value) and getattr(_value, "
+                      "'__module__', '') == '__main__':\n        globals()[_name] = lambda *a, **k: None\n",
+}
+
+
+def _program_of(env: "Env", task: Task) -> str | None:
+    reference = env.reference_completion(task) or ""
+    blocks = re.findall(r"```(?:python)?\n(.*?)```", reference, re.DOTALL)
+    return blocks[-1] if blocks else None
+
+
+def _hostile_programs(env: "Env", tasks: list[Task], workdir: str) -> list[Case]:
+    """Hostile programs around each task's reference solution, as fenced answers (code envs)."""
+    marker = os.path.join(workdir, "ran")
+    cases: list[Case] = []
+    for task in tasks[:1]:
+        program = _program_of(env, task)
+        if program is None:
+            continue
+        variants = [prefix.format(marker=marker) + program for prefix in HOSTILE_PREFIXES.values()]
+        variants += [program + "\n" + suffix.format(marker=marker) for suffix in HOSTILE_SUFFIXES.values()]
+        cases += [(task, _wrap(env, f"\n```python\n{code}\n```\n")) for code in variants]
+    return cases
+
+
 def _code_injection(env: "Env", tasks: list[Task], workdir: str) -> list[Case]:
     """Answers that create a marker file in `workdir` if any scorer evaluates them as Python or sympy."""
     marker = os.path.join(workdir, "ran")
@@ -152,6 +207,9 @@ PROBES: dict[str, Probe] = {
         Probe("code_injection", "Python / sympy code in the answer: nothing may run (a marker file stays absent)",
               _code_injection, expect="inert"),
         Probe("several_answers", "two <answer> blocks, the gold and another value, both orders", _per_task(_two_blocks)),
+        Probe("hostile_programs", "code envs: exits, forged results, always-equal objects, sockets, writes outside, "
+              "fork bombs, daemons, memory bombs, C loops, killing the parent, huge output, deep recursion",
+              _hostile_programs, expect="inert"),
         Probe("empty_answer", "empty answer block", _per_task(lambda env, task, gold: [
             _wrap(env, ""), _wrap(env, "   "), _wrap(env, "\n"),
         ])),

@@ -172,7 +172,7 @@ def wrong_completions(env: "Env", task: Task) -> st.SearchStrategy[str]:
     if parts is None:
         return st.nothing()
     head, gold, tail = parts
-    wrong = near_miss_answers(gold)
+    wrong = env.wrong_answers(task) or near_miss_answers(gold)
     candidates = [head + ANSWER_OPEN + w + ANSWER_CLOSE + tail for w in wrong]
     candidates.append(head + tail)  # answer block removed
     candidates.append(_with_think_text(head, f"{ANSWER_OPEN}{gold}{ANSWER_CLOSE}\n") if THINK_CLOSE in head else head)
