@@ -1,4 +1,4 @@
-"""`python -m reasongym list | show ID | sample ID | check ID`."""
+"""`python -m reasongym list | show | sample | check | plot | report | contamination | export | serve`."""
 
 from __future__ import annotations
 
@@ -157,6 +157,48 @@ def cmd_contamination(args: argparse.Namespace, console: Console) -> int:
     return 1 if any(s["shared_unique_tasks"] for s in report["overlap"].values()) else 0
 
 
+def cmd_export(args: argparse.Namespace, console: Console) -> int:
+    from reasongym.adapters import verl
+
+    env = make_for_inspection(args.id, args.env_kwargs, console)
+    kwargs = json.loads(args.env_kwargs) if args.env_kwargs else {}
+    rows = verl.rows(env, args.split or env.default_split, args.n, args.seed, env_kwargs=kwargs)
+    import datasets
+
+    datasets.Dataset.from_list(rows).to_parquet(args.out)
+    console.print(f"wrote {len(rows)} {args.format} rows of {env.env_id} ({args.split or env.default_split}) to {args.out}")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace, console: Console) -> int:
+    import os
+    import secrets
+
+    try:
+        import uvicorn
+
+        from reasongym.serve import ServeConfig, create_app
+    except ImportError as exc:
+        console.print(f"[red]error:[/] serving needs starlette and uvicorn: pip install 'reasongym[serve]' ({exc})")
+        return 2
+    token = args.token or os.environ.get("REASONGYM_SERVE_TOKEN")
+    if args.insecure_no_token:
+        token = None
+        console.print("[bold red]WARNING: serving without a token: anyone who can reach "
+                      f"{args.host}:{args.port} can make this machine run verifiers.[/]")
+    elif not token:
+        token = secrets.token_urlsafe(24)
+        console.print(f"bearer token (set REASONGYM_SERVE_TOKEN or --token to choose one): {token}", markup=False)
+    if args.env:
+        registry.spec(args.env)  # an unknown default env fails now, not at the first request
+    config = ServeConfig(token=token, max_body_bytes=int(args.max_body_mb * 1024 * 1024), max_items=args.max_items,
+                         default_env=args.env, default_env_kwargs=json.loads(args.env_kwargs) if args.env_kwargs else {},
+                         engines_per_env=args.engines_per_env, timeout=args.timeout)
+    console.print(f"serving reasongym verifiers on http://{args.host}:{args.port} (/score, /get_reward, /verify, /health)")
+    uvicorn.run(create_app(config), host=args.host, port=args.port, log_level="warning")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m reasongym", description="Inspect and check reasongym envs.")
     imports = argparse.ArgumentParser(add_help=False)
@@ -196,11 +238,30 @@ def build_parser() -> argparse.ArgumentParser:
     contam.add_argument("-n", type=int, default=10_000, help="tasks per procedural split")
     contam.add_argument("--seed", type=int, default=0)
     contam.add_argument("--env-kwargs", help="JSON object of env overrides")
+    export = command("export", help="write an env's tasks as another engine's training rows (verl parquet)")
+    export.add_argument("id")
+    export.add_argument("out", help="output .parquet file")
+    export.add_argument("--format", choices=["verl"], default="verl")
+    export.add_argument("--split", default=None, help="default: train, or the env's only split")
+    export.add_argument("-n", type=int, default=None, help="number of tasks (procedural envs need it)")
+    export.add_argument("--seed", type=int, default=0)
+    export.add_argument("--env-kwargs", help="JSON object of env overrides (travels in each row)")
+    serve = command("serve", help="an HTTP reward service: /score, OpenRLHF's /get_reward, NeMo Gym's /verify")
+    serve.add_argument("--host", default="127.0.0.1", help="interface to bind (default: this machine only)")
+    serve.add_argument("--port", type=int, default=8080)
+    serve.add_argument("--token", default=None, help="bearer token clients must send (or REASONGYM_SERVE_TOKEN)")
+    serve.add_argument("--insecure-no-token", action="store_true", help="accept requests without a token (warns)")
+    serve.add_argument("--env", default=None, help="env of labels that carry only a task (OpenRLHF)")
+    serve.add_argument("--env-kwargs", help="JSON object of that env's overrides")
+    serve.add_argument("--max-body-mb", type=float, default=8.0)
+    serve.add_argument("--max-items", type=int, default=512, help="completions per request")
+    serve.add_argument("--engines-per-env", type=int, default=2, help="scoring workers per env (each hard-timed)")
+    serve.add_argument("--timeout", type=float, default=None, help="seconds per completion (default: the env's)")
     return parser
 
 
 COMMANDS = {"list": cmd_list, "show": cmd_show, "sample": cmd_sample, "check": cmd_check, "plot": cmd_plot,
-            "report": cmd_report, "contamination": cmd_contamination}
+            "report": cmd_report, "contamination": cmd_contamination, "export": cmd_export, "serve": cmd_serve}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -199,12 +199,23 @@ class _WorkerPool:
         pending = list(range(n - 1, -1, -1))
         try:
             while pending or any(w.item is not None for w in self.workers):
-                for worker in self.workers:
+                for slot, worker in enumerate(self.workers):
                     if worker.item is None and pending:
+                        if not worker.process.is_alive():  # died while idle (killed from outside): a fresh one
+                            worker.kill()
+                            worker = self.workers[slot] = _Worker(self.ctx, self.env)
                         index = pending.pop()
                         worker.item, worker.started = index, time.perf_counter()
-                        worker.conn.send((index, completions[index], tasks[index].to_dict()))
+                        try:
+                            worker.conn.send((index, completions[index], tasks[index].to_dict()))
+                        except (OSError, ValueError):  # its pipe broke just now: the item is retried later
+                            worker.item = None
+                            pending.append(index)
+                            worker.kill()
+                            self.workers[slot] = _Worker(self.ctx, self.env)
                 busy = [w for w in self.workers if w.item is not None]
+                if not busy:
+                    continue
                 now = time.perf_counter()
                 soonest = min(w.started + self.timeout for w in busy)
                 ready = wait([w.conn for w in busy], timeout=max(0.0, soonest - now))
