@@ -28,6 +28,23 @@ HBM_BYTES_PER_S = {"H200": 4.8e12, "H100": 3.35e12}
 
 
 def build(shape: str, out: str) -> None:
+    if shape == "smollm2-135m":  # SmolLM2-135M-Instruct's Llama shape, float32 weights as trainers.pretrained gives
+        import torch
+        from transformers import LlamaConfig, LlamaForCausalLM
+
+        from trainers.tiny import build_tokenizer, env_corpus
+
+        tokenizer = build_tokenizer(env_corpus("countdown-3to4", n=400), vocab_size=2048)
+        config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=576, intermediate_size=1536, num_hidden_layers=30,
+                             num_attention_heads=9, num_key_value_heads=3, max_position_embeddings=4096,
+                             tie_word_embeddings=True, dtype="float32", bos_token_id=tokenizer.bos_token_id,
+                             eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)
+        with torch.device("cuda"):
+            model = LlamaForCausalLM(config)
+        model.save_pretrained(out)
+        tokenizer.save_pretrained(out)
+        print(json.dumps({"shape": shape, "params": sum(p.numel() for p in model.parameters()), "out": out}))
+        return
     if shape == "policy":  # the GPU default policies' model (fp32, load hints), random weights
         from trainers.default_policy import GPU_SIZE
         from trainers.tiny import build_tiny_model, env_corpus
@@ -204,7 +221,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     b = sub.add_parser("build")
-    b.add_argument("--shape", choices=sorted(SHAPES) + ["policy"], default="3b")
+    b.add_argument("--shape", choices=sorted(SHAPES) + ["policy", "smollm2-135m"], default="3b")
     b.add_argument("--out", required=True)
     d = sub.add_parser("decode")
     d.add_argument("--model", required=True)

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# The headline command's speed on one GPU, random weights of real shapes (see gpu_setup.sh for the machine setup):
+#   smollm2: SmolLM2-135M-Instruct's shape (float32 weights, as trainers.pretrained builds it), 128 completions of
+#            up to 256 tokens per GRPO step: `--config none --bf16 true` (TRL's defaults: float32 weights under
+#            autocast, the compiled decode off) against the headline form `--model M` (the pretrained recipe:
+#            bf16 weights, compiled decode). Completions per second from TRL's step_time.
+#   3b:      `python -m trainers.grpo --env countdown-3to4 --model <folder named Qwen2.5-3B-Instruct>`, so the
+#            Mini-R1 recipe is picked by name; 96 completions of up to 1024 tokens per step (as gpu_scale.sh).
+set -uo pipefail
+source "$(dirname "$0")/gpu_setup.sh"
+export CUDA_VISIBLE_DEVICES=${CUDA_VISIBLE_DEVICES:-0}
+run() { name=$1; shift; t0=$(date +%s)
+  timeout "${GRPO_TIMEOUT:-300}" python3 benchmarks/gpu_scale.py grpo -- --env countdown-3to4 --max_steps "${STEPS:-4}" \
+      --logging_steps 1 --eval-size 0 --train-size 2000 --save_strategy no --report_to none --log_completions false \
+      --output_dir "/tmp/$name" "$@" > "$OUT/$name.log" 2>&1
+  echo "$name rc=$? wall=$(( $(date +%s) - t0 ))s" | tee -a "$OUT/runs.txt"; grep -m1 "^recipe:" "$OUT/$name.log" | tee -a "$OUT/runs.txt"; }
+for part in ${PARTS:-smollm2 3b}; do
+  case $part in
+    smollm2)
+      S=/tmp/smollm2-135m-shape
+      python3 benchmarks/gpu_scale.py build --shape smollm2-135m --out "$S" | tee "$OUT/build_smollm2.json"
+      SMALL="--model $S --per_device_train_batch_size 16 --gradient_accumulation_steps 8 --num_generations 8 --max_completion_length 256"
+      run S_before_trl_defaults $SMALL --config none --bf16 true
+      run S_after_headline $SMALL
+      python3 benchmarks/gpu_scale.py report --runs /tmp/S_before_trl_defaults /tmp/S_after_headline \
+          --json "$OUT/smollm2.json" | tee "$OUT/smollm2.txt" ;;
+    3b)
+      M=/tmp/Qwen2.5-3B-Instruct
+      python3 benchmarks/gpu_scale.py build --shape 3b --out "$M" | tee "$OUT/build_3b.json"
+      STEPS=${STEPS_3B:-3} run H_3b_headline --model "$M" --gradient_accumulation_steps 12
+      python3 benchmarks/gpu_scale.py report --runs /tmp/H_3b_headline --json "$OUT/3b.json" | tee "$OUT/3b.txt" ;;
+  esac
+done
