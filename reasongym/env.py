@@ -160,6 +160,12 @@ class Env(gymnasium.Env):
 
     # ----- public API -----------------------------------------------------------
     @property
+    def multi_turn(self) -> bool:
+        """An episode is more than one completion: retries (`max_turns > 1`) or the env's own episode class
+        (tools). The one test of it every trainer and adapter uses."""
+        return self.max_turns > 1 or self.episode_class is not Episode
+
+    @property
     def full_reward(self) -> float:
         return self.reward_range[1]
 

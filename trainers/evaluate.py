@@ -125,9 +125,7 @@ def evaluate(env: rg.Env, backend: Backend, tasks: Sequence[Task], samples: int 
 
 
 def is_episodic(env: rg.Env) -> bool:
-    from reasongym.episode import Episode
-
-    return env.max_turns > 1 or env.episode_class is not Episode
+    return env.multi_turn
 
 
 def run_episodes(env: rg.Env, backend: Backend, tasks: Sequence[Task], samples: int, sampling: Sampling,

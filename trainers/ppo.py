@@ -398,7 +398,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         script, config = parse(argv)
         env = open_env(script, console)
         preflight.check_env_safety(env, bool(script["allow_unsafe_env"]))
-        if env.max_turns > 1 or type(env).episode_class.__name__ != "Episode":
+        if env.multi_turn:
             raise RecipeError(f"{env.env_id}: PPO here trains single-turn envs only; drop max_turns, or train "
                               "multi-turn and tool envs with python -m trainers.grpo (TRL's tool loop)")
         updates = preflight.check_devices({"bf16": config.bf16 or None, "use_cpu": config.use_cpu})

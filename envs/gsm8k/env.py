@@ -19,7 +19,7 @@ from typing import Any, ClassVar
 from envs.answers import all_boxed, as_number, format_number
 from envs.datasets_io import DataFiles
 from reasongym.env import Env
-from reasongym.parsing import read_layout
+from reasongym.parsing import THINK_CLOSE, read_layout
 from reasongym.templates import R1_SYSTEM, PromptTemplate
 from reasongym.types import Outcome, Score, Task
 
@@ -144,7 +144,7 @@ class GSM8KEnv(Env):
         answer = layout.answer("last")
         if answer is not None:
             return answer, "<answer>"
-        region = text if layout.think is None else text[text.rfind("</think>") + 8 :] if "</think>" in text else ""
+        region = text if layout.think is None else text[text.rfind(THINK_CLOSE) + len(THINK_CLOSE):] if "</think>" in text else ""
         if "\\boxed{" in region or "\\fbox{" in region:
             return region, "\\boxed{}"
         hashes = HASHES.findall(region)

@@ -318,7 +318,7 @@ def episode_tools(env: Env) -> Callable[[], Any]:
 
 def uses_tool_loop(env: Env) -> bool:
     """Does this env train through TRL's tool loop (multi-turn or tools) rather than as single completions?"""
-    return env.max_turns > 1 or getattr(env, "tool_budget", None) is not None
+    return env.multi_turn
 
 
 def episode_reward_func(max_turns: int) -> Callable[..., list[float]]:

@@ -30,6 +30,7 @@ from hypothesis import HealthCheck, Phase, given, seed as hseed, settings
 from hypothesis import strategies as st
 
 from reasongym.testing import strategies as rst
+from reasongym.types import Outcome
 from reasongym.testing.probes import ProbeResult, applicable, run_probes
 
 if TYPE_CHECKING:
@@ -124,7 +125,7 @@ def _bounded(env: "Env", tasks: list, seed: int, timeout: float) -> CheckResult:
         batch = engine.score(env, [c for c, _ in pairs], [t for _, t in pairs])
     for (completion, _), score in zip(pairs, batch.scores):
         # a verifier that stops itself in time (Outcome.TIMEOUT from its own bound) is bounded; killed is not
-        if score.outcome.value == "error" or WORKER_KILLED in score.detail:
+        if score.outcome is Outcome.ERROR or WORKER_KILLED in score.detail:
             return CheckResult("bounded", False, len(pairs), f"{score.outcome.value}: {score.detail}", _short(completion))
     return CheckResult("bounded", True, len(pairs))
 
@@ -138,7 +139,7 @@ def _check_scores_in_range(env: "Env", tasks: list, examples: int, seed: int) ->
         t0 = time.perf_counter()
         score = env.score(completion, task)
         spent = time.perf_counter() - t0
-        if score.outcome.value == "error":
+        if score.outcome is Outcome.ERROR:
             return f"verifier raised: {score.detail}"
         if not low <= score.reward <= high:
             return f"reward {score.reward} outside {env.reward_range}"

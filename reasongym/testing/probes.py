@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Callable
 from reasongym.parsing import ANSWER_CLOSE, ANSWER_OPEN, THINK_CLOSE
 from reasongym.templates import plain_text
 from reasongym.testing.strategies import _gold_parts, _integer, other_values
-from reasongym.types import Task
+from reasongym.types import Outcome, Task
 
 if TYPE_CHECKING:
     from reasongym.env import Env
@@ -321,12 +321,12 @@ def _letters_only_dir() -> str:
 
 def _result(env: "Env", probe: Probe, cases: list[Case], scores: list, ran: list[str]) -> ProbeResult:
     best = max(range(len(cases)), key=lambda i: scores[i].reward)
-    bad = [s for s in scores if s.outcome.value in ("timeout", "error")]
+    bad = [s for s in scores if s.outcome in (Outcome.TIMEOUT, Outcome.ERROR)]
     if probe.expect == "bounded":
         passed = not bad
         worst_index = scores.index(bad[0]) if bad else best
     else:
-        passed = all(s.reward < env.full_reward for s in scores) and not any(s.outcome.value == "error" for s in scores)
+        passed = all(s.reward < env.full_reward for s in scores) and not any(s.outcome is Outcome.ERROR for s in scores)
         worst_index = best
     worst_score = scores[worst_index]
     detail = f"{worst_score.outcome.value}: {worst_score.detail}"
