@@ -167,8 +167,8 @@ def test_cache_length_rounds_prompt_plus_completion_up_to_a_bucket():
         compiled_decode.check_mode("sometimes")
 
 
-def test_a_bad_mode_fails_before_the_model_loads(tmp_path):
-    proc = run_in_process(["trainers.grpo", "--env", "countdown-3to4", "--model", str(tmp_path / "no-such-model"),
+def test_a_bad_mode_fails_before_the_model_loads(tiny_model, tmp_path):
+    proc = run_in_process(["trainers.grpo", "--env", "countdown-3to4", "--model", tiny_model, "--config", "none",
                            "--compiled-decode", "maybe"], tmp_path)
     assert proc.returncode != 0
     assert "--compiled-decode must be one of auto, true, false" in proc.stdout + proc.stderr

@@ -184,11 +184,11 @@ def test_grpo_trains_multi_turn_and_tool_envs_through_the_environment_factory(en
     assert plain.returncode == 2 and "--chat-template" in plain.stdout
     out = tmp_path / "run"
     proc = run_in_process(["trainers.grpo", "--env", env_id, "--env-kwargs", json.dumps(env_kwargs), "--model", policy,
-                       "--chat-template", template, "--output-dir", str(out), "--max_steps", "1",
+                       "--config", "none", "--chat-template", template, "--output-dir", str(out), "--max_steps", "1",
                        "--per_device_train_batch_size", "4", "--num_generations", "4", "--max_completion_length", "96",
                        "--temperature", "0.5", "--use_cpu", "true", "--bf16", "false", "--train_size", "1",
                        "--shuffle_dataset", "false"], tmp_path)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
     rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     step = next(r for r in rows if "reward" in r)
     assert step["tools/call_frequency"] > 0 and "episodes/turns" in step and "episodes/success_by_turn_1" in step

@@ -191,6 +191,26 @@ def vllm_fit(values: dict[str, Any], flags: dict[str, Any]) -> tuple[dict[str, A
     return {**values, "use_vllm": False}, "HF generate: no vLLM server was named"
 
 
+def episodic(env_id: str, flags: dict[str, Any]) -> bool:
+    """Will the run's env play multi-turn or tool episodes? (Read from its class and --env-kwargs, no env made.)"""
+    from reasongym import registry
+    from reasongym.envargs import EnvArgsError, parse_env_kwargs
+    from reasongym.episode import Episode
+
+    try:
+        kwargs = parse_env_kwargs(flags.get("env_kwargs"))
+        spec = registry.spec(env_id)
+    except (EnvArgsError, registry.UnknownEnvError):
+        return False
+    if int({**spec.kwargs, **kwargs}.get("max_turns", 1) or 1) > 1:
+        return True
+    try:
+        factory = registry._resolve(spec.entry_point)
+    except (ImportError, AttributeError):
+        return False
+    return isinstance(factory, type) and getattr(factory, "episode_class", Episode) is not Episode
+
+
 def for_model(trainer: str, env_id: str, model: str, flags: dict[str, Any]) -> RecipeChoice:
     """The recipe for a run with --model and no --config (module docstring)."""
     check_model_reference(model)
@@ -208,6 +228,9 @@ def for_model(trainer: str, env_id: str, model: str, flags: dict[str, Any]) -> R
     length = {"max_completion_length": COMPLETION_LENGTH[family]} if family in COMPLETION_LENGTH else {}
     values = {**load_recipe(base), **sized, **hardware, **length}
     values, note = vllm_fit(values, flags)
+    if episodic(env_id, flags) and "eval_size" in values:
+        values = {k: v for k, v in values.items() if k not in ("eval_size", "eval_steps")}
+        note = "; ".join(filter(None, [note, "no held-out evaluation (not available for multi-turn envs yet)"]))
     why = f"no recipe for {env_id} with this model; scaled for {size_note}, {hardware_note}" + (f"; {note}" if note else "")
     return RecipeChoice(values, base, why)
 
