@@ -23,6 +23,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
+from reasongym.errors import UnsafeScoringRefused
 from reasongym.types import Task
 
 
@@ -184,6 +185,8 @@ def create_app(config: ServeConfig):
                 return JSONResponse(await fn(request))
             except RequestError as exc:
                 return JSONResponse({"error": str(exc)}, status_code=exc.status)
+            except UnsafeScoringRefused as exc:  # an env whose scorer would run model text, made without consent
+                return JSONResponse({"error": str(exc)}, status_code=403)
             except (KeyError, TypeError, AttributeError) as exc:
                 return JSONResponse({"error": f"malformed request: {type(exc).__name__}: {exc}"}, status_code=422)
         return endpoint
