@@ -10,7 +10,7 @@ import pytest
 
 import reasongym as rg
 from reasongym.sandbox import Sandbox, Test
-from reasongym.testing.probes import HOSTILE_PREFIXES, HOSTILE_SUFFIXES, run_probes
+from reasongym.testing.probes import HOSTILE_PREFIXES, HOSTILE_SUFFIXES
 from tests.conftest import REPO
 
 FULL = ["process", "netns", "landlock", "seccomp"]
