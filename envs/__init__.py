@@ -6,6 +6,7 @@ ids and "module:Class" strings, so no env module is imported until `make`.
 
 from __future__ import annotations
 
+from envs.bbh import register_bbh_envs
 from envs.mmlu import register_mmlu_envs
 from reasongym.registry import register
 
@@ -26,6 +27,7 @@ def register_builtin_envs() -> None:
     register("mbpp", "envs.code.env:CodeEnv", description="MBPP (sanitized; subset='full' for all 974): write a "
              "Python function, tests run in the sandbox", dataset="mbpp")
     register_mmlu_envs()
+    register_bbh_envs()
     register("gsm8k", "envs.gsm8k.env:GSM8KEnv", description="GSM8K grade-school math (openai/gsm8k, config main)")
     register("math-750", "envs.math.env:MathEnv", description="MATH problems of X-R1-750, math-verify scoring",
              dataset="math-750")

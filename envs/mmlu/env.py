@@ -75,6 +75,8 @@ class MMLUEnv(Env):
         self.subject = subject
         self._rows = {split: [r for r in group if subject == "all" or r.get("subject", subject) == subject]
                       for split, group in rows.items() if split in self.splits}
+        if source == "sample" and not any(self._rows.values()):  # the sample holds eight subjects, not 57
+            self._rows = {split: list(group) for split, group in rows.items() if split in self.splits}
         for split, group in self._rows.items():
             for i, row in enumerate(group):
                 if len(row["choices"]) != 4 or not 0 <= int(row["answer"]) < 4:
