@@ -65,6 +65,18 @@ def split_files(data_files: DataFiles, splits: Sequence[str]) -> dict[str, list[
     return grouped
 
 
+def files_for_source(source: str, data_files: "DataFiles | None", sample: "DataFiles") -> "DataFiles | None":
+    """The data files a dataset env loads: `sample` for source="sample", the user's `data_files` (None: the hub)
+    for source="hub". Both a source and files, or another source, is an error that says what to pass."""
+    if source == "sample":
+        if data_files is not None:
+            raise ValueError("pass data_files or source='sample', not both")
+        return sample
+    if source != "hub":
+        raise ValueError(f"source must be 'hub' or 'sample', got {source!r}")
+    return data_files
+
+
 def alternate_split(rows: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
     """One file as two disjoint splits: even rows train, odd rows test (the built-in samples)."""
     return {"train": rows[0::2], "test": rows[1::2]}

@@ -62,16 +62,11 @@ class BBHEnv(Env):
     def __init__(self, task: str = "all", source: str = "hub", data_files: DataFiles | None = None,
                  **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        from envs.datasets_io import load_splits
+        from envs.datasets_io import files_for_source, load_splits
 
         if task != "all" and task not in TASKS:
             raise ValueError(f"unknown BBH task {task!r}; one of {list(TASKS)}")
-        if source == "sample":
-            if data_files is not None:
-                raise ValueError("pass data_files or source='sample', not both")
-            data_files = SAMPLE_FILE
-        elif source != "hub":
-            raise ValueError(f"source must be 'hub' or 'sample', got {source!r}")
+        data_files = files_for_source(source, data_files, SAMPLE_FILE)
         self.task = task
         rows: list[dict[str, Any]] = []
         for name in (TASKS if task == "all" else (task,)):

@@ -90,15 +90,10 @@ class CodeEnv(Env):
     # ----- data ---------------------------------------------------------------------------------
     @staticmethod
     def _load(dataset: str, source: str, data_files: DataFiles | None, subset: str) -> dict[str, list[dict]]:
-        from envs.datasets_io import load_splits
+        from envs.datasets_io import files_for_source, load_splits
 
         info = DATASETS[dataset]
-        if source == "sample":
-            if data_files is not None:
-                raise ValueError("pass data_files or source='sample', not both")
-            data_files = [info["sample"]]
-        elif source != "hub":
-            raise ValueError(f"source must be 'hub' or 'sample', got {source!r}")
+        data_files = files_for_source(source, data_files, [info["sample"]])
         columns = info["columns"] if subset == "sanitized" else ("task_id", "code", "test_list")
         splits = ("train", "test", "validation") if dataset == "mbpp" else info["splits"]
         config = info["config"] if dataset == "humaneval" else subset

@@ -62,14 +62,9 @@ class GSM8KEnv(Env):
     def __init__(self, source: str = "hub", data_files: DataFiles | None = None,
                  last_number: bool = False, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        from envs.datasets_io import alternate_split, load_splits
+        from envs.datasets_io import alternate_split, files_for_source, load_splits
 
-        if source == "sample" and data_files is not None:
-            raise ValueError("pass data_files or source='sample', not both")
-        if source == "sample":
-            data_files = {"train": SAMPLE_FILE, "test": SAMPLE_FILE}
-        elif source != "hub":
-            raise ValueError(f"source must be 'hub' or 'sample', got {source!r}")
+        data_files = files_for_source(source, data_files, {"train": SAMPLE_FILE, "test": SAMPLE_FILE})
         self.source = source
         self.last_number = last_number
         if not isinstance(last_number, bool):

@@ -139,15 +139,10 @@ class MathEnv(Env):
             raise ValueError(f"dataset must be one of {sorted(DATASETS)}, got {dataset!r}")
         info = DATASETS[dataset]
         super().__init__(**kwargs)
-        from envs.datasets_io import alternate_split, load_splits
+        from envs.datasets_io import alternate_split, files_for_source, load_splits
 
         self.dataset = dataset
-        if source == "sample":
-            if data_files is not None:
-                raise ValueError("pass data_files or source='sample', not both")
-            data_files = {split: info["sample"] for split in info["splits"]}
-        elif source != "hub":
-            raise ValueError(f"source must be 'hub' or 'sample', got {source!r}")
+        data_files = files_for_source(source, data_files, {split: info["sample"] for split in info["splits"]})
         rows = load_splits(info["hub"], data_files=data_files, columns=info["columns"], splits=info["splits"])
         if source == "sample" and len(info["splits"]) == 2:  # one file: even rows train, odd rows test
             rows = alternate_split(rows["train"])

@@ -60,16 +60,11 @@ class MMLUEnv(Env):
     def __init__(self, subject: str = "all", source: str = "hub", data_files: DataFiles | None = None,
                  **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        from envs.datasets_io import load_splits
+        from envs.datasets_io import files_for_source, load_splits
 
         if subject != "all" and subject not in SUBJECTS:
             raise ValueError(f"unknown MMLU subject {subject!r}; one of {SUBJECTS[:3]}... (57 in all) or 'all'")
-        if source == "sample":
-            if data_files is not None:
-                raise ValueError("pass data_files or source='sample', not both")
-            data_files = {"test": SAMPLE_FILE}
-        elif source != "hub":
-            raise ValueError(f"source must be 'hub' or 'sample', got {source!r}")
+        data_files = files_for_source(source, data_files, {"test": SAMPLE_FILE})
         rows = load_splits(HUB_ID, data_files=data_files, config=None if data_files else subject,
                            columns=("question", "choices", "answer"), splits=self.splits)
         self.subject = subject
