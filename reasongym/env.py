@@ -219,9 +219,10 @@ class Env(gymnasium.Env):
         """Verify one completion. Never raises on model output: failures become outcomes. Raises
         UnsafeScoringRefused (before reading the completion) for an env that runs model text as code
         unless it was made with allow_unsafe_scoring=True."""
-        from reasongym.scoring import require_safe_scoring
+        if self.executes_model_text:  # the gate's own import stays off the per-completion path of every other env
+            from reasongym.scoring import require_safe_scoring
 
-        require_safe_scoring(self)
+            require_safe_scoring(self)
         if not isinstance(completion, str):
             return self.make_score({}, Outcome.UNPARSEABLE, detail=f"completion is {type(completion).__name__}, not str")
         if len(completion) > self.max_completion_chars:
