@@ -25,7 +25,7 @@ from typing import Any, Callable, Sequence
 import yaml
 
 from reasongym.envargs import EnvArgsError, parse_env_kwargs
-from trainers.common.recipes import RecipeError, _StrictBoolLoader, load_recipe  # noqa: F401 - RecipeError, load_recipe re-exported
+from trainers.common.recipes import RecipeChoice, RecipeError, _StrictBoolLoader, load_recipe  # noqa: F401 - RecipeError re-exported
 
 _NONE = ("none", "null", "~")
 _TRUE = ("true", "yes", "on", "1", "y")
@@ -177,11 +177,13 @@ class TrainerCLI:
             recipe = load_recipe(str(chosen))
         else:
             picked = default_recipe(flags) if default_recipe else None
-            recipe = picked.values if hasattr(picked, "values") else load_recipe(picked)
-            if hasattr(picked, "line"):
+            if isinstance(picked, RecipeChoice):
                 from rich.console import Console
 
+                recipe = picked.values
                 Console(stderr=True, highlight=False, soft_wrap=True).print(picked.line(), markup=False)
+            else:
+                recipe = load_recipe(picked)
         merged = {**recipe, **flags}
         self._refuse_unknown(merged)
         script = {name: option.default for name, option in self.options.items()}
