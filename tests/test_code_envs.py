@@ -60,6 +60,53 @@ def test_every_hostile_program_scores_zero_and_leaves_the_host_alone(box, name, 
         assert not marker.exists()
 
 
+THREADED = """from concurrent.futures import ThreadPoolExecutor
+
+def add(a, b):
+    with ThreadPoolExecutor(4) as pool:
+        return sum(pool.map(lambda x: x, [a, b]))
+"""
+
+
+@pytest.mark.parametrize("layers", [{}, {"seccomp": False}, {"seccomp": False, "landlock": False, "network": False}],
+                         ids=["full", "no-seccomp", "process-only"])
+def test_correct_programs_may_start_threads_at_every_level(layers):
+    """Threads are not processes to a correct program: the process cap must leave room for them."""
+    with Sandbox(timeout=3, layers=layers) as sandbox:
+        result = sandbox.run(THREADED, [Test.call("candidate(1, 2)", 3)], entry_point="add")
+        assert result.passed, (result.status, result.detail, result.stderr[-300:])
+        bomb = HOSTILE_PREFIXES["fork_bomb"] + "def add(a, b):\n    return a + b\n"
+        assert not sandbox.run(bomb, [Test.call("candidate(1, 2)", 3)], entry_point="add", timeout=2).passed
+        assert _children(sandbox._helper.pid) == []
+
+
+CAP_THEN_THREAD = """
+import os, resource, sys, threading
+from reasongym.sandbox import isolation
+if os.geteuid() == 0:
+    os.setgid(65534); os.setuid(65534)  # RLIMIT_NPROC is ignored for root: test as an unprivileged user
+if sys.argv[1] == "ours":
+    isolation.cap_processes(isolation.Limits())
+else:
+    resource.setrlimit(resource.RLIMIT_NPROC, (0, 0))
+try:
+    worker = threading.Thread(target=lambda: None); worker.start(); worker.join()
+    print("thread ok")
+except RuntimeError as error:
+    print("no thread:", error)
+"""
+
+
+def test_the_process_cap_leaves_room_for_threads_when_seccomp_is_missing():
+    """The cap used without seccomp lets a thread start; a cap of 0 (what it must not be) does not."""
+    def run(mode: str) -> str:
+        done = subprocess.run([sys.executable, "-c", CAP_THEN_THREAD, mode], capture_output=True, text=True,
+                              cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=60)
+        return done.stdout + done.stderr
+    assert "thread ok" in run("ours")
+    assert "no thread" in run("zero")
+
+
 def test_a_killed_helper_is_an_error_then_replaced(box):
     box.run("x = 1", [])
     box._helper.kill()

@@ -36,6 +36,7 @@ class Limits:
     memory_mb: int = 2048
     file_mb: int = 16
     open_files: int = 64
+    processes: int = 32  # new tasks (threads included) allowed when seccomp cannot forbid fork
 
 
 def set_pdeathsig(sig: int = signal.SIGKILL) -> None:
@@ -54,8 +55,31 @@ def set_rlimits(limits: Limits) -> None:
                          (resource.RLIMIT_FSIZE, limits.file_mb * mb), (resource.RLIMIT_NOFILE, limits.open_files),
                          (resource.RLIMIT_CORE, 0)):
         resource.setrlimit(which, (value, value))
-    if os.geteuid() != 0:  # RLIMIT_NPROC counts every process of the uid and is ignored for root
-        resource.setrlimit(resource.RLIMIT_NPROC, (0, 0))
+
+
+def tasks_of_this_user() -> int:
+    """Threads of every process this uid runs now: what RLIMIT_NPROC counts against."""
+    uid, total = os.getuid(), 0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/status") as f:
+                fields = dict(line.split(":", 1) for line in f if ":" in line)
+        except OSError:
+            continue
+        if int(fields.get("Uid", "-1").split()[0]) == uid:
+            total += int(fields.get("Threads", "1"))
+    return total
+
+
+def cap_processes(limits: Limits) -> None:
+    """The fork-bomb guard where seccomp is missing. RLIMIT_NPROC counts every task of the uid (threads
+    too) and is ignored for root, so it is set above today's count: a limit of 0 would also stop the
+    threads that numpy or `concurrent.futures` start in a correct program."""
+    if os.geteuid() != 0:
+        allowed = tasks_of_this_user() + limits.processes
+        resource.setrlimit(resource.RLIMIT_NPROC, (allowed, allowed))
 
 
 def enter_network_namespace() -> bool:
@@ -203,5 +227,7 @@ def apply(workdir: str, limits: Limits, network: bool = True, landlock: bool = T
     if landlock and apply_landlock(workdir):
         layers.append("landlock")
     if seccomp and apply_seccomp():
-        layers.append("seccomp")
+        layers.append("seccomp")  # fork is refused outright; threads stay allowed
+    else:
+        cap_processes(limits)
     return layers
