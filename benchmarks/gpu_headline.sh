@@ -6,6 +6,8 @@
 #            bf16 weights, compiled decode). Completions per second from TRL's step_time.
 #   3b:      `python -m trainers.grpo --env countdown-3to4 --model <folder named Qwen2.5-3B-Instruct>`, so the
 #            Mini-R1 recipe is picked by name; 96 completions of up to 1024 tokens per step (as gpu_scale.sh).
+#   0.5b, 1.5b: the same headline form with a folder named Qwen2.5-<size>-Instruct: no recipe is written for
+#            that pair, so the pretrained recipe sized by parameter count applies; step time and peak memory.
 set -uo pipefail
 source "$(dirname "$0")/gpu_setup.sh"
 export CUDA_VISIBLE_DEVICES=${CUDA_VISIBLE_DEVICES:-0}
@@ -29,5 +31,10 @@ for part in ${PARTS:-smollm2 3b}; do
       python3 benchmarks/gpu_scale.py build --shape 3b --out "$M" | tee "$OUT/build_3b.json"
       STEPS=${STEPS_3B:-3} run H_3b_headline --model "$M" --gradient_accumulation_steps 12
       python3 benchmarks/gpu_scale.py report --runs /tmp/H_3b_headline --json "$OUT/3b.json" | tee "$OUT/3b.txt" ;;
+    0.5b|1.5b)
+      M=/tmp/Qwen2.5-${part^^}-Instruct
+      python3 benchmarks/gpu_scale.py build --shape "$part" --out "$M" | tee "$OUT/build_$part.json"
+      STEPS=${STEPS_SMALL:-3} run "H_$part" --model "$M"
+      python3 benchmarks/gpu_scale.py report --runs "/tmp/H_$part" --json "$OUT/$part.json" | tee "$OUT/$part.txt" ;;
   esac
 done

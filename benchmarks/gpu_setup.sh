@@ -7,3 +7,7 @@ python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upg
 export PYTHONPATH=/tmp/site:$PWD PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 TRL_EXPERIMENTAL_SILENCE=1
 export REASONGYM_CACHE=/tmp/rgcache TORCH_EXTENSIONS_DIR=/tmp/ext
 nvidia-smi --query-gpu=name,memory.total --format=csv | tee "$OUT/gpus.txt"
+# packages that ship only as source (reasoning-gym's pycosat): built here, needs a C compiler
+for sdist in .whl/*.tar.gz; do
+  [ -e "$sdist" ] && python3 -m pip install -q --no-index --no-deps --no-build-isolation --target /tmp/site "$sdist"
+done

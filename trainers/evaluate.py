@@ -1,6 +1,7 @@
 """Evaluate a policy on an env split: accuracy, pass@k, reward components, outcomes, per difficulty.
 
     python -m trainers.evaluate --env countdown-3to4 --model M --split test --n 500 --samples 16 --k 1,8,16
+    python -m trainers.evaluate --compare BEFORE_DIR AFTER_DIR   # paired before/after, sign test
 
 pass@k uses the unbiased estimator 1 - C(n-c, k) / C(n, k) over n samples with c
 correct (Chen et al., 2021), averaged over tasks. Writes `report.json` and
@@ -276,7 +277,34 @@ def parse(argv: Sequence[str]) -> tuple[dict[str, Any], EvalConfig]:
     return script, config
 
 
+def compare_main(argv: list[str], console: Console) -> int:
+    """`--compare BEFORE AFTER [--json PATH]`: two evaluate folders, paired by task (trainers.compare)."""
+    from trainers.compare import compare, comparison_table
+
+    rest = argv[argv.index("--compare") + 1:]
+    folders = [a for a in rest if not a.startswith("--")][:2]
+    json_path = rest[rest.index("--json") + 1] if "--json" in rest[:-1] else None
+    if len(folders) != 2:
+        console.print("[red]error:[/] --compare takes two folders written by trainers.evaluate: BEFORE AFTER")
+        return 2
+    try:
+        result = compare(*folders)
+    except RecipeError as exc:
+        console.print(f"[red]error:[/] {exc}")
+        return 2
+    console.print(comparison_table(result, *folders))
+    console.print(result.test.describe())
+    if json_path:
+        with open(json_path, "w", encoding="utf-8") as f:
+            f.write(result.to_json())
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if "--compare" in argv:
+        return compare_main(argv, Console(soft_wrap=True))
+
     def setup(argv: list[str], console: Console):
         script, config = parse(argv)
         env = open_env(script, console)

