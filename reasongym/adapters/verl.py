@@ -50,6 +50,14 @@ def compute_score(data_source: str, solution_str: str, ground_truth: str, extra_
             **{f"reward_{name}": float(value) for name, value in score.components.items()}}
 
 
+def chat_messages(prompt: Any) -> list[dict[str, str]]:
+    """The chat an engine sends: a text prompt as one user message; a trailing assistant pre-fill left out
+    (engines add the generation prompt themselves; the env's scoring prefix still restores `<think>`)."""
+    if isinstance(prompt, str):
+        return [{"role": "user", "content": prompt}]
+    return [dict(m) for m in prompt if not (m is prompt[-1] and m["role"] == "assistant")]
+
+
 def rows(env, split: str, n: int | None, seed: int | None = 0, env_kwargs: dict[str, Any] | None = None
          ) -> list[dict[str, Any]]:
     """verl's parquet rows for `n` tasks of `split` (a trailing assistant pre-fill is left out: verl adds the
@@ -60,10 +68,7 @@ def rows(env, split: str, n: int | None, seed: int | None = 0, env_kwargs: dict[
     family = env.env_id.split("/")[0].split("-")[0]
     for index, task in enumerate(env.tasks(split, n=n, seed=seed)):
         prompt = env.prompt(task)
-        if isinstance(prompt, str):
-            messages = [{"role": "user", "content": prompt}]
-        else:
-            messages = [dict(m) for m in prompt if not (m is prompt[-1] and m["role"] == "assistant")]
+        messages = chat_messages(prompt)
         out.append({
             "data_source": env.env_id, "prompt": messages, "ability": ABILITY.get(family, "reasoning"),
             "reward_model": {"style": "rule", "ground_truth": task.to_json()},
