@@ -230,3 +230,47 @@ def test_grpo_resumes_from_a_checkpoint(tiny_model, tmp_path):
     assert second.returncode == 0, second.stderr[-3000:]
     steps = [r["step"] for r in _metrics(out) if "reward" in r]
     assert steps == [1, 2]  # the resumed run appended step 2 to the same log
+
+
+def test_launch_prints_every_machines_command_and_points_them_at_machine_0(capsys):
+    from trainers import launch
+
+    assert launch.main(["--gpus", "4", "--vllm-gpus", "1", "--num-machines", "2", "--machine-rank", "1",
+                        "--main-host", "10.0.0.1", "--dry-run", "--", "--env", "countdown-3to4", "--model", "M"]) == 0
+    out = capsys.readouterr().out
+    assert "machine 0: python -m trainers.launch" in out and "machine 1 (this one):" in out
+    train = out.strip().splitlines()[-1]
+    assert "vllm-serve" not in out.split("machine 1 (this one)")[1]  # only machine 0 serves
+    assert "--num_processes 6 --num_machines 2 --machine_rank 1 --main_process_ip 10.0.0.1" in train
+    assert "--deepspeed_multinode_launcher standard" in train and "--vllm_server_host 10.0.0.1" in train
+    with pytest.raises(SystemExit, match="--main-host"):
+        launch.main(["--gpus", "2", "--vllm-gpus", "0", "--num-machines", "2", "--dry-run", "--", "--model", "M"])
+
+
+@pytest.mark.slow
+def test_two_machines_on_one_box_train_under_zero3_and_the_checkpoint_loads(tiny_model, tmp_path):
+    """Two launchers, as on two machines (machine ranks 0 and 1, one CPU process each, gloo, ZeRO-3): both
+    finish two GRPO steps, and the saved policy loads back."""
+    from tests.conftest import REPO, free_port
+
+    out = tmp_path / "two-machines"
+    port = free_port()
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRL_EXPERIMENTAL_SILENCE": "1", "PYTHONPATH": REPO,
+           "TORCH_EXTENSIONS_DIR": os.environ.get("TORCH_EXTENSIONS_DIR",
+                                                  os.path.expanduser("~/.cache/reasongym/torch_extensions"))}
+    env.pop("PYTEST_CURRENT_TEST", None)
+    machines = [subprocess.Popen(
+        [sys.executable, "-m", "trainers.launch", "--gpus", "1", "--vllm-gpus", "0", "--num-machines", "2",
+         "--machine-rank", str(rank), "--main-host", "127.0.0.1", "--main-port", str(port),
+         "--accelerate-config", os.path.join(REPO, "recipes/accelerate/zero3-cpu.yaml"), "--",
+         "--env", "countdown-3to4", "--model", tiny_model, "--output-dir", str(out), *TINY_FLAGS],
+        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for rank in (0, 1)]
+    logs = [m.communicate(timeout=900)[0] for m in machines]
+    assert [m.returncode for m in machines] == [0, 0], logs[0][-3000:] + logs[1][-3000:]
+    assert "2 process(es)" in logs[0]
+    train = [r for r in _metrics(out) if "reward" in r]
+    assert len(train) == 2
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(out)
+    assert sum(p.numel() for p in model.parameters()) > 0

@@ -10,6 +10,12 @@ Evaluation (`--trainer trainers.evaluate`): starts vLLM's OpenAI-compatible serv
 (`vllm serve`) and runs the evaluation against it (`--backend openai`); on a machine
 without a GPU the server runs on vLLM's CPU build. Either way the server is torn down when
 the job ends or on Ctrl-C. `--vllm-gpus 0` runs the job alone (colocated vLLM, or none).
+
+Several machines: run the same command on each with `--num-machines M --machine-rank R
+--main-host HOST` (HOST: machine 0's address, reachable from the others). Every machine trains on
+its first `--gpus - --vllm-gpus` GPUs (accelerate needs the same count on each); only machine 0
+starts the vLLM server, and every machine's trainer points at it. The launcher prints the command
+for every machine.
 """
 
 from __future__ import annotations
@@ -38,6 +44,7 @@ class LaunchPlan:
     train_cmd: list[str]
     train_gpus: str
     health_url: str | None
+    machine_commands: list[str] | None = None  # several machines: the launcher line for each, in rank order
 
 
 SERVED_EVALUATION = "trainers.evaluate"
@@ -69,24 +76,60 @@ def plan(args: argparse.Namespace, trainer_args: list[str]) -> LaunchPlan:
     model = flags.get("model") or load_recipe(flags.get("config")).get("model")
     train_gpus = list(range(args.gpus - args.vllm_gpus))
     server_gpus = list(range(args.gpus - args.vllm_gpus, args.gpus))
+    machines = args.num_machines
     if args.trainer == SERVED_EVALUATION:  # one process: the server does the generating
+        if machines > 1:
+            raise SystemExit("--num-machines is for training; evaluation runs on one machine")
         train_cmd = [sys.executable, "-m", args.trainer, *trainer_args]
     else:
         train_cmd = [sys.executable, "-m", "accelerate.commands.launch", "--config_file", args.accelerate_config,
-                     "--num_processes", str(len(train_gpus)), "-m", args.trainer, *trainer_args]
+                     "--num_processes", str(len(train_gpus) * machines), *machine_flags(args),
+                     "-m", args.trainer, *trainer_args]
     server_cmd = None
     health = None
-    if args.vllm_gpus:
+    host = args.main_host if machines > 1 else "127.0.0.1"
+    if args.vllm_gpus and args.machine_rank > 0:  # machine 0 serves every machine's trainer
+        train_cmd += ["--use_vllm", "true", "--vllm_mode", "server", "--vllm_server_host", host,
+                      "--vllm_server_port", str(args.port)]
+    elif args.vllm_gpus:
         if not model:
             raise SystemExit("the vLLM server needs the model: pass --model in the trainer args or in the recipe")
         server_cmd = server_command(args, str(model))
+        if machines > 1:  # the other machines reach the server over the network
+            server_cmd = ["0.0.0.0" if part == "127.0.0.1" else part for part in server_cmd]
         if args.trainer == SERVED_EVALUATION:
             train_cmd += ["--backend", "openai", "--base-url", f"http://127.0.0.1:{args.port}"]
         else:
-            train_cmd += ["--use_vllm", "true", "--vllm_mode", "server", "--vllm_server_host", "127.0.0.1",
+            train_cmd += ["--use_vllm", "true", "--vllm_mode", "server", "--vllm_server_host", host,
                           "--vllm_server_port", str(args.port)]
         health = f"http://127.0.0.1:{args.port}/health"
-    return LaunchPlan(server_cmd, ",".join(map(str, server_gpus)), train_cmd, ",".join(map(str, train_gpus)), health)
+    return LaunchPlan(server_cmd, ",".join(map(str, server_gpus)), train_cmd, ",".join(map(str, train_gpus)), health,
+                      machine_commands(args, trainer_args) if machines > 1 else None)
+
+
+def machine_flags(args: argparse.Namespace) -> list[str]:
+    """accelerate's multi-machine flags (static rendezvous at machine 0; DeepSpeed started by torchrun on each
+    machine, not over pdsh/ssh)."""
+    if args.num_machines == 1:
+        return []
+    if not args.main_host:
+        raise SystemExit("--num-machines > 1 needs --main-host: machine 0's address, reachable from every machine")
+    if not 0 <= args.machine_rank < args.num_machines:
+        raise SystemExit(f"--machine-rank must be in 0..{args.num_machines - 1}")
+    flags = ["--num_machines", str(args.num_machines), "--machine_rank", str(args.machine_rank),
+             "--main_process_ip", args.main_host, "--main_process_port", str(args.main_port)]
+    if "DEEPSPEED" in open(args.accelerate_config, encoding="utf-8").read():
+        flags += ["--deepspeed_multinode_launcher", "standard"]
+    return flags
+
+
+def machine_commands(args: argparse.Namespace, trainer_args: list[str]) -> list[str]:
+    """The launcher line to run on each machine (the same but for --machine-rank)."""
+    own = ["--gpus", str(args.gpus), "--vllm-gpus", str(args.vllm_gpus), "--num-machines", str(args.num_machines),
+           "--main-host", args.main_host, "--main-port", str(args.main_port), "--port", str(args.port),
+           "--accelerate-config", args.accelerate_config, "--trainer", args.trainer]
+    return [shlex.join(["python", "-m", "trainers.launch", *own, "--machine-rank", str(rank), "--", *trainer_args])
+            for rank in range(args.num_machines)]
 
 
 def wait_for_health(url: str, server: subprocess.Popen, timeout: float) -> None:
@@ -161,10 +204,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--health-timeout", type=float, default=900.0)
     parser.add_argument("--cpu", action="store_true", help="no GPU: the server runs on vLLM's CPU build (evaluation "
                         "only; set automatically when torch sees no GPU)")
+    parser.add_argument("--num-machines", type=int, default=1, help="machines in the job (run this on each)")
+    parser.add_argument("--machine-rank", type=int, default=0, help="this machine's rank, 0..num-machines-1")
+    parser.add_argument("--main-host", default=None, help="machine 0's address (several machines)")
+    parser.add_argument("--main-port", type=int, default=29500, help="machine 0's rendezvous port")
     parser.add_argument("--dry-run", action="store_true", help="print the commands and exit")
     args = parser.parse_args(own)
     args.cpu = args.cpu or not _cuda_available()
     launch = plan(args, trainer_args)
+    for rank, line in enumerate(launch.machine_commands or []):
+        print(f"[launch] machine {rank}{' (this one)' if rank == args.machine_rank else ''}: {line}", flush=True)
     if args.dry_run:
         if launch.server_cmd:
             print(f"CUDA_VISIBLE_DEVICES={launch.server_gpus} {shlex.join(launch.server_cmd)} &")
