@@ -21,7 +21,7 @@ from rich.table import Table
 import reasongym as rg
 from reasongym import telemetry
 from reasongym.templates import observation_text
-from reasongym.adapters.trl import build_dataset, episode_reward_func, episode_tools, make_reward_funcs, uses_tool_loop
+from reasongym.adapters.trl import RewardAdapter, build_dataset, episode_reward_func, episode_tools, uses_tool_loop
 from trainers import compiled_decode, demo, preflight
 from trainers.common import recipes
 from trainers.common.cli import ALLOW_UNSAFE_ENV, RecipeError, ScriptOption, TrainerCLI, open_env, run_entry_point
@@ -50,6 +50,11 @@ OPTIONS = [
     ScriptOption("compiled_decode", "auto", "HF generate with a static KV cache and a compiled decode step: auto "
                  "(on for single-turn CUDA runs without vLLM, outside ZeRO-3 and fp32-weight autocast), true "
                  "or false", str),
+    ScriptOption("reward_model", None, "a sequence-classification reward model (one output) scored beside the "
+                 "verifier, logged as rewards/reward_model"),
+    ScriptOption("reward_model_weight", 1.0, "weight of --reward-model next to the env's components", float),
+    ScriptOption("reward_model_pays_malformed", False, "let --reward-model pay completions the verifier calls "
+                 "unparseable (off: they get 0 from it)", bool),
     ScriptOption("curriculum", None, "fixed | linear | adaptive: sample task difficulty by a schedule"),
     ScriptOption("curriculum_band", "0.2,0.8", "adaptive: success band a level should sit in"),
     ScriptOption("curriculum_window", 256, "adaptive: outcomes remembered per level", int),
@@ -102,6 +107,12 @@ def build_trainer(script: dict[str, Any], config_kwargs: dict[str, Any], console
     """Everything up to (and including) the GRPOTrainer, after the pre-flight checks."""
     env = make_env(script, console)
     preflight.check_env_safety(env, bool(script["allow_unsafe_env"]))
+    if script.get("reward_model"):
+        if uses_tool_loop(env):
+            raise RecipeError("--reward-model is not available for multi-turn or tool envs yet")
+        from trainers.reward_model import check_reward_model
+
+        check_reward_model(str(script["reward_model"]))
     plan = check_config(script, config_kwargs, console)
     if not script["resume_from_checkpoint"] and telemetry.is_main_process():
         telemetry.reset_run_logs(config_kwargs["output_dir"])  # a fresh run starts fresh logs
@@ -201,11 +212,18 @@ def data_and_rewards(env: rg.Env, script: dict[str, Any], config_kwargs: dict[st
     from trainers.curriculum_data import scheduler_feedback
 
     train, scheduler, callbacks = training_data(env, script, config_kwargs, train_tasks, tokenizer)
-    funcs, weights = make_reward_funcs(
+    adapter = RewardAdapter(
         env, log_dir=config_kwargs["output_dir"], levels=levels,
         on_scores=scheduler_feedback(scheduler) if scheduler is not None else None,
         **({"engine": _engine(script)} if script.get("scoring_workers") is not None else {}),
     )
+    funcs, weights = adapter.reward_funcs(), adapter.weights
+    if script.get("reward_model"):
+        from trainers.reward_model import OutcomeRewardModel
+
+        funcs.append(OutcomeRewardModel(script["reward_model"], adapter.scores_for,
+                                        pays_malformed=bool(script["reward_model_pays_malformed"])))
+        weights.append(float(script["reward_model_weight"]))
     return train, scheduler, callbacks, funcs, weights
 
 
