@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Sequence
 import gymnasium
 
 from reasongym.episode import Episode
+from reasongym.parsing import read_layout
 from reasongym.errors import VerifierTimeout
 from reasongym.spaces import AnyText, ChatMessages
 from reasongym.templates import Prompt, PromptTemplate, plain_text
@@ -242,6 +243,17 @@ class Env(gymnasium.Env):
         from reasongym.scoring import default_engine
 
         return (engine or default_engine(self)).score(self, completions, tasks).scores
+
+    def answer_block(self, text: str, which: str = "only", max_chars: int | None = None, missing: str = "no answer"
+                     ) -> tuple[float, str | Score]:
+        """(format component, the `<answer>` block's text) for verifiers that read one block; in place of the
+        text, the UNPARSEABLE Score of a completion without a usable block (none, blank, or over max_chars)."""
+        layout = read_layout(text)
+        fmt = 1.0 if layout.well_formed else 0.0
+        answer = layout.answer(which)
+        if answer is None or not answer.strip() or (max_chars is not None and len(answer) > max_chars):
+            return fmt, self.make_score({"format": fmt}, Outcome.UNPARSEABLE, detail=layout.problem or missing)
+        return fmt, answer
 
     def make_score(
         self, components: dict[str, float], outcome: Outcome, parsed: Any = None, detail: str = ""

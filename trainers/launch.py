@@ -118,7 +118,7 @@ def machine_flags(args: argparse.Namespace) -> list[str]:
         raise SystemExit(f"--machine-rank must be in 0..{args.num_machines - 1}")
     flags = ["--num_machines", str(args.num_machines), "--machine_rank", str(args.machine_rank),
              "--main_process_ip", args.main_host, "--main_process_port", str(args.main_port)]
-    if "DEEPSPEED" in open(args.accelerate_config, encoding="utf-8").read():
+    if load_recipe(args.accelerate_config).get("distributed_type") == "DEEPSPEED":
         flags += ["--deepspeed_multinode_launcher", "standard"]
     return flags
 

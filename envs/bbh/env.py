@@ -16,7 +16,6 @@ from typing import Any, ClassVar
 from envs.bbh import TASKS
 from envs.datasets_io import DataFiles
 from reasongym.env import Env
-from reasongym.parsing import read_layout
 from reasongym.templates import R1_SYSTEM, PromptTemplate
 from reasongym.types import Outcome, Score, Task
 
@@ -97,11 +96,9 @@ class BBHEnv(Env):
         return f"<think>\nWorking it out.\n</think>\n<answer>{task.answer}</answer>"
 
     def verify(self, text: str, task: Task) -> Score:
-        layout = read_layout(text)
-        fmt = 1.0 if layout.well_formed else 0.0
-        answer = layout.answer()
-        if answer is None or not answer.strip() or len(answer) > 2000:
-            return self.make_score({"format": fmt}, Outcome.UNPARSEABLE, detail=layout.problem or "no single answer")
+        fmt, answer = self.answer_block(text, max_chars=2000, missing="no single answer")
+        if isinstance(answer, Score):
+            return answer
         target = str(task.answer)
         said = normalize(answer, target)
         correct = said == target_form(target)

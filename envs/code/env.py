@@ -21,7 +21,6 @@ from typing import Any, ClassVar
 from envs.code.tests import defined_functions, humaneval_tests, mbpp_tests
 from envs.datasets_io import DataFiles
 from reasongym.env import Env
-from reasongym.parsing import read_layout
 from reasongym.sandbox import Sandbox, Test
 from reasongym.templates import R1_SYSTEM, PromptTemplate
 from reasongym.types import Outcome, Score, Task
@@ -167,11 +166,9 @@ class CodeEnv(Env):
         return f"<think>\nA guess.\n</think>\n<answer>\n```python\n{wrong_twin(str(task.answer))}\n```\n</answer>"
 
     def verify(self, text: str, task: Task) -> Score:
-        layout = read_layout(text)
-        fmt = 1.0 if layout.well_formed else 0.0
-        answer = layout.answer("last")
-        if answer is None or not answer.strip():
-            return self.make_score({"format": fmt}, Outcome.UNPARSEABLE, detail=layout.problem or "no answer")
+        fmt, answer = self.answer_block(text, "last")
+        if isinstance(answer, Score):
+            return answer
         program = extract_program(answer)
         if program is None:
             return self.make_score({"format": fmt}, Outcome.UNPARSEABLE, detail="several code blocks: give one program")

@@ -25,7 +25,6 @@ import json
 from typing import Any, ClassVar
 
 from reasongym.env import Env
-from reasongym.parsing import read_layout
 from reasongym.templates import R1_SYSTEM, PromptTemplate
 from envs.reasoning_gym.verifiers import EVALS_MODEL_TEXT, SAFE_VERIFIERS, SHAPE_CHECKS, answer_refused
 from reasongym.types import Outcome, Score, Task
@@ -192,11 +191,9 @@ class ReasoningGymEnv(Env):
         return self._sandbox_engine.score(self, [completion], [task]).scores[0]
 
     def verify(self, text: str, task: Task) -> Score:
-        layout = read_layout(text)
-        fmt = 1.0 if layout.well_formed else 0.0
-        answer = layout.answer("last")
-        if answer is None or not answer.strip():
-            return self.make_score({"format": fmt}, Outcome.UNPARSEABLE, detail=layout.problem or "empty <answer> block")
+        fmt, answer = self.answer_block(text, "last", missing="empty <answer> block")
+        if isinstance(answer, Score):
+            return answer
         answer = answer.strip()
         entry = task.metadata["entry"]
         if self.own_verifier:

@@ -121,14 +121,19 @@ def supervise(request: dict[str, Any]) -> dict[str, Any]:
 
 def _reap_strays() -> None:
     """Kill and reap every process left below the helper. The helper is a child subreaper, so a grandchild
-    that double-forked and called setsid (out of reach of the group kill) is reparented here, not to init."""
-    try:
-        if os.waitpid(-1, os.WNOHANG) == (0, 0):
-            pass  # a live descendant: sweep below
-        else:
-            return _reap_strays()  # one was reaped: look again
-    except ChildProcessError:
-        return  # no descendant at all: the common case, no /proc sweep
+    that double-forked and called setsid (out of reach of the group kill) is reparented here, not to init.
+    A loop, not recursion: a fork bomb leaves thousands of zombies to reap, and each sweep may orphan more."""
+    while True:
+        try:
+            while os.waitpid(-1, os.WNOHANG)[0]:
+                pass  # reap every zombie already waiting
+        except ChildProcessError:
+            return  # no descendant left (the common case: no /proc sweep at all)
+        _kill_children()
+        time.sleep(0.001)
+
+
+def _kill_children() -> None:
     me = str(os.getpid())
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -143,13 +148,6 @@ def _reap_strays() -> None:
                 os.kill(int(entry), signal.SIGKILL)
             except OSError:
                 pass
-    while True:
-        try:
-            pid, _ = os.waitpid(-1, os.WNOHANG)
-        except ChildProcessError:
-            return
-        if pid == 0:
-            time.sleep(0.001)
 
 
 def _drain(fd: int, cap: int) -> bytes:
