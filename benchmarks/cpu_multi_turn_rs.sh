@@ -3,18 +3,18 @@
 # parametrisation): the warm start is built once, then one rejection-sampling run per seed, side by side, each
 # pinned to its own pair of cores with the GPU hidden (a "2-core box" each), and finally the warm start and every
 # run's last policy are evaluated at T=1 on 500 test tasks x 4 episodes: pass@turn-1 and pass@turn-2.
-#   SEEDS="0 1 2 3 4 5"  RS_FLAGS="--rounds 3 --k 8 --prompts 256 --learning_rate 1e-4"
+#   SEEDS="0 1 2 3 4 5"  RS_FLAGS="--rounds 3 --samples 8 --prompts 256 --learning_rate 1e-4"
 # Run from the repo root on a machine with 2 cores per seed plus 2 (e.g. a lent GPU machine, .whl/ carried).
 set -uo pipefail
 if [ -d .whl ]; then source "$(dirname "$0")/gpu_setup.sh"; else OUT=${OUT:-$PWD/cpu-out}; mkdir -p "$OUT"; fi
 ENV_KWARGS='{"counts": [2], "num_range": [1, 20], "target_range": [1, 100], "max_turns": 2}'
 SEEDS=${SEEDS:-"0 1 2 3 4 5"}
-RS_FLAGS=${RS_FLAGS:-"--rounds 3 --k 8 --prompts 256 --learning_rate 1e-4"}
+RS_FLAGS=${RS_FLAGS:-"--rounds 3 --samples 8 --prompts 256 --learning_rate 1e-4"}
 ROUNDS=$(echo "$RS_FLAGS" | sed -n 's/.*--rounds \([0-9]*\).*/\1/p')
 export CUDA_VISIBLE_DEVICES="" OMP_NUM_THREADS=2 MKL_NUM_THREADS=2 REASONGYM_CACHE=/tmp/rgc-multi-turn
 evaluate() {  # cores model name
   taskset -c "$1" python3 -m trainers.evaluate --env countdown --env-kwargs "$ENV_KWARGS" --model "$2" --samples 4 \
-    --k 1,4 --n 500 --max_new_tokens 64 --output_dir "/tmp/eval-$3" > "$OUT/eval-$3.log" 2>&1
+    --k 1,4 --n 500 --max_completion_length 64 --output_dir "/tmp/eval-$3" > "$OUT/eval-$3.log" 2>&1
   cp "/tmp/eval-$3/report.json" "$OUT/eval-$3.json"
 }
 t0=$(date +%s)

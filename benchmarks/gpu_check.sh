@@ -32,11 +32,11 @@ echo "grpo_zero3_2gpu rc=$? wall_s=$(( $(date +%s) - t0 ))" | tee -a "$OUT/summa
 PPO=(--env countdown --env-kwargs "$DEMO_ENV" --model "$POLICY" --max_steps 20 --learning_rate 1e-5
      --mini_batch_size 16 --ppo_epochs 2 --max_completion_length 64 --bf16 true --kl_coef 0.02)
 t0=$(date +%s)
-CUDA_VISIBLE_DEVICES=0 python3 -m trainers.ppo "${PPO[@]}" --per_device_batch_size 64 --output_dir /tmp/p1 \
+CUDA_VISIBLE_DEVICES=0 python3 -m trainers.ppo "${PPO[@]}" --per_device_train_batch_size 64 --output_dir /tmp/p1 \
     > "$OUT/ppo_1gpu.log" 2>&1
 echo "ppo_1gpu rc=$? wall_s=$(( $(date +%s) - t0 ))" | tee -a "$OUT/summary.txt"
 t0=$(date +%s)
-$ACC -m trainers.ppo "${PPO[@]}" --per_device_batch_size 32 --output_dir /tmp/p2 > "$OUT/ppo_zero3_2gpu.log" 2>&1
+$ACC -m trainers.ppo "${PPO[@]}" --per_device_train_batch_size 32 --output_dir /tmp/p2 > "$OUT/ppo_zero3_2gpu.log" 2>&1
 echo "ppo_zero3_2gpu rc=$? wall_s=$(( $(date +%s) - t0 ))" | tee -a "$OUT/summary.txt"
 
 python3 - "$OUT" <<'PY'

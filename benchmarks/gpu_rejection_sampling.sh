@@ -18,8 +18,8 @@ PY
 POLICY=$(cat /tmp/policy_path)
 echo "policy rc=$? wall_s=$(( $(date +%s) - t0 )) path=$POLICY" | tee -a "$OUT/summary.txt"
 
-RS=(--env countdown --env-kwargs "$ENV_KWARGS" --model "$POLICY" --rounds ${ROUNDS:-3} --k 8 --prompts 1024
-    --max-per-prompt 2 --eval-size 512 --max-new-tokens 64 --learning-rate 5e-5 --gen-batch-size 1024)
+RS=(--env countdown --env-kwargs "$ENV_KWARGS" --model "$POLICY" --rounds ${ROUNDS:-3} --samples 8 --prompts 1024
+    --max-per-prompt 2 --eval-size 512 --max-completion-length 64 --learning-rate 5e-5 --gen-batch-size 1024)
 t0=$(date +%s)
 CUDA_VISIBLE_DEVICES=0 timeout 400 python3 -m trainers.rejection_sampling "${RS[@]}" --per-device-train-batch-size 64 \
     --output-dir /tmp/rs1 > "$OUT/rs_1gpu.log" 2>&1

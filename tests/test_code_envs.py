@@ -197,7 +197,7 @@ def test_evaluate_gives_pass_at_k_on_humaneval(tiny_model, tmp_path):
     from trainers import evaluate
 
     code = evaluate.main(["--env", "humaneval", "--env-kwargs", '{"source": "sample"}', "--model", tiny_model,
-                          "--n", "3", "--samples", "2", "--k", "1,2", "--max_new_tokens", "16",
+                          "--n", "3", "--samples", "2", "--k", "1,2", "--max_completion_length", "16",
                           "--output-dir", str(tmp_path)])
     assert code == 0
     import json

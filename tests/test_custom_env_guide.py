@@ -47,7 +47,7 @@ def test_a_task_in_the_users_module_is_checked_trained_and_evaluated(tiny_model,
     assert train.returncode == 0, train.stderr[-3000:]
     assert "recipe:" in train.stderr and "no recipe for half" in train.stderr
     evaluation = _run(["trainers.evaluate", "--import", "mytasks", "--env", "half", "--model", str(run), "--split", "test",
-                       "--n", "8", "--max_new_tokens", "16", "--output-dir", str(tmp_path / "eval")], tmp_path)
+                       "--n", "8", "--max_completion_length", "16", "--output-dir", str(tmp_path / "eval")], tmp_path)
     assert evaluation.returncode == 0, evaluation.stderr[-3000:]
     assert (tmp_path / "eval" / "report.json").exists()
 

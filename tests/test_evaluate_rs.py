@@ -44,7 +44,7 @@ def test_select_dedupes_and_caps():
 def test_evaluate_cli(tiny_model, tmp_path):
     out = tmp_path / "eval"
     proc = run_in_process(["trainers.evaluate", "--env", "countdown-3to4", "--model", tiny_model, "--n", "6", "--samples", "4",
-                       "--k", "1,4", "--max-new-tokens", "12", "--output-dir", str(out)], tmp_path)
+                       "--k", "1,4", "--max-completion-length", "12", "--output-dir", str(out)], tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = json.loads((out / "report.json").read_text())
     assert report["tasks"] == 6 and report["samples_per_task"] == 4
@@ -102,7 +102,7 @@ def test_openai_backend_against_a_real_local_server(tiny_model):
 def test_rejection_sampling_end_to_end_with_oracle(tiny_model, tmp_path):
     out = tmp_path / "rs"
     proc = run_in_process(["trainers.rejection_sampling", "--env", "countdown-3", "--model", tiny_model, "--rounds", "2",
-                       "--k", "2", "--prompts", "8", "--oracle", "every", "--eval-size", "4", "--max-new-tokens", "16",
+                       "--samples", "2", "--prompts", "8", "--oracle", "every", "--eval-size", "4", "--max-completion-length", "16",
                        "--per-device-train-batch-size", "4", "--output-dir", str(out), "--use-cpu"], tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
@@ -123,7 +123,7 @@ def test_rejection_sampling_under_accelerate_deepspeed_zero3_cpu(tiny_model, tmp
 
     out = tmp_path / "rs-z3"
     proc = run_module(["trainers.rejection_sampling", "--env", "countdown-3", "--model", tiny_model, "--rounds", "1",
-                       "--k", "2", "--prompts", "8", "--oracle", "every", "--eval-size", "5", "--max-new-tokens", "16",
+                       "--samples", "2", "--prompts", "8", "--oracle", "every", "--eval-size", "5", "--max-completion-length", "16",
                        "--per-device-train-batch-size", "2", "--output-dir", str(out), "--use-cpu"], tmp_path, processes=2,
                       timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]

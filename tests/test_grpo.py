@@ -155,10 +155,10 @@ def test_unknown_option_suggests_the_field():
 def test_flags_override_recipe_and_coerce_types(tmp_path):
     recipe = tmp_path / "r.yaml"
     recipe.write_text("env: countdown-3\nmodel: m\nlearning_rate: 1.0e-5\nmax_steps: 5\n")
-    script, config = grpo.parse(["--config", str(recipe), "--learning-rate", "1e-6", "--use-peft",
-                                 "--env-kwargs", '{"template": "base"}'])
+    options, config = grpo.parse(["--config", str(recipe), "--learning-rate", "1e-6", "--use-peft",
+                                  "--env-kwargs", '{"template": "base"}'])
     assert config["learning_rate"] == 1e-6 and config["max_steps"] == 5
-    assert script["use_peft"] is True and script["env_kwargs"] == {"template": "base"}
+    assert options.use_peft is True and options.env_kwargs == {"template": "base"}
     assert parse_flags(["--a=3", "--b", "true", "--c", "x,y", "--d"]) == {"a": "3", "b": "true", "c": "x,y", "d": True}
 
 
@@ -167,10 +167,10 @@ def test_flags_override_recipe_and_coerce_types(tmp_path):
 def test_every_recipe_builds_a_valid_grpo_config(recipe):
     from trl import GRPOConfig
 
-    script, config = grpo.parse(["--config", recipe, "--use_cpu", "true", "--bf16", "false", "--output-dir", "/tmp/x"])
+    options, config = grpo.parse(["--config", recipe, "--use_cpu", "true", "--bf16", "false", "--output-dir", "/tmp/x"])
     args = GRPOConfig(**config)
-    assert args.use_cpu and (script["model"] or recipe.endswith("tiny-cpu.yaml"))  # tiny-cpu: the default policy
-    assert args.num_generations >= 2 and script["env"]
+    assert args.use_cpu and (options.model or recipe.endswith("tiny-cpu.yaml"))  # tiny-cpu: the default policy
+    assert args.num_generations >= 2 and options.env
     preflight.check_batch(config)
     with open(recipe) as f:
         header = f.read()

@@ -198,6 +198,9 @@ def test_rejection_sampling_keeps_whole_successful_conversations(tiny_model):
     """A second-turn success: the conversation up to the right answer is the prompt, the right answer the completion."""
     from transformers import AutoTokenizer
 
+    from dataclasses import replace
+
+    from trainers.common.options import RejectionSamplingOptions
     from trainers.rejection_sampling import sample_round
 
     env = rg.make("countdown-3", max_turns=2)
@@ -213,8 +216,9 @@ def test_rejection_sampling_keeps_whole_successful_conversations(tiny_model):
                      _answer(solve(*next((t.question["nums"], t.question["target"]) for t in tasks
                                          if str(t.question["nums"]) in p)))] for p in prompts]
 
-    script = {"k": 2, "temperature": 1.0, "max_new_tokens": 8, "max_per_prompt": 2}
-    rows, correct = sample_round(env, SecondTry(), tasks, script, seed=0, with_oracle=False)
+    options = RejectionSamplingOptions(env=env.env_id, samples=2, temperature=1.0, max_completion_length=8,
+                                       max_per_prompt=2)
+    rows, correct = sample_round(env, SecondTry(), tasks, options, seed=0, with_oracle=False)
     assert correct == 6 and len(rows) == 3  # two identical episodes per task: one row each
     for row, task in zip(rows, tasks):
         # the whole conversation is kept: the wrong try and the feedback are the context of the right answer ...
@@ -231,7 +235,7 @@ def test_rejection_sampling_keeps_whole_successful_conversations(tiny_model):
                                          if str(t.question["nums"]) in p)))] if i % 2 == 0 and "Try again." not in p
                     else answer for i, (p, answer) in enumerate(zip(prompts, solved))]
 
-    rows, correct = sample_round(env, HalfFirstTry(), tasks, {**script, "max_per_prompt": 1}, seed=0, with_oracle=False)
+    rows, correct = sample_round(env, HalfFirstTry(), tasks, replace(options, max_per_prompt=1), seed=0, with_oracle=False)
     assert correct == 6 and [row["turn"] for row in rows] == [2, 2, 2]  # the rarer second-turn fix wins the one slot
 
 

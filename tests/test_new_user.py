@@ -153,8 +153,8 @@ def test_rejection_sampling_takes_a_recipe_and_every_sft_field(tmp_path):
 
     recipe = tmp_path / "rs.yaml"
     recipe.write_text("env: countdown-3\nmodel: m\nrounds: 2\noracle: every\nlearning_rate: 3.0e-5\n")
-    script, config = rs.parse(["--config", str(recipe), "--max-steps", "7", "--k", "4", "--oracle"])
-    assert script["rounds"] == 2 and script["k"] == 4 and script["oracle"] == "first"
+    options, config = rs.parse(["--config", str(recipe), "--max-steps", "7", "--samples", "4", "--oracle"])
+    assert options.rounds == 2 and options.samples == 4 and options.oracle == "first"
     assert config["max_steps"] == 7 and config["learning_rate"] == 3e-5 and config["num_train_epochs"] == 1.0
     from trl import SFTConfig
 
@@ -166,8 +166,8 @@ def test_evaluate_takes_a_recipe(tmp_path):
 
     recipe = tmp_path / "e.yaml"
     recipe.write_text("env: countdown-3\nmodel: m\nsamples: 4\nk: 1,4\nbackend: hf\n")
-    script, config = evaluate.parse(["--config", str(recipe), "--n", "8"])
-    assert config.ks() == [1, 4] and config.n == 8 and script["env"] == "countdown-3"
+    options, config = evaluate.parse(["--config", str(recipe), "--n", "8"])
+    assert config.ks() == [1, 4] and config.n == 8 and options.env == "countdown-3"
 
 
 def test_shipped_recipes_parse_with_their_trainers():

@@ -82,7 +82,7 @@ def test_ppo_learns_a_dense_reward(tiny_model, tmp_path):
     from trainers.ppo import PPOConfig, PPOTrainer
 
     env = DigitsEnv()
-    config = PPOConfig(output_dir=str(tmp_path / "ppo"), max_steps=40, learning_rate=3e-3, per_device_batch_size=16,
+    config = PPOConfig(output_dir=str(tmp_path / "ppo"), max_steps=40, learning_rate=3e-3, per_device_train_batch_size=16,
                        mini_batch_size=8, ppo_epochs=2, max_completion_length=8, kl_coef=0.0, use_cpu=True, seed=0,
                        logging_steps=5)
     trainer = PPOTrainer(env, tiny_model, config, env.tasks(n=64))
@@ -94,7 +94,7 @@ def test_ppo_learns_a_dense_reward(tiny_model, tmp_path):
         assert key in history[-1]
 
 
-PPO_FLAGS = ["--env", "countdown-3to4", "--per_device_batch_size", "4", "--mini_batch_size", "2", "--ppo_epochs", "1",
+PPO_FLAGS = ["--env", "countdown-3to4", "--per_device_train_batch_size", "4", "--mini_batch_size", "2", "--ppo_epochs", "1",
              "--max_completion_length", "16", "--train-size", "32"]
 
 
@@ -129,5 +129,5 @@ def test_ppo_under_zero3_cpu(tiny_model, tmp_path):
 def test_ppo_config_errors():
     from trainers.ppo import main
 
-    assert main(["--env", "countdown-3", "--per_device_batch_size", "6", "--mini_batch_size", "4"]) == 2
+    assert main(["--env", "countdown-3", "--per_device_train_batch_size", "6", "--mini_batch_size", "4"]) == 2
     assert main(["--env", "nope"]) == 2

@@ -75,7 +75,7 @@ def test_grpo_with_vllm_colocate_on_a_real_model(smollm2, tmp_path):
 def test_ppo_on_a_real_model(smollm2, tmp_path):
     out = tmp_path / "ppo"
     proc = run_in_process(["trainers.ppo", "--env", "countdown-3to4", "--model", smollm2, "--output_dir", str(out),
-                       "--per_device_batch_size", "2", "--mini_batch_size", "2", "--ppo_epochs", "1",
+                       "--per_device_train_batch_size", "2", "--mini_batch_size", "2", "--ppo_epochs", "1",
                        "--max_completion_length", "16", "--train-size", "4", "--max_steps", "1"], tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     records = [r for r in _rows(out / "metrics.jsonl") if "reward" in r]

@@ -74,8 +74,8 @@ def test_rejection_sampling_and_evaluate_with_vllm_follow_each_rounds_weights(sm
 
     out = tmp_path / "rs"
     proc = run_module(["trainers.rejection_sampling", "--env", "countdown-3to4", "--model", smollm2,
-                       "--rounds", "1", "--k", "2", "--prompts", "4", "--eval_size", "16", "--oracle",
-                       "--backend", "vllm", "--max_new_tokens", "24", "--learning_rate", "2e-4",
+                       "--rounds", "1", "--samples", "2", "--prompts", "4", "--eval_size", "16", "--oracle",
+                       "--backend", "vllm", "--max_completion_length", "24", "--learning_rate", "2e-4",
                        "--output_dir", str(out)], tmp_path)  # 4 SFT rows: one step (SmolLM2 SFT is ~3 s a row)
     assert proc.returncode == 0, proc.stderr[-3000:]
     records = _rows(out / "metrics.jsonl")
@@ -83,7 +83,7 @@ def test_rejection_sampling_and_evaluate_with_vllm_follow_each_rounds_weights(sm
     before = [r["completion"] for r in _rows(out / "round0-test-samples-rank0.jsonl")]
     after = [r["completion"] for r in _rows(out / "round1-test-samples-rank0.jsonl")]
     done = run_module(["trainers.evaluate", "--env", "countdown-3to4", "--model", str(out / "round-1"),
-                       "--backend", "vllm", "--n", "16", "--max_new_tokens", "24",
+                       "--backend", "vllm", "--n", "16", "--max_completion_length", "24",
                        "--output_dir", str(tmp_path / "vllm")], tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
     served_rows = _rows(tmp_path / "vllm" / "samples.jsonl")
@@ -108,7 +108,7 @@ def test_launch_serves_an_evaluation_from_a_real_vllm_server(vllm_tiny_model, tm
     proc = run_module(["trainers.launch", "--gpus", "2", "--vllm-gpus", "1", "--cpu", "--trainer", "trainers.evaluate",
                        "--port", str(port), "--health-timeout", "400", "--",
                        "--env", "countdown-3to4", "--model", vllm_tiny_model, "--n", "8", "--samples", "2",
-                       "--max_new_tokens", "16", "--output_dir", str(tmp_path / "served")], tmp_path)
+                       "--max_completion_length", "16", "--output_dir", str(tmp_path / "served")], tmp_path)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
     assert "[launch] server healthy" in proc.stdout
     rows = [json.loads(line) for line in (tmp_path / "served" / "samples.jsonl").read_text().splitlines()]

@@ -22,6 +22,7 @@ from rich.table import Table
 
 from reasongym.plotting import read_metrics
 from reasongym.telemetry import METRICS_FILE
+from trainers.common.options import GRPOOptions
 from trainers.common.recipes import recipe_path
 
 DEMO_ENV = "countdown"
@@ -31,15 +32,15 @@ EVAL_TASKS = 500
 EVAL_SAMPLES = 4
 
 
-def resolve_demo_env(script: dict[str, Any], console: Console) -> None:
+def resolve_demo_env(options: GRPOOptions, console: Console) -> None:
     """Swap countdown-3to4 (no env kwargs) for the easier demo parametrisation, and say so."""
-    if script["env"] == "countdown-3to4" and not script.get("env_kwargs"):
+    if options.env == "countdown-3to4" and not options.env_kwargs:
         console.print(
             "[bold yellow]No --model: using the embedded default policy (a small Qwen2 built and warm-started "
             "here, no downloads).[/]\n[yellow]countdown-3to4 is too hard for a model that trains in minutes on a "
             f"CPU, so this run uses the easier countdown parametrisation {json.dumps(DEMO_ENV_KWARGS)} "
             "(2 numbers). Pass --model, or --env-kwargs '{\"counts\": [3, 4]}', to train on countdown-3to4 itself.[/]")
-        script["env"], script["env_kwargs"] = DEMO_ENV, dict(DEMO_ENV_KWARGS)
+        options.env, options.env_kwargs = DEMO_ENV, dict(DEMO_ENV_KWARGS)
     else:
         console.print("[bold yellow]No --model: using the embedded default policy (built and warm-started here).[/]")
 
@@ -97,7 +98,7 @@ class PhaseClock:
         return {**self.phases, "total": round(time.monotonic() - self.start, 1)}
 
 
-def run(script: dict[str, Any], config: dict[str, Any], console: Console, build_trainer) -> int:
+def run(options: GRPOOptions, config: dict[str, Any], console: Console, build_trainer) -> int:
     """Warm start -> held-out eval -> GRPO -> held-out eval -> table, test, PNG."""
     from trainers.common.cli import open_env
     from trainers.common.models import save_policy
@@ -107,26 +108,23 @@ def run(script: dict[str, Any], config: dict[str, Any], console: Console, build_
 
     quiet_libraries()
     clock = PhaseClock()
-    resolve_demo_env(script, console)
-    env_kwargs = dict(script.get("env_kwargs") or {})
-    preset = script.get("default_policy") or "cpu"
-    if preset not in PRESETS:
-        raise ValueError(f"--default-policy must be one of {sorted(PRESETS)}, got {preset!r}")
-    warm = PRESETS[preset]
-    if script.get("warm_start_steps"):
-        warm = replace(warm, sft_steps=int(script["warm_start_steps"]))
-    script["model"] = default_policy(script["env"], env_kwargs, warm, console=console)
+    resolve_demo_env(options, console)
+    env_kwargs = dict(options.env_kwargs or {})
+    warm = PRESETS[options.default_policy]  # checked in trainers.grpo's setup, before anything heavy
+    if options.warm_start_steps:
+        warm = replace(warm, sft_steps=options.warm_start_steps)
+    options.model = default_policy(str(options.env), env_kwargs, warm, console=console)
     clock.lap("warm_start")
-    console.print(f"[bold]policy[/] {script['model']}")
-    env = open_env(script, console)
-    tasks = env.tasks("test", n=int(script.get("demo_eval_tasks") or EVAL_TASKS), seed=0)
+    console.print(f"[bold]policy[/] {options.model}")
+    env = open_env(options, console)
+    tasks = env.tasks("test", n=options.demo_eval_tasks or EVAL_TASKS, seed=0)
     temperature = float(config.get("temperature", 1.0))
     max_new = int(config.get("max_completion_length", 64))
-    before, before_greedy = held_out(env, script["model"], tasks, max_new, temperature, console, "warm start")
+    before, before_greedy = held_out(env, options.model, tasks, max_new, temperature, console, "warm start")
     clock.lap("eval_before")
-    trainer, _ = build_trainer(script, config, console)
+    trainer, _ = build_trainer(options, config, console)
     trainer.train()
-    save_policy(trainer, script["model"])
+    save_policy(trainer, options.model)
     clock.lap("grpo")
     after, after_greedy = held_out(env, trainer.args.output_dir, tasks, max_new, temperature, console, "after GRPO")
     clock.lap("eval_after")
@@ -142,7 +140,7 @@ def run(script: dict[str, Any], config: dict[str, Any], console: Console, build_
     png = plot_demo(trainer.args.output_dir, records, before.accuracy, after.accuracy, trainer.state.global_step,
                     f"GRPO on {env.env_id}\n{json.dumps(env_kwargs)}")
     seconds = clock.seconds()
-    summary = {"env": script["env"], "env_kwargs": env_kwargs, "policy": script["model"],
+    summary = {"env": options.env, "env_kwargs": env_kwargs, "policy": options.model,
                "steps": trainer.state.global_step, "temperature": temperature,
                "before": {"accuracy": before.accuracy, "format_rate": before.format_rate, "mean_reward": before.mean_reward,
                           "greedy_accuracy": before_greedy.accuracy},

@@ -26,6 +26,7 @@ from reasongym.adapters.trl import render_prompt
 from reasongym.types import Task
 from trainers.common.recipes import pretrained_recipe
 from trainers.common.cli import RecipeError, TrainerCLI, open_env, run_entry_point
+from trainers.common.options import RENAMED, CommonOptions
 from trainers.generation import Backend, Sampling
 
 
@@ -217,15 +218,15 @@ class EvalConfig:
 
     split: str = _f("test", "split to evaluate")
     n: int = _f(500, "number of tasks (clamped to the split's size)")
-    seed: int = _f(0, "seed of the task draw and of sampling")
+    seed_tasks: int = _f(0, "seed of the task draw and of sampling")
     samples: int = _f(1, "completions per task")
     k: str = _f("1", "comma-separated k values for pass@k (each <= samples)")
     temperature: float | None = _f(None, "sampling temperature; default 0 (greedy) for 1 sample, else 1.0")
     top_p: float = _f(1.0, "nucleus sampling")
-    max_new_tokens: int = _f(512, "new tokens per completion")
+    max_completion_length: int = _f(512, "new tokens per completion")
     backend: str = _f("hf", "hf (transformers generate), vllm (offline engine) or openai (an OpenAI-compatible server)")
     base_url: str | None = _f(None, "with --backend openai: the server, e.g. http://127.0.0.1:8000")
-    batch_size: int = _f(64, "sequences per generate() call (hf backend)")
+    gen_batch_size: int = _f(64, "sequences per generate() call (hf backend)")
     output_dir: str | None = _f(None, "where report.json and samples.jsonl go (default outputs/eval-<env>)")
 
     def ks(self) -> list[int]:
@@ -239,7 +240,7 @@ class EvalConfig:
 
 
 CLI = TrainerCLI("python -m trainers.evaluate", "Evaluate a policy on an env split: accuracy, pass@k, reward "
-                 "components, outcomes, per difficulty.", [], EvalConfig,
+                 "components, outcomes, per difficulty.", CommonOptions, EvalConfig, renamed=RENAMED["evaluate"],
                  example="python -m trainers.evaluate --env countdown-3to4 --model M --samples 16 --k 1,8,16")
 
 
@@ -262,9 +263,9 @@ def make_backend(kind: str, model: str, base_url: str | None = None, batch_size:
     raise RecipeError(f"--backend must be hf, vllm or openai, got {kind!r}")
 
 
-def parse(argv: Sequence[str]) -> tuple[dict[str, Any], EvalConfig]:
-    """(script options, EvalConfig) from recipe + flags, checked; raises RecipeError."""
-    script, fields = CLI.parse(argv, pretrained_recipe("evaluate"))
+def parse(argv: Sequence[str]) -> tuple[CommonOptions, EvalConfig]:
+    """(typed options, EvalConfig) from recipe + flags, checked; raises RecipeError."""
+    options, fields = CLI.parse(argv, pretrained_recipe("evaluate"))
     try:
         config = EvalConfig(**fields)
     except TypeError as exc:
@@ -274,7 +275,7 @@ def parse(argv: Sequence[str]) -> tuple[dict[str, Any], EvalConfig]:
         raise RecipeError(f"--backend must be hf, vllm or openai, got {config.backend!r}")
     if config.backend == "openai" and not config.base_url:
         raise RecipeError("--backend openai needs --base-url (e.g. http://127.0.0.1:8000)")
-    return script, config
+    return options, config
 
 
 def compare_main(argv: list[str], console: Console) -> int:
@@ -306,27 +307,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         return compare_main(argv, Console(soft_wrap=True))
 
     def setup(argv: list[str], console: Console):
-        script, config = parse(argv)
-        env = open_env(script, console)
-        return script, config, env, env.tasks(config.split, n=config.n, seed=config.seed)
+        options, config = parse(argv)
+        env = open_env(options, console)
+        return options, config, env, env.tasks(config.split, n=config.n, seed=config.seed_tasks)
 
     return run_entry_point(CLI, argv, setup, _run)
 
 
 def _run(state: Any, console: Console) -> int:
-    script, config, env, tasks = state
-    model = script["model"]
+    options, config, env, tasks = state
+    model = options.model
     if model is None:
         from trainers.default_policy import default_policy
 
-        model = default_policy(script["env"], script["env_kwargs"], console=console)
+        model = default_policy(str(options.env), options.env_kwargs, console=console)
     temperature = config.temperature if config.temperature is not None else (0.0 if config.samples == 1 else 1.0)
-    backend = make_backend(config.backend, model, config.base_url, config.batch_size)
-    out = config.output_dir or os.path.join("outputs", f"eval-{script['env']}".replace("/", "_"))
+    backend = make_backend(config.backend, model, config.base_url, config.gen_batch_size)
+    out = config.output_dir or os.path.join("outputs", f"eval-{options.env}".replace("/", "_"))
     os.makedirs(out, exist_ok=True)
     report = evaluate(env, backend, tasks, config.samples, config.ks(),
-                      Sampling(temperature=temperature, top_p=config.top_p, max_new_tokens=config.max_new_tokens,
-                               seed=config.seed),
+                      Sampling(temperature=temperature, top_p=config.top_p, max_new_tokens=config.max_completion_length,
+                               seed=config.seed_tasks),
                       console=console, sample_log=os.path.join(out, "samples.jsonl"))
     report.split = config.split
     with open(os.path.join(out, "report.json"), "w") as f:

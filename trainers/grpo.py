@@ -24,41 +24,10 @@ from reasongym.templates import observation_text
 from reasongym.adapters.trl import RewardAdapter, build_dataset, episode_reward_func, episode_tools, uses_tool_loop
 from trainers import compiled_decode, demo, preflight
 from trainers.common import recipes
-from trainers.common.cli import ALLOW_UNSAFE_ENV, RecipeError, ScriptOption, TrainerCLI, open_env, run_entry_point
+from trainers.common.cli import RecipeError, TrainerCLI, open_env, run_entry_point
+from trainers.common.options import GRPOOptions
 from trainers.common.models import LOAD_HINTS, load_kwargs, load_tokenizer, save_policy
 
-OPTIONS = [
-    ScriptOption("train_size", None, "training tasks (procedural envs: default enough for max_steps)", int),
-    ScriptOption("eval_size", 0, "held-out test tasks evaluated every eval_steps (0 = no evaluation)", int),
-    ScriptOption("seed_tasks", 0, "seed of the task draw (independent of the training --seed)", int),
-    ScriptOption("use_peft", False, "train LoRA adapters instead of all weights", bool),
-    ScriptOption("lora_r", 16, "LoRA rank", int),
-    ScriptOption("lora_alpha", 32, "LoRA alpha", int),
-    ScriptOption("lora_dropout", 0.05, "LoRA dropout", float),
-    ScriptOption("lora_target_modules", "all-linear", "LoRA target modules"),
-    ScriptOption("resume_from_checkpoint", None, "checkpoint dir to resume from (or true for the latest)"),
-    ScriptOption("scoring_workers", None, "verifier processes (default: in-process for cheap verifiers)", int),
-    ScriptOption("default_policy", "cpu", "without --model: size of the embedded default policy (cpu, cpu-plain-bpe, gpu, gpu-large, gpu-search, ci)"),
-    ScriptOption("warm_start_steps", 0, "without --model: SFT steps of the default policy's warm start "
-                 "(0 = the preset's)", int),
-    ScriptOption("max_train_minutes", 0.0, "stop GRPO after this many minutes of wall time (0 = no limit); "
-                 "max_steps still sets the learning-rate schedule", float),
-    ScriptOption("demo_eval_tasks", 500, "without --model: held-out tasks in the before/after table", int),
-    ALLOW_UNSAFE_ENV,
-    ScriptOption("chat_template", None, "a jinja chat template file to use instead of the tokenizer's (tool and "
-                 "multi-turn training need one that renders tool calls, e.g. TRL's trl/chat_templates/qwen2_5.jinja)"),
-    ScriptOption("compiled_decode", "auto", "HF generate with a static KV cache and a compiled decode step: auto "
-                 "(on for single-turn CUDA runs without vLLM, outside ZeRO-3 and fp32-weight autocast), true "
-                 "or false", str),
-    ScriptOption("reward_model", None, "a sequence-classification reward model (one output) scored beside the "
-                 "verifier, logged as rewards/reward_model"),
-    ScriptOption("reward_model_weight", 1.0, "weight of --reward-model next to the env's components", float),
-    ScriptOption("reward_model_pays_malformed", False, "let --reward-model pay completions the verifier calls "
-                 "unparseable (off: they get 0 from it)", bool),
-    ScriptOption("curriculum", None, "fixed | linear | adaptive: sample task difficulty by a schedule"),
-    ScriptOption("curriculum_band", "0.2,0.8", "adaptive: success band a level should sit in"),
-    ScriptOption("curriculum_window", 256, "adaptive: outcomes remembered per level", int),
-]
 RUN_DEFAULTS: dict[str, Any] = {
     "report_to": "none",
     "logging_steps": 1,
@@ -71,12 +40,12 @@ def _cli():
     from trl import GRPOConfig
 
     return TrainerCLI("python -m trainers.grpo", "Train a policy with GRPO (TRL GRPOTrainer) on a reasongym env.",
-                      OPTIONS, GRPOConfig,
+                      GRPOOptions, GRPOConfig,
                       example="python -m trainers.grpo --env countdown-3to4 --model Qwen/Qwen2.5-3B-Instruct")
 
 
-def parse(argv: Sequence[str]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(script options, GRPOConfig kwargs) from recipe + flags; raises RecipeError.
+def parse(argv: Sequence[str]) -> tuple[GRPOOptions, dict[str, Any]]:
+    """(typed options, GRPOConfig kwargs) from recipe + flags; raises RecipeError.
     No recipe: with a model, the one for this env and model (trainers.common.recipes); without, the
     offline main job's recipe (trainers.demo)."""
     def default_recipe(flags: dict[str, Any]):
@@ -84,15 +53,13 @@ def parse(argv: Sequence[str]) -> tuple[dict[str, Any], dict[str, Any]]:
             return demo.DEMO_RECIPE
         return recipes.for_model("grpo", str(flags.get("env", "")), str(flags["model"]), flags)
 
-    script, config = _cli().parse(argv, default_recipe)
-    if str(script["resume_from_checkpoint"]).lower() in ("true", "latest"):
-        script["resume_from_checkpoint"] = True
-    env_name = str(script["env"]).replace("/", "_")
-    return script, {**RUN_DEFAULTS, "output_dir": os.path.join("outputs", f"grpo-{env_name}"), **config}
+    options, config = _cli().parse(argv, default_recipe)
+    env_name = str(options.env).replace("/", "_")
+    return options, {**RUN_DEFAULTS, "output_dir": os.path.join("outputs", f"grpo-{env_name}"), **config}
 
 
-def make_env(script: dict[str, Any], console: Console | None = None) -> rg.Env:
-    return open_env(script, console or Console(stderr=True))
+def make_env(options: GRPOOptions, console: Console | None = None) -> rg.Env:
+    return open_env(options, console or Console(stderr=True))
 
 
 def default_train_size(env: rg.Env, config: dict[str, Any], plan: preflight.BatchPlan) -> int | None:
@@ -103,25 +70,25 @@ def default_train_size(env: rg.Env, config: dict[str, Any], plan: preflight.Batc
     return max(64, min(20_000, needed))
 
 
-def build_trainer(script: dict[str, Any], config_kwargs: dict[str, Any], console: Console):
+def build_trainer(options: GRPOOptions, config_kwargs: dict[str, Any], console: Console):
     """Everything up to (and including) the GRPOTrainer, after the pre-flight checks."""
-    env = make_env(script, console)
-    preflight.check_env_safety(env, bool(script["allow_unsafe_env"]))
-    if script.get("reward_model"):
+    env = make_env(options, console)
+    preflight.check_env_safety(env, options.allow_unsafe_env)
+    if options.reward_model:
         if uses_tool_loop(env):
             raise RecipeError("--reward-model is not available for multi-turn or tool envs yet")
         from trainers.reward_model import check_reward_model
 
-        check_reward_model(str(script["reward_model"]))
-    plan = check_config(script, config_kwargs, console)
-    if not script["resume_from_checkpoint"] and telemetry.is_main_process():
+        check_reward_model(options.reward_model)
+    plan = check_config(options, config_kwargs, console)
+    if not options.resume_from_checkpoint and telemetry.is_main_process():
         telemetry.reset_run_logs(config_kwargs["output_dir"])  # a fresh run starts fresh logs
-    config_kwargs["model_init_kwargs"] = model_init_kwargs(script["model"], config_kwargs)
-    tokenizer = policy_tokenizer(script, env)
-    train_tasks = env.tasks("train", n=script["train_size"] or default_train_size(env, config_kwargs, plan),
-                            seed=int(script["seed_tasks"]))
+    config_kwargs["model_init_kwargs"] = model_init_kwargs(options.model, config_kwargs)
+    tokenizer = policy_tokenizer(options, env)
+    train_tasks = env.tasks("train", n=options.train_size or default_train_size(env, config_kwargs, plan),
+                            seed=options.seed_tasks)
     levels = sorted({t.difficulty for t in train_tasks if t.difficulty is not None})
-    train, scheduler, callbacks, funcs, weights = data_and_rewards(env, script, config_kwargs, train_tasks,
+    train, scheduler, callbacks, funcs, weights = data_and_rewards(env, options, config_kwargs, train_tasks,
                                                                    tokenizer, levels)
     config_kwargs.setdefault("reward_weights", weights)
     if not console.is_terminal:
@@ -134,14 +101,14 @@ def build_trainer(script: dict[str, Any], config_kwargs: dict[str, Any], console
 
     args = GRPOConfig(**config_kwargs)
     evaluation = None
-    if script["eval_size"]:
-        evaluation = build_dataset(env, "test", n=int(script["eval_size"]), seed=int(script["seed_tasks"]),
+    if options.eval_size:
+        evaluation = build_dataset(env, "test", n=options.eval_size, seed=options.seed_tasks,
                                    tokenizer=tokenizer)
     if telemetry.is_main_process():
         describe_run(console, env, plan, len(train_tasks), evaluation, scheduler, levels)
     callbacks.append(MetricsLogCallback(args.output_dir, title=f"GRPO on {env.env_id}"))  # after curriculum keys
-    if script["max_train_minutes"]:
-        callbacks.append(TimeBudgetCallback(float(script["max_train_minutes"])))
+    if options.max_train_minutes:
+        callbacks.append(TimeBudgetCallback(options.max_train_minutes))
     if args.disable_tqdm:
         callbacks.append(StepProgressCallback(f"GRPO on {env.env_id}", console))
     tool_loop = {"environment_factory": episode_tools(env)} if uses_tool_loop(env) else {}
@@ -149,14 +116,14 @@ def build_trainer(script: dict[str, Any], config_kwargs: dict[str, Any], console
         from trainers.vllm_sync import pin_colocated_engine_on_cpu
 
         pin_colocated_engine_on_cpu()
-    trainer = GRPOTrainer(model=script["model"], reward_funcs=funcs, args=args, train_dataset=train,
-                          eval_dataset=evaluation, processing_class=tokenizer, peft_config=lora_config(script),
+    trainer = GRPOTrainer(model=options.model, reward_funcs=funcs, args=args, train_dataset=train,
+                          eval_dataset=evaluation, processing_class=tokenizer, peft_config=lora_config(options),
                           callbacks=callbacks, **tool_loop)
     if args.use_vllm:
         from trainers.vllm_sync import use_reload_sync
 
         use_reload_sync(trainer)
-    compile_decoding(trainer, script["compiled_decode"], env, train_tasks, tokenizer, console, bool(tool_loop))
+    compile_decoding(trainer, options.compiled_decode, env, train_tasks, tokenizer, console, bool(tool_loop))
     return trainer, env
 
 
@@ -186,11 +153,11 @@ def compile_decoding(trainer, mode: str, env: rg.Env, tasks: list[rg.Task], toke
                       "(--compiled-decode false turns it off)")
 
 
-def policy_tokenizer(script: dict[str, Any], env: rg.Env):
+def policy_tokenizer(options: GRPOOptions, env: rg.Env):
     """The policy's tokenizer (with --chat-template applied), checked against what the env needs of it."""
-    tokenizer = load_tokenizer(script["model"])
-    if script["chat_template"]:
-        with open(script["chat_template"], encoding="utf-8") as f:
+    tokenizer = load_tokenizer(options.model)
+    if options.chat_template:
+        with open(options.chat_template, encoding="utf-8") as f:
             tokenizer.chat_template = f.read()
     preflight.check_chat_template(tokenizer, env.template.kind, env.template.name)
     if uses_tool_loop(env):
@@ -198,44 +165,44 @@ def policy_tokenizer(script: dict[str, Any], env: rg.Env):
     return tokenizer
 
 
-def data_and_rewards(env: rg.Env, script: dict[str, Any], config_kwargs: dict[str, Any], train_tasks: list[rg.Task],
+def data_and_rewards(env: rg.Env, options: GRPOOptions, config_kwargs: dict[str, Any], train_tasks: list[rg.Task],
                      tokenizer: Any, levels: list):
     """(train dataset, curriculum scheduler, callbacks, reward functions, weights). Multi-turn and tool envs
     run through TRL's tool loop, one episode per rollout, rewarded by the episode."""
     if uses_tool_loop(env):
         for option in ("curriculum", "eval_size"):
-            if script[option]:
+            if getattr(options, option):
                 raise RecipeError(f"--{option.replace('_', '-')} is not available for multi-turn or tool envs yet")
         config_kwargs.setdefault("max_tool_calling_iterations", env.max_turns + (getattr(env, "tool_budget", 0) or 0))
         return (build_dataset(env, "train", tasks=train_tasks, episodes=True), None, [],
                 [episode_reward_func(env.max_turns)], [1.0])
     from trainers.curriculum_data import scheduler_feedback
 
-    train, scheduler, callbacks = training_data(env, script, config_kwargs, train_tasks, tokenizer)
+    train, scheduler, callbacks = training_data(env, options, config_kwargs, train_tasks, tokenizer)
     adapter = RewardAdapter(
         env, log_dir=config_kwargs["output_dir"], levels=levels,
         on_scores=scheduler_feedback(scheduler) if scheduler is not None else None,
-        **({"engine": _engine(script)} if script.get("scoring_workers") is not None else {}),
+        **({"engine": _engine(options)} if options.scoring_workers is not None else {}),
     )
     funcs, weights = adapter.reward_funcs(), adapter.weights
-    if script.get("reward_model"):
+    if options.reward_model:
         from trainers.reward_model import OutcomeRewardModel
 
-        funcs.append(OutcomeRewardModel(script["reward_model"], adapter.scores_for,
-                                        pays_malformed=bool(script["reward_model_pays_malformed"])))
-        weights.append(float(script["reward_model_weight"]))
+        funcs.append(OutcomeRewardModel(options.reward_model, adapter.scores_for,
+                                        pays_malformed=options.reward_model_pays_malformed))
+        weights.append(options.reward_model_weight)
     return train, scheduler, callbacks, funcs, weights
 
 
-def check_config(script: dict[str, Any], config_kwargs: dict[str, Any], console: Console | None = None
+def check_config(options: GRPOOptions, config_kwargs: dict[str, Any], console: Console | None = None
                  ) -> preflight.BatchPlan:
     """The pre-flight checks; fills in what they decide (device, precision, evaluation cadence). Running
     them twice changes nothing more (the offline main job runs them before its warm start too)."""
     plan = preflight.check_batch(config_kwargs)
     precision_given = "bf16" in config_kwargs or "fp16" in config_kwargs
     config_kwargs.update(preflight.check_devices(config_kwargs))
-    small = compiled_decode.small_policy_precision(config_kwargs, precision_given, built_here(script["model"]),
-                                                   script.get("compiled_decode", "auto"), tf32_supported())
+    small = compiled_decode.small_policy_precision(config_kwargs, precision_given, built_here(options.model),
+                                                   options.compiled_decode, tf32_supported())
     if small:
         config_kwargs.update(small)
         if console is not None and telemetry.is_main_process():
@@ -248,9 +215,9 @@ def check_config(script: dict[str, Any], config_kwargs: dict[str, Any], console:
         from trainers.generation import limit_cpu_kv_cache
 
         limit_cpu_kv_cache()
-    preflight.check_peft(bool(script["use_peft"]))
-    compiled_decode.check_mode(script.get("compiled_decode", "auto"))
-    if script["eval_size"]:
+    preflight.check_peft(options.use_peft)
+    compiled_decode.check_mode(options.compiled_decode)
+    if options.eval_size:
         config_kwargs.setdefault("eval_strategy", "steps")
         config_kwargs.setdefault("eval_steps", 50)
         config_kwargs.setdefault("per_device_eval_batch_size", config_kwargs.get("per_device_train_batch_size", 8))
@@ -279,10 +246,10 @@ def model_init_kwargs(model: str, config_kwargs: dict[str, Any]) -> dict[str, An
     return kwargs
 
 
-def training_data(env: rg.Env, script: dict[str, Any], config_kwargs: dict[str, Any], train_tasks: list[rg.Task],
+def training_data(env: rg.Env, options: GRPOOptions, config_kwargs: dict[str, Any], train_tasks: list[rg.Task],
                   tokenizer: Any):
     """(train dataset, curriculum scheduler or None, callbacks): a fixed dataset, or a curriculum stream."""
-    if not script["curriculum"]:
+    if not options.curriculum:
         return build_dataset(env, "train", tokenizer=tokenizer, tasks=train_tasks), None, []
     from trainers.curriculum_data import CurriculumCallback, build_curriculum, curriculum_dataset, level_pools
 
@@ -290,20 +257,19 @@ def training_data(env: rg.Env, script: dict[str, Any], config_kwargs: dict[str, 
     if steps <= 0:
         raise RecipeError("--curriculum streams tasks without end: set --max_steps")
     pools = level_pools(train_tasks)
-    band = tuple(float(x) for x in str(script["curriculum_band"]).split(","))
-    scheduler = build_curriculum(script["curriculum"], pools, steps, band, int(script["curriculum_window"]))
+    scheduler = build_curriculum(options.curriculum, pools, steps, options.band, options.curriculum_window)
     config_kwargs["shuffle_dataset"] = False  # the stream is already random; a shuffle buffer would lag the schedule
-    train = curriculum_dataset(env, pools, scheduler, tokenizer, int(script["seed_tasks"]))
+    train = curriculum_dataset(env, pools, scheduler, tokenizer, options.seed_tasks)
     return train, scheduler, [CurriculumCallback(scheduler)]
 
 
-def lora_config(script: dict[str, Any]):
-    if not script["use_peft"]:
+def lora_config(options: GRPOOptions):
+    if not options.use_peft:
         return None
     from peft import LoraConfig
 
-    return LoraConfig(r=int(script["lora_r"]), lora_alpha=int(script["lora_alpha"]),
-                      lora_dropout=float(script["lora_dropout"]), target_modules=script["lora_target_modules"],
+    return LoraConfig(r=options.lora_r, lora_alpha=options.lora_alpha,
+                      lora_dropout=options.lora_dropout, target_modules=options.lora_target_modules,
                       task_type="CAUSAL_LM")
 
 
@@ -316,10 +282,10 @@ def describe_run(console: Console, env: rg.Env, plan: preflight.BatchPlan, n_tra
                   + (f"; curriculum {scheduler.name} over levels {levels}" if scheduler else ""))
 
 
-def _engine(script: dict[str, Any]):
+def _engine(options: GRPOOptions):
     from reasongym.scoring import ScoringEngine
 
-    return ScoringEngine(workers=int(script["scoring_workers"]))
+    return ScoringEngine(workers=options.scoring_workers)
 
 
 def summarize(trainer, console: Console) -> None:
@@ -345,26 +311,26 @@ def summarize(trainer, console: Console) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     def setup(argv: list[str], console: Console):
-        script, config = parse(argv)
-        if not script["model"]:
+        options, config = parse(argv)
+        if not options.model:
             from trainers.default_policy import PRESETS
 
-            if script["default_policy"] not in PRESETS:
-                raise RecipeError(f"--default-policy must be one of {sorted(PRESETS)}, got {script['default_policy']!r}")
-            make_env(script, console)  # an unknown env or bad --env-kwargs fails here, before the warm start
-            check_config(script, config, console)  # and so do a bad batch, precision or device
-            return script, config, None
-        return script, config, build_trainer(script, config, console)[0]
+            if options.default_policy not in PRESETS:
+                raise RecipeError(f"--default-policy must be one of {sorted(PRESETS)}, got {options.default_policy!r}")
+            make_env(options, console)  # an unknown env or bad --env-kwargs fails here, before the warm start
+            check_config(options, config, console)  # and so do a bad batch, precision or device
+            return options, config, None
+        return options, config, build_trainer(options, config, console)[0]
 
     return run_entry_point(_cli(), argv, setup, _run)
 
 
 def _run(state: Any, console: Console) -> int:
-    script, config, trainer = state
+    options, config, trainer = state
     if trainer is None:  # no --model: the offline main job (warm start, evaluations, GRPO)
-        return demo.run(script, config, console, build_trainer)
-    trainer.train(resume_from_checkpoint=script["resume_from_checkpoint"])
-    save_policy(trainer, script["model"])
+        return demo.run(options, config, console, build_trainer)
+    trainer.train(resume_from_checkpoint=options.resume_from_checkpoint)
+    save_policy(trainer, options.model)
     summarize(trainer, console)
     return 0
 

@@ -28,7 +28,8 @@ from reasongym.telemetry import MetricsWriter
 from reasongym.templates import chat_to_text
 from trainers import preflight
 from trainers.common.recipes import pretrained_recipe
-from trainers.common.cli import ALLOW_UNSAFE_ENV, RecipeError, ScriptOption, TrainerCLI, open_env, run_entry_point
+from trainers.common.cli import RecipeError, TrainerCLI, open_env, run_entry_point
+from trainers.common.options import RENAMED, PPOOptions
 from trainers.common.models import copy_load_hints, load_kwargs, load_tokenizer
 
 
@@ -44,8 +45,8 @@ class PPOConfig:
     output_dir: str = _f("outputs/ppo", "where metrics.jsonl, checkpoints and the final policy go")
     max_steps: int = _f(100, "PPO iterations (each: one rollout batch, then ppo_epochs of minibatch updates)")
     learning_rate: float = _f(1e-6, "AdamW learning rate of policy and value head")
-    per_device_batch_size: int = _f(8, "prompts rolled out per process and iteration (one completion each)")
-    mini_batch_size: int = _f(8, "sequences per gradient step; must divide per_device_batch_size")
+    per_device_train_batch_size: int = _f(8, "prompts rolled out per process and iteration (one completion each)")
+    mini_batch_size: int = _f(8, "sequences per gradient step; must divide per_device_train_batch_size")
     ppo_epochs: int = _f(4, "passes over each rollout batch")
     max_completion_length: int = _f(256, "new tokens per completion")
     temperature: float = _f(1.0, "sampling temperature of the rollouts (and of the log-probs)")
@@ -71,21 +72,16 @@ class PPOConfig:
     report_to: str = _f("none", "accelerate tracker: none, tensorboard, wandb, ...")
 
     def __post_init__(self) -> None:
-        if self.per_device_batch_size % self.mini_batch_size:
-            raise ValueError(f"per_device_batch_size {self.per_device_batch_size} must be a multiple of "
+        if self.per_device_train_batch_size % self.mini_batch_size:
+            raise ValueError(f"per_device_train_batch_size {self.per_device_train_batch_size} must be a multiple of "
                              f"mini_batch_size {self.mini_batch_size}")
         if self.kl_estimator not in ("k1", "k3"):
             raise ValueError("kl_estimator must be 'k1' or 'k3'")
 
 
-OPTIONS = [
-    ALLOW_UNSAFE_ENV,
-    ScriptOption("train_size", 10_000, "training tasks", int),
-    ScriptOption("seed_tasks", 0, "seed of the task draw", int),
-    ScriptOption("resume_from_checkpoint", None, "checkpoint dir written by --save_steps"),
-]
-CLI = TrainerCLI("python -m trainers.ppo", "PPO (value head, GAE, clipped objective, KL to a reference).", OPTIONS,
-                 PPOConfig, example="python -m trainers.ppo --env countdown-3to4 --model Qwen/Qwen2.5-0.5B-Instruct")
+CLI = TrainerCLI("python -m trainers.ppo", "PPO (value head, GAE, clipped objective, KL to a reference).", PPOOptions,
+                 PPOConfig, example="python -m trainers.ppo --env countdown-3to4 --model Qwen/Qwen2.5-0.5B-Instruct",
+                 renamed=RENAMED["ppo"])
 
 
 @contextmanager
@@ -178,7 +174,7 @@ class PPOTrainer:
 
     # ----- rollouts -------------------------------------------------------------
     def _prompts(self, step: int) -> list[rg.Task]:
-        n = self.cfg.per_device_batch_size
+        n = self.cfg.per_device_train_batch_size
         world, rank = self.accelerator.num_processes, self.accelerator.process_index
         rng = random.Random(self.cfg.seed * 1_000_003 + step)
         picks = rng.sample(range(len(self.tasks)), k=min(len(self.tasks), n * world))
@@ -384,41 +380,41 @@ class PPOTrainer:
             self.accelerator.end_training()
 
 
-def parse(argv: Sequence[str]) -> tuple[dict[str, Any], PPOConfig]:
-    script, config = CLI.parse(argv, pretrained_recipe("ppo"))
-    config.setdefault("output_dir", os.path.join("outputs", f"ppo-{script['env']}".replace("/", "_")))
+def parse(argv: Sequence[str]) -> tuple[PPOOptions, PPOConfig]:
+    options, config = CLI.parse(argv, pretrained_recipe("ppo"))
+    config.setdefault("output_dir", os.path.join("outputs", f"ppo-{options.env}".replace("/", "_")))
     try:
-        return script, PPOConfig(**config)
+        return options, PPOConfig(**config)
     except (TypeError, ValueError) as exc:
         raise RecipeError(str(exc)) from None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     def setup(argv: list[str], console: Console):
-        script, config = parse(argv)
-        env = open_env(script, console)
-        preflight.check_env_safety(env, bool(script["allow_unsafe_env"]))
+        options, config = parse(argv)
+        env = open_env(options, console)
+        preflight.check_env_safety(env, options.allow_unsafe_env)
         if env.multi_turn:
             raise RecipeError(f"{env.env_id}: PPO here trains single-turn envs only; drop max_turns, or train "
                               "multi-turn and tool envs with python -m trainers.grpo (TRL's tool loop)")
         updates = preflight.check_devices({"bf16": config.bf16 or None, "use_cpu": config.use_cpu})
         config.use_cpu = updates.get("use_cpu", config.use_cpu)
         config.bf16 = bool(updates.get("bf16", config.bf16)) and not config.use_cpu
-        return script, config, env
+        return options, config, env
 
     return run_entry_point(CLI, argv, setup, _run)
 
 
 def _run(state: Any, console: Console) -> int:
-    script, config, env = state
-    model = script["model"]
+    options, config, env = state
+    model = options.model
     if model is None:
         from trainers.default_policy import default_policy
 
-        model = default_policy(script["env"], script["env_kwargs"], console=console)
-    tasks = env.tasks("train", n=int(script["train_size"]), seed=int(script["seed_tasks"]))
+        model = default_policy(str(options.env), options.env_kwargs, console=console)
+    tasks = env.tasks("train", n=options.train_size, seed=options.seed_tasks)
     trainer = PPOTrainer(env, model, config, tasks, console)
-    history = trainer.train(resume_from=script["resume_from_checkpoint"])
+    history = trainer.train(resume_from=options.resume_from_checkpoint)
     if trainer.accelerator.is_main_process and history:
         first, last = history[0], history[-1]
         console.print(f"PPO: {trainer.step} steps; reward {first['reward']:.3f} -> {last['reward']:.3f}; "

@@ -1,6 +1,6 @@
 """Rejection sampling / STaR / RFT: sample k, keep the verified, fine-tune on them, repeat.
 
-    python -m trainers.rejection_sampling --env countdown-3to4 --model M --rounds 3 --k 8
+    python -m trainers.rejection_sampling --env countdown-3to4 --model M --rounds 3 --samples 8
     python -m trainers.rejection_sampling --config recipes/rejection_sampling/countdown-3to4.yaml --learning_rate 2e-5
     accelerate launch --config_file recipes/accelerate/zero3.yaml -m trainers.rejection_sampling ...
 
@@ -32,7 +32,8 @@ import reasongym as rg
 from reasongym.adapters.trl import render_prompt
 from reasongym.telemetry import MetricsWriter
 from trainers.common.recipes import pretrained_recipe
-from trainers.common.cli import ALLOW_UNSAFE_ENV, RecipeError, ScriptOption, TrainerCLI, open_env, run_entry_point
+from trainers.common.cli import RecipeError, TrainerCLI, open_env, run_entry_point
+from trainers.common.options import RENAMED, RejectionSamplingOptions
 from trainers import preflight
 from trainers.common.sft import sft
 from trainers.generation import Backend, HFBackend, Sampling, VLLMBackend
@@ -53,21 +54,6 @@ def select(tasks: list[rg.Task], completions: list[list[str]], scores: list[list
     return kept
 
 
-OPTIONS = [
-    ALLOW_UNSAFE_ENV,
-    ScriptOption("rounds", 3, "sample-verify-SFT rounds", int),
-    ScriptOption("k", 8, "samples per prompt", int),
-    ScriptOption("prompts", 256, "training prompts per round (all processes together)", int),
-    ScriptOption("max_per_prompt", 2, "distinct verified completions kept per prompt", int),
-    ScriptOption("oracle", None, "add the env's reference completions to the SFT data: first (warm start; bare "
-                 "--oracle means this) or every round"),
-    ScriptOption("temperature", 1.0, "sampling temperature", float),
-    ScriptOption("max_new_tokens", 256, "new tokens per sample", int),
-    ScriptOption("eval_size", 200, "test tasks evaluated greedily after every round", int),
-    ScriptOption("gen_batch_size", 64, "sequences per generate() call (hf backend)", int),
-    ScriptOption("backend", "hf", "how rounds sample and test: hf (transformers generate) or vllm (one vLLM engine "
-                 "for the whole run; it loads each round's fine-tuned weights; single process)"),
-]
 SFT_DEFAULTS: dict[str, Any] = {"learning_rate": 1e-5, "num_train_epochs": 1.0, "per_device_train_batch_size": 8,
                                 "logging_steps": 10, "max_length": 1024, "seed": 0}
 
@@ -76,22 +62,17 @@ def _cli() -> TrainerCLI:
     from trl import SFTConfig
 
     return TrainerCLI("python -m trainers.rejection_sampling", "Rejection sampling (STaR / RFT): sample k, keep the "
-                      "verified, fine-tune on them (TRL SFTTrainer), repeat.", OPTIONS, SFTConfig,
-                      example="python -m trainers.rejection_sampling --env countdown-3to4 --model M --rounds 3 --k 8")
+                      "verified, fine-tune on them (TRL SFTTrainer), repeat.", RejectionSamplingOptions, SFTConfig,
+                      example="python -m trainers.rejection_sampling --env countdown-3to4 --model M --rounds 3 "
+                      "--samples 8", renamed=RENAMED["rejection_sampling"])
 
 
-def parse(argv: Sequence[str]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(script options, SFTConfig kwargs with our defaults) from recipe + flags; raises RecipeError."""
-    script, config = _cli().parse(argv, pretrained_recipe("rejection_sampling"))
-    if script["oracle"] is True:
-        script["oracle"] = "first"
-    if script["oracle"] not in (None, "first", "every"):
-        raise RecipeError(f"--oracle takes first or every, got {script['oracle']!r}")
-    if script["backend"] not in ("hf", "vllm"):
-        raise RecipeError(f"--backend takes hf or vllm, got {script['backend']!r}")
+def parse(argv: Sequence[str]) -> tuple[RejectionSamplingOptions, dict[str, Any]]:
+    """(typed options, SFTConfig kwargs with our defaults) from recipe + flags; raises RecipeError."""
+    options, config = _cli().parse(argv, pretrained_recipe("rejection_sampling"))
     config = {**SFT_DEFAULTS, **config}
-    config.setdefault("output_dir", os.path.join("outputs", f"rs-{script['env']}".replace("/", "_")))
-    return script, config
+    config.setdefault("output_dir", os.path.join("outputs", f"rs-{options.env}".replace("/", "_")))
+    return options, config
 
 
 class Shards:
@@ -128,20 +109,20 @@ class Shards:
         return totals
 
 
-def sample_round(env: rg.Env, backend: Backend, tasks: list[rg.Task], script: dict[str, Any], seed: int,
+def sample_round(env: rg.Env, backend: Backend, tasks: list[rg.Task], options: RejectionSamplingOptions, seed: int,
                  with_oracle: bool) -> tuple[list[dict[str, str]], int]:
     """This process's SFT rows for one round, and how many of its samples were correct."""
     from trainers.evaluate import is_episodic
 
     if is_episodic(env):
-        return sample_episodes(env, backend, tasks, script, seed, with_oracle)
-    k = int(script["k"])
+        return sample_episodes(env, backend, tasks, options, seed, with_oracle)
+    k = options.samples
     prompts = [render_prompt(env, t, backend.tokenizer) for t in tasks]
-    sampling = Sampling(temperature=script["temperature"], max_new_tokens=script["max_new_tokens"], seed=seed)
+    sampling = Sampling(temperature=options.temperature, max_new_tokens=options.max_completion_length, seed=seed)
     completions = backend.generate(prompts, k, sampling)
     flat = env.score_batch([c for group in completions for c in group], [t for t in tasks for _ in range(k)])
     scores = [flat[i * k : (i + 1) * k] for i in range(len(tasks))]
-    kept = select(tasks, completions, scores, script["max_per_prompt"])
+    kept = select(tasks, completions, scores, options.max_per_prompt)
     if with_oracle:
         kept += [(t, ref) for t in tasks if (ref := env.reference_completion(t))]
     prompt_of = {t.id: p for t, p in zip(tasks, prompts)}
@@ -149,7 +130,7 @@ def sample_round(env: rg.Env, backend: Backend, tasks: list[rg.Task], script: di
     return rows, sum(s.correct for s in flat)
 
 
-def sample_episodes(env: rg.Env, backend: Backend, tasks: list[rg.Task], script: dict[str, Any], seed: int,
+def sample_episodes(env: rg.Env, backend: Backend, tasks: list[rg.Task], options: RejectionSamplingOptions, seed: int,
                     with_oracle: bool) -> tuple[list[dict[str, str]], int]:
     """Multi-turn envs: k whole episodes per task; a solved episode becomes one SFT row: the conversation up to
     the right answer (wrong tries and feedback included) as the prompt, the right answer as the completion, so
@@ -158,8 +139,8 @@ def sample_episodes(env: rg.Env, backend: Backend, tasks: list[rg.Task], script:
     from trainers.evaluate import run_episodes
 
     tok = backend.tokenizer
-    sampling = Sampling(temperature=script["temperature"], max_new_tokens=script["max_new_tokens"], seed=seed)
-    groups = run_episodes(env, backend, tasks, int(script["k"]), sampling)
+    sampling = Sampling(temperature=options.temperature, max_new_tokens=options.max_completion_length, seed=seed)
+    groups = run_episodes(env, backend, tasks, options.samples, sampling)
     rows: list[dict[str, str]] = []
     for task, group in zip(tasks, groups):
         prompt = observation_text(env.prompt(task), tok, env.template)
@@ -175,7 +156,7 @@ def sample_episodes(env: rg.Env, backend: Backend, tasks: list[rg.Task], script:
             text = whole if isinstance(whole, str) else tok.apply_chat_template(whole, tokenize=False)
             completion = text[len(context):] if text.startswith(context) else None
             if completion and (context, completion) not in seen and \
-                    len(seen) < script["max_per_prompt"] + int(with_oracle):
+                    len(seen) < options.max_per_prompt + int(with_oracle):
                 seen.add((context, completion))
                 rows.append({"prompt": context, "completion": completion, "task_id": task.id,
                              "turn": len(episode.turns)})
@@ -194,9 +175,9 @@ def _before_last_turn(env: rg.Env, episode: Any, tokenizer: Any) -> str:
 class RoundLoop:
     """The state of one run: env, process group, output dir, current policy and its generation backend."""
 
-    def __init__(self, env: rg.Env, script: dict[str, Any], sft_config: dict[str, Any], state: Any, model: str,
+    def __init__(self, env: rg.Env, options: RejectionSamplingOptions, sft_config: dict[str, Any], state: Any, model: str,
                  console: Console) -> None:
-        self.env, self.script, self.sft_config, self.state = env, script, sft_config, state
+        self.env, self.options, self.sft_config, self.state = env, options, sft_config, state
         self.out = sft_config["output_dir"]
         self.main = state.is_main_process
         self.console = console if self.main else Console(quiet=True)
@@ -206,23 +187,23 @@ class RoundLoop:
         self.current = model
         self.backend = self._backend()
         rank, world = state.process_index, state.num_processes
-        self.my_test = env.tasks("test", n=script["eval_size"], seed=sft_config["seed"])[rank::world]
+        self.my_test = env.tasks("test", n=options.eval_size, seed=sft_config["seed"])[rank::world]
         train_count = env.task_count("train")
-        self.pool = env.tasks("train", n=script["prompts"] * script["rounds"] if train_count is None else None,
+        self.pool = env.tasks("train", n=options.prompts * options.rounds if train_count is None else None,
                               seed=sft_config["seed"])
 
     def _backend(self) -> Backend:
-        if self.script["backend"] == "vllm":
+        if self.options.backend == "vllm":
             if self.state.num_processes > 1:
                 raise RecipeError("--backend vllm runs one engine in one process: launch without accelerate "
                                   "(or with --num_processes 1), or use --backend hf under accelerate launch")
             return VLLMBackend(self.current, seed=int(self.sft_config["seed"]))
         return HFBackend.from_pretrained(self.current, device=str(self.state.device),
-                                         batch_size=self.script["gen_batch_size"])
+                                         batch_size=self.options.gen_batch_size)
 
     def _next_policy(self) -> None:
         """Generate with the newly fine-tuned policy: vLLM loads its weights in place, HF reloads the model."""
-        if self.script["backend"] == "vllm":
+        if self.options.backend == "vllm":
             self.backend.load_weights(self.current)
         else:
             self.backend = self._backend()
@@ -232,7 +213,7 @@ class RoundLoop:
         from trainers.evaluate import evaluate
 
         evaluation = evaluate(self.env, self.backend, self.my_test, 1, (1,),
-                              Sampling(temperature=0.0, max_new_tokens=self.script["max_new_tokens"]),
+                              Sampling(temperature=0.0, max_new_tokens=self.options.max_completion_length),
                               console=self.console, description=f"round {round_index}: test split",
                               sample_log=self.shards.path(f"round{round_index}-test-samples", self.state.process_index,
                                                           "jsonl"))
@@ -250,18 +231,18 @@ class RoundLoop:
 
     def run_round(self, round_index: int) -> None:
         """Sample and verify this rank's share, exchange accepted rows, SFT on all of them, test."""
-        script, rank, world = self.script, self.state.process_index, self.state.num_processes
-        start = ((round_index - 1) * script["prompts"]) % max(1, len(self.pool))
-        mine = (self.pool[start:] + self.pool[:start])[: script["prompts"]][rank::world]
-        oracle = script["oracle"] == "every" or (script["oracle"] == "first" and round_index == 1)
-        rows, correct = sample_round(self.env, self.backend, mine, script,
+        options, rank, world = self.options, self.state.process_index, self.state.num_processes
+        start = ((round_index - 1) * options.prompts) % max(1, len(self.pool))
+        mine = (self.pool[start:] + self.pool[:start])[: options.prompts][rank::world]
+        oracle = options.oracle == "every" or (options.oracle == "first" and round_index == 1)
+        rows, correct = sample_round(self.env, self.backend, mine, options,
                                      seed=self.sft_config["seed"] * 1000 + round_index * 10 + rank, with_oracle=oracle)
         stem = f"round{round_index}"
         self.shards.write_rows(f"{stem}-accepted", rows)
-        sampled = self.shards.sum_counts(f"{stem}-sampled", {"correct": correct, "samples": len(mine) * script["k"]})
+        sampled = self.shards.sum_counts(f"{stem}-sampled", {"correct": correct, "samples": len(mine) * options.samples})
         rows = self.shards.read_rows(f"{stem}-accepted")
         if rows:
-            if self.script["backend"] != "vllm":
+            if self.options.backend != "vllm":
                 del self.backend  # free the generation copy while SFT trains (the vLLM engine stays)
             config = {**self.sft_config, "output_dir": os.path.join(self.out, f"round-{round_index}")}
             self.current = sft(self.current, rows, config["output_dir"], config,
@@ -291,10 +272,10 @@ class RoundLoop:
 
 def main(argv: Sequence[str] | None = None) -> int:
     def setup(argv: list[str], console: Console):
-        script, sft_config = parse(argv)
-        env = open_env(script, console)
-        preflight.check_env_safety(env, bool(script["allow_unsafe_env"]))
-        return script, sft_config, env
+        options, sft_config = parse(argv)
+        env = open_env(options, console)
+        preflight.check_env_safety(env, options.allow_unsafe_env)
+        return options, sft_config, env
 
     return run_entry_point(_cli(), argv, setup, _run)
 
@@ -303,19 +284,19 @@ def _run(state: Any, console: Console) -> int:
     import torch
     from accelerate import PartialState
 
-    script, sft_config, env = state
+    options, sft_config, env = state
     cpu = bool(sft_config.get("use_cpu")) or not torch.cuda.is_available()
     sft_config["use_cpu"] = cpu
     if not cpu and torch.cuda.is_bf16_supported():  # rounds fine-tune bf16 weights on a GPU unless the recipe says
         sft_config.setdefault("model_init_kwargs", {"dtype": "bfloat16"})
     process_state = PartialState(cpu=cpu)
-    model = script["model"] or _default_policy(script, process_state, console)
+    model = options.model or _default_policy(options, process_state, console)
     os.makedirs(sft_config["output_dir"], exist_ok=True)
-    loop = RoundLoop(env, script, sft_config, process_state, model, console)
+    loop = RoundLoop(env, options, sft_config, process_state, model, console)
     if loop.main:
         loop.metrics.reset()
     loop.log({"round": 0, "accepted": 0, "acceptance_rate": None, **loop.test_split(0), "policy": model})
-    for round_index in range(1, script["rounds"] + 1):
+    for round_index in range(1, options.rounds + 1):
         loop.run_round(round_index)
     if loop.main:
         console.print(loop.table())
@@ -324,14 +305,14 @@ def _run(state: Any, console: Console) -> int:
     return 0
 
 
-def _default_policy(script: dict[str, Any], state: Any, console: Console) -> str:
+def _default_policy(options: RejectionSamplingOptions, state: Any, console: Console) -> str:
     """The embedded default policy, built by the main process while the others wait."""
     from trainers.default_policy import default_policy
 
     if state.is_main_process:
-        default_policy(script["env"], script["env_kwargs"], console=console)
+        default_policy(str(options.env), options.env_kwargs, console=console)
     state.wait_for_everyone()
-    return default_policy(script["env"], script["env_kwargs"], console=console)
+    return default_policy(str(options.env), options.env_kwargs, console=console)
 
 
 if __name__ == "__main__":

@@ -3,13 +3,14 @@
     python -m trainers.grpo --config recipes/grpo/tiny-cpu.yaml --learning-rate 1e-5 --save_strategy no
 
 - keys use dashes or underscores alike; flags override the recipe;
-- a key is either one of the trainer's own options (`ScriptOption`, typed) or a field
-  of the config dataclass underneath (GRPOConfig, SFTConfig, PPOConfig, EvalConfig), all
-  passed through;
+- a key is either one of the trainer's own options (a typed dataclass of
+  `trainers.common.options`, validated when built) or a field of the config dataclass underneath
+  (GRPOConfig, SFTConfig, PPOConfig, EvalConfig), all passed through;
 - a value follows the type of what it sets: a str field gets the string (`--save_strategy no`
   stays "no" — YAML would have made it False), a bool field reads true/false/yes/no/1/0,
   numbers read `1e-6`; recipe files follow the same rule;
-- unknown keys fail with their close matches, before anything heavy is imported.
+- unknown keys fail with their close matches, a renamed one with its new name, before anything
+  heavy is imported.
 """
 
 from __future__ import annotations
@@ -19,41 +20,17 @@ import difflib
 import enum
 import types
 import typing
-from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
 import yaml
 
 from reasongym.envargs import EnvArgsError, parse_env_kwargs
+from trainers.common.options import CommonOptions, flag_name
 from trainers.common.recipes import RecipeChoice, RecipeError, _StrictBoolLoader, load_recipe  # noqa: F401 - RecipeError re-exported
 
 _NONE = ("none", "null", "~")
 _TRUE = ("true", "yes", "on", "1", "y")
 _FALSE = ("false", "no", "off", "0", "n")
-
-
-@dataclass(frozen=True)
-class ScriptOption:
-    """An option of the trainer script itself (not of the config dataclass)."""
-
-    name: str
-    default: Any
-    help: str
-    type: Any = str  # str, int, float, bool, dict (a JSON object), or a typing hint
-
-
-# The options every trainer shares, with the same meaning everywhere.
-ENV = ScriptOption("env", None, "env id (python -m reasongym list)")
-MODEL = ScriptOption("model", None, "hub id or local path of the policy (default: the embedded default policy)")
-CONFIG = ScriptOption("config", None, "YAML recipe (recipes/<trainer>/*.yaml); flags override it")
-ENV_KWARGS = ScriptOption("env_kwargs", None, "JSON object of env overrides, e.g. '{\"template\": \"base\"}'", dict)
-REWARD_MODE = ScriptOption("reward_mode", None, "env reward mode (python -m reasongym show ID lists them)")
-IMPORT = ScriptOption("import", None, "comma-separated modules to import first: the ones that register your own envs "
-                      "(the current directory is on the path)")
-COMMON_OPTIONS = (ENV, MODEL, CONFIG, ENV_KWARGS, REWARD_MODE, IMPORT)
-# Trainers (not evaluation) add this one: training on a verifier known to evaluate model text needs consent.
-ALLOW_UNSAFE_ENV = ScriptOption("allow_unsafe_env", False, "train even on an env whose verifier is marked unsafe "
-                                "(docs/reasoning-gym.md says which and why)", bool)
 
 
 def parse_flags(argv: Sequence[str]) -> dict[str, str | bool]:
@@ -142,22 +119,25 @@ def _config_hints(config_cls: type) -> dict[str, Any]:
 
 
 class TrainerCLI:
-    """`parse(argv) -> (script options, config kwargs)` and `help()` for one trainer."""
+    """`parse(argv) -> (typed options, config kwargs)` and `help()` for one trainer."""
 
-    def __init__(self, prog: str, summary: str, options: Sequence[ScriptOption], config_cls: type,
-                 example: str = "") -> None:
+    def __init__(self, prog: str, summary: str, options_cls: type[CommonOptions], config_cls: type,
+                 example: str = "", renamed: dict[str, str] | None = None) -> None:
         self.prog, self.summary, self.config_cls, self.example = prog, summary, config_cls, example
-        self.options = {o.name: o for o in (*COMMON_OPTIONS, *options)}
+        self.options_cls, self.renamed = options_cls, dict(renamed or {})
+        self.options = {flag_name(f): f for f in dataclasses.fields(options_cls)}
+        hints = _config_hints(options_cls)
+        self.option_hints = {flag_name(f): hints[f.name] for f in dataclasses.fields(options_cls)}
         self.fields = _config_hints(config_cls)
 
     def parse(self, argv: Sequence[str], default_recipe: Callable[[dict[str, Any]], Any] | None = None
-              ) -> tuple[dict[str, Any], dict[str, Any]]:
+              ) -> tuple[Any, dict[str, Any]]:
         """Recipe + flags, checked and typed. Without --config, `default_recipe(flags)` may give a recipe path or a
         RecipeChoice (trainers.common.recipes: printed in one line); `--config none` means no recipe at all."""
         flags = parse_flags(argv)
         self._refuse_unknown(flags)  # a mistyped flag, value or env id is named before any recipe is looked for
         for key, value in flags.items():
-            coerce(key, value, self.options[key].type if key in self.options else self.fields[key])
+            coerce(key, value, self.option_hints[key] if key in self.options else self.fields[key])
         if not flags.get("env") and not flags.get("config"):
             raise RecipeError("--env is required (python -m reasongym list shows the ids)")
         if flags.get("env"):
@@ -186,30 +166,32 @@ class TrainerCLI:
                 recipe = load_recipe(picked)
         merged = {**recipe, **flags}
         self._refuse_unknown(merged)
-        script = {name: option.default for name, option in self.options.items()}
+        values: dict[str, Any] = {}
         config: dict[str, Any] = {}
         for key, value in merged.items():
             if key in self.options:
-                script[key] = coerce(key, value, self.options[key].type)
+                values[self.options[key].name] = coerce(key, value, self.option_hints[key])
             else:
                 config[key] = coerce(key, value, self.fields[key])
         try:
-            script["env_kwargs"] = parse_env_kwargs(script.get("env_kwargs"))
+            values["env_kwargs"] = parse_env_kwargs(values.get("env_kwargs"))
         except EnvArgsError as exc:
             raise RecipeError(str(exc)) from None
-        if not script["env"]:
-            raise RecipeError("--env is required (python -m reasongym list shows the ids)")
-        if script.get("model"):
+        options = self.options_cls(**values)  # __post_init__ validates, with the reason
+        if options.model:
             from trainers.common.recipes import check_model_reference
 
-            check_model_reference(str(script["model"]))
-        return script, config
+            check_model_reference(str(options.model))
+        return options, config
 
     def _refuse_unknown(self, merged: dict[str, Any]) -> None:
         known = set(self.options) | set(self.fields)
         unknown = [k for k in merged if k not in known]
         if not unknown:
             return
+        renamed = [f"--{k} is now --{self.renamed[k]}" for k in unknown if k in self.renamed]
+        if renamed:
+            raise RecipeError(f"renamed option(s): {'; '.join(renamed)} (every trainer uses the same names)")
         hints = []
         for key in unknown:
             close = difflib.get_close_matches(key, sorted(known), n=3)
@@ -224,10 +206,11 @@ class TrainerCLI:
         width = max(len(n) for n in names) + 4
         lines = [f"usage: {self.prog} --env ID [--model NAME_OR_PATH] [--config RECIPE.yaml] [--field value ...]", "",
                  self.summary, "", "options:"]
-        for option in self.options.values():
-            flag = "--" + option.name.replace("_", "-")
-            default = "" if option.default in (None, False, "") else f" (default: {option.default})"
-            lines.append(f"  {flag:<{width}} {option.help}{default}")
+        for name, option in self.options.items():
+            flag = "--" + name.replace("_", "-")
+            value = option.default if option.default is not dataclasses.MISSING else None
+            default = "" if value in (None, False, "") else f" (default: {value})"
+            lines.append(f"  {flag:<{width}} {option.metadata.get('help', '')}{default}")
         own = not self.config_cls.__module__.startswith("trl")
         if own or all_fields:
             lines += ["", f"{self.config_cls.__name__} fields (also keys of a recipe):"]
@@ -297,7 +280,7 @@ def close_process_group() -> None:
         dist.destroy_process_group()
 
 
-def open_env(script: dict[str, Any], console: Any):
+def open_env(options: CommonOptions, console: Any):
     """The env the parsed options name (sample-data fallback, errors as RecipeError). An env whose scorer
     runs model text as code, made without allow_unsafe_scoring, stops here: before any model loads."""
     from reasongym.envargs import import_env_modules, make_env
@@ -306,8 +289,8 @@ def open_env(script: dict[str, Any], console: Any):
     from rich.markup import escape
 
     try:
-        import_env_modules(script.get("import"))
-        env = make_env(script["env"], script.get("env_kwargs"), script.get("reward_mode"),
+        import_env_modules(options.import_modules)
+        env = make_env(str(options.env), options.env_kwargs, options.reward_mode,
                        warn=lambda message: console.print(f"[yellow]{escape(message)}[/]"))
         require_safe_scoring(env)
     except (EnvArgsError, UnsafeScoringRefused) as exc:
