@@ -18,7 +18,7 @@ evaluate() {  # cores model name
   cp "/tmp/eval-$3/report.json" "$OUT/eval-$3.json"
 }
 t0=$(date +%s)
-policy=$(OMP_NUM_THREADS=8 python3 -c "import json, sys; from trainers.default_policy import default_policy
+policy=$(OMP_NUM_THREADS=8 python3 -c "import json, sys; from trainers.policies.default_policy import default_policy
 print(default_policy('countdown', json.loads(sys.argv[1])))" "$ENV_KWARGS" 2> "$OUT/warm-start.log" | tail -1)
 echo "warm start: $policy ($(( $(date +%s) - t0 )) s)" | tee "$OUT/runs.txt"
 evaluate 0,1 "$policy" warm-start &

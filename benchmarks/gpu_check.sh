@@ -9,11 +9,8 @@ source "$(dirname "$0")/gpu_setup.sh"
 ACC="python3 -m accelerate.commands.launch --config_file recipes/accelerate/zero3.yaml --num_processes 2"
 DEMO_ENV='{"counts": [2], "num_range": [1, 20], "target_range": [1, 100]}'
 
-t0=$(date +%s)
-CUDA_VISIBLE_DEVICES=0 python3 -m trainers.grpo --env countdown-3to4 --default-policy gpu --output-dir /tmp/demo \
-    --max_steps ${DEMO_STEPS:-150} --per_device_train_batch_size 256 --bf16 true \
-    > "$OUT/demo.log" 2>&1
-echo "demo rc=$? wall_s=$(( $(date +%s) - t0 ))" | tee -a "$OUT/summary.txt"
+CUDA_VISIBLE_DEVICES=0 timed demo python3 -m trainers.grpo --env countdown-3to4 --default-policy ci --output-dir /tmp/demo \
+    --max_steps ${DEMO_STEPS:-150} --per_device_train_batch_size 256 --bf16 true
 cp /tmp/demo/demo_summary.json /tmp/demo/reward_curve.png "$OUT/" 2>/dev/null
 POLICY=$(ls -d /tmp/rgcache/policies/countdown-* | grep -v building | head -1)
 echo "policy=$POLICY" >> "$OUT/summary.txt"
@@ -21,23 +18,14 @@ echo "policy=$POLICY" >> "$OUT/summary.txt"
 COMMON=(--env countdown --env-kwargs "$DEMO_ENV" --model "$POLICY" --max_steps 30 --num_generations 8
         --max_completion_length 64 --learning_rate 1e-4 --lr_scheduler_type constant --bf16 true
         --gradient_checkpointing false --train-size 8000 --logging_steps 5)
-t0=$(date +%s)
-CUDA_VISIBLE_DEVICES=0 python3 -m trainers.grpo "${COMMON[@]}" --per_device_train_batch_size 128 \
-    --output-dir /tmp/g1 > "$OUT/grpo_1gpu.log" 2>&1
-echo "grpo_1gpu rc=$? wall_s=$(( $(date +%s) - t0 ))" | tee -a "$OUT/summary.txt"
-t0=$(date +%s)
-$ACC -m trainers.grpo "${COMMON[@]}" --per_device_train_batch_size 64 --output-dir /tmp/g2 > "$OUT/grpo_zero3_2gpu.log" 2>&1
-echo "grpo_zero3_2gpu rc=$? wall_s=$(( $(date +%s) - t0 ))" | tee -a "$OUT/summary.txt"
+CUDA_VISIBLE_DEVICES=0 timed grpo_1gpu python3 -m trainers.grpo "${COMMON[@]}" --per_device_train_batch_size 128 \
+    --output-dir /tmp/g1
+timed grpo_zero3_2gpu $ACC -m trainers.grpo "${COMMON[@]}" --per_device_train_batch_size 64 --output-dir /tmp/g2
 
 PPO=(--env countdown --env-kwargs "$DEMO_ENV" --model "$POLICY" --max_steps 20 --learning_rate 1e-5
      --mini_batch_size 16 --ppo_epochs 2 --max_completion_length 64 --bf16 true --kl_coef 0.02)
-t0=$(date +%s)
-CUDA_VISIBLE_DEVICES=0 python3 -m trainers.ppo "${PPO[@]}" --per_device_train_batch_size 64 --output_dir /tmp/p1 \
-    > "$OUT/ppo_1gpu.log" 2>&1
-echo "ppo_1gpu rc=$? wall_s=$(( $(date +%s) - t0 ))" | tee -a "$OUT/summary.txt"
-t0=$(date +%s)
-$ACC -m trainers.ppo "${PPO[@]}" --per_device_train_batch_size 32 --output_dir /tmp/p2 > "$OUT/ppo_zero3_2gpu.log" 2>&1
-echo "ppo_zero3_2gpu rc=$? wall_s=$(( $(date +%s) - t0 ))" | tee -a "$OUT/summary.txt"
+CUDA_VISIBLE_DEVICES=0 timed ppo_1gpu python3 -m trainers.ppo "${PPO[@]}" --per_device_train_batch_size 64 --output_dir /tmp/p1
+timed ppo_zero3_2gpu $ACC -m trainers.ppo "${PPO[@]}" --per_device_train_batch_size 32 --output_dir /tmp/p2
 
 python3 - "$OUT" <<'PY'
 import json, sys, os

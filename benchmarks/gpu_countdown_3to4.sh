@@ -11,12 +11,12 @@
 #   TIMEOUT=seconds per run (default 585)
 #   PRECISION=extra GRPO precision flags (default none: the CLI trains a policy built here in float32 without
 #   autocast, TF32 matmuls, so HF generate runs the static-cache compiled decode, 2.0x the steps per minute
-#   of "--bf16 true" in benchmarks/gpu_policy_speed.sh; PRECISION="--bf16 true" for the old setting)
+#   of "--bf16 true" (docs/benchmarks.md); PRECISION="--bf16 true" for the old setting)
 # Run from the repo root on a lent GPU machine with .whl/ carried (see ../shared/tools/gpu/README.md).
 set -uo pipefail
 source "$(dirname "$0")/gpu_setup.sh"
 PRECISION=${PRECISION:-}
-VARIANTS=${VARIANTS:-"search_lr2e-5:gpu-search:2e-5:100000:3.75"}
+VARIANTS=${VARIANTS:-"search_lr2e-5:gpu:2e-5:100000:3.75"}
 run() { IFS=: read -r name preset lr steps minutes batch extra <<< "$1"; t0=$(date +%s)
   CUDA_VISIBLE_DEVICES=0 timeout "${TIMEOUT:-585}" python3 -m trainers.grpo --env countdown-3to4 \
       --env-kwargs '{"counts": [3, 4]}' --default-policy "$preset" --output-dir "/tmp/$name" \

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Rejection sampling on a lent 2-GPU machine (see ../shared/tools/gpu/README.md): run from the repo
 # root with the wheels of .whl/ carried. Results land in $OUT (or ./gpu-out).
-#   1. the `gpu` default policy (8 x 512, built on the spot, no downloads) for a 3-number countdown
+#   1. the `ci` default policy (built on the spot in seconds, no downloads) for a 3-number countdown
 #   2. 3 rounds of rejection sampling on one GPU
 #   3. the same 3 rounds under DeepSpeed ZeRO-3 over 2 GPUs (same global prompts and SFT batch)
 # Prints per-round acceptance rate, SFT rows and greedy test accuracy, and the wall-time ratio.
@@ -9,25 +9,17 @@ set -uo pipefail
 source "$(dirname "$0")/gpu_setup.sh"
 ENV_KWARGS='{"counts": [3], "num_range": [1, 20], "target_range": [1, 100]}'
 
-t0=$(date +%s)
-CUDA_VISIBLE_DEVICES=0 python3 - "$ENV_KWARGS" > "$OUT/policy.log" 2>&1 <<'PY'
-import json, sys
-from trainers.default_policy import PRESETS, default_policy
-open("/tmp/policy_path", "w").write(default_policy("countdown", json.loads(sys.argv[1]), PRESETS["gpu"]))
-PY
+CUDA_VISIBLE_DEVICES=0 timed policy python3 -c "import json, sys
+from trainers.policies.default_policy import PRESETS, default_policy
+open('/tmp/policy_path', 'w').write(default_policy('countdown', json.loads(sys.argv[1]), PRESETS['ci']))" "$ENV_KWARGS" || exit 1
 POLICY=$(cat /tmp/policy_path)
-echo "policy rc=$? wall_s=$(( $(date +%s) - t0 )) path=$POLICY" | tee -a "$OUT/summary.txt"
 
 RS=(--env countdown --env-kwargs "$ENV_KWARGS" --model "$POLICY" --rounds ${ROUNDS:-3} --samples 8 --prompts 1024
     --max-per-prompt 2 --eval-size 512 --max-completion-length 64 --learning-rate 5e-5 --gen-batch-size 1024)
-t0=$(date +%s)
-CUDA_VISIBLE_DEVICES=0 timeout 400 python3 -m trainers.rejection_sampling "${RS[@]}" --per-device-train-batch-size 64 \
-    --output-dir /tmp/rs1 > "$OUT/rs_1gpu.log" 2>&1
-echo "rs_1gpu rc=$? wall_s=$(( $(date +%s) - t0 ))" | tee -a "$OUT/summary.txt"
-t0=$(date +%s)
-timeout 400 python3 -m accelerate.commands.launch --config_file recipes/accelerate/zero3.yaml --num_processes 2 \
-    -m trainers.rejection_sampling "${RS[@]}" --per-device-train-batch-size 32 --output-dir /tmp/rs2 > "$OUT/rs_zero3_2gpu.log" 2>&1
-echo "rs_zero3_2gpu rc=$? wall_s=$(( $(date +%s) - t0 ))" | tee -a "$OUT/summary.txt"
+CUDA_VISIBLE_DEVICES=0 timed rs_1gpu timeout 400 python3 -m trainers.rejection_sampling "${RS[@]}" \
+    --per-device-train-batch-size 64 --output-dir /tmp/rs1
+timed rs_zero3_2gpu timeout 400 python3 -m accelerate.commands.launch --config_file recipes/accelerate/zero3.yaml \
+    --num_processes 2 -m trainers.rejection_sampling "${RS[@]}" --per-device-train-batch-size 32 --output-dir /tmp/rs2
 
 for run in rs1 rs2; do
     echo "== $run" | tee -a "$OUT/summary.txt"

@@ -32,7 +32,7 @@ def build(shape: str, out: str) -> None:
         import torch
         from transformers import LlamaConfig, LlamaForCausalLM
 
-        from trainers.tiny import build_tokenizer, env_corpus
+        from trainers.policies.tiny import build_tokenizer, env_corpus
 
         tokenizer = build_tokenizer(env_corpus("countdown-3to4", n=400), vocab_size=2048)
         config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=576, intermediate_size=1536, num_hidden_layers=30,
@@ -46,8 +46,8 @@ def build(shape: str, out: str) -> None:
         print(json.dumps({"shape": shape, "params": sum(p.numel() for p in model.parameters()), "out": out}))
         return
     if shape == "policy":  # the GPU default policies' model (fp32, load hints), random weights
-        from trainers.default_policy import GPU_SIZE
-        from trainers.tiny import build_tiny_model, env_corpus
+        from trainers.policies.default_policy import GPU_SIZE
+        from trainers.policies.tiny import build_tiny_model, env_corpus
 
         build_tiny_model(out, env_corpus("countdown-3to4", n=400), GPU_SIZE)
         print(json.dumps({"shape": shape, "out": out}))
@@ -55,7 +55,7 @@ def build(shape: str, out: str) -> None:
     import torch
     from transformers import Qwen2Config, Qwen2ForCausalLM
 
-    from trainers.tiny import build_tokenizer, env_corpus
+    from trainers.policies.tiny import build_tokenizer, env_corpus
 
     tokenizer = build_tokenizer(env_corpus("countdown-3to4", n=400), vocab_size=2048)
     hidden, intermediate, layers, heads, kv = SHAPES[shape]
@@ -82,7 +82,7 @@ def decode(model_dir: str, batch: int, new_tokens: int, prompt_tokens: int, out:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from trainers.compiled_decode import use_gqa_decode_attention
+    from trainers.rollout.compiled_decode import use_gqa_decode_attention
 
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.bfloat16).cuda().eval()

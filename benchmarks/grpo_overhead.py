@@ -69,9 +69,9 @@ def main() -> None:
     import reasongym as rg
     from reasongym.adapters.trl import build_dataset
     from trainers import grpo
-    from trainers.progress import quiet_libraries
+    from trainers.common.progress import quiet_libraries
     from trainers.common.models import load_kwargs
-    from trainers.tiny import build_tiny_model, env_corpus
+    from trainers.policies.tiny import build_tiny_model, env_corpus
 
     quiet_libraries()
     work = tempfile.mkdtemp(prefix="grpo-overhead-")

@@ -132,9 +132,9 @@ def main() -> None:
 
     from dataclasses import replace
 
-    from trainers.default_policy import PRESETS, default_policy
+    from trainers.policies.default_policy import PRESETS, default_policy
     from trainers.rejection_sampling import main as rs_main
-    from trainers.stats import sign_test
+    from trainers.common.stats import sign_test
 
     rg.register(ENV_ID, HigherLower, description="hidden number, Higher/Lower feedback (benchmark env)")
     base = {"high": args.high}

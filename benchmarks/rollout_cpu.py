@@ -50,7 +50,7 @@ def main() -> None:
     import reasongym as rg
     from reasongym.adapters.trl import render_prompt
     from trainers.common.models import load_tokenizer
-    from trainers.generation import HFBackend, Sampling, VLLMBackend
+    from trainers.rollout.generation import HFBackend, Sampling, VLLMBackend
     from trainers.pretrained import smollm2_checkpoint
 
     console = Console()

@@ -29,7 +29,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory) -> str:
     """A 2-layer Qwen2 with a BPE tokenizer trained on countdown text."""
-    from trainers.tiny import build_tiny_model, env_corpus
+    from trainers.policies.tiny import build_tiny_model, env_corpus
 
     out = tmp_path_factory.mktemp("tiny") / "model"
     return build_tiny_model(str(out), env_corpus("countdown-3to4", n=100))
@@ -61,7 +61,7 @@ def vllm_tiny_model(tmp_path_factory) -> str:
     import torch
     from transformers import AutoModelForCausalLM
 
-    from trainers.tiny import TinySize, build_tiny_model, env_corpus
+    from trainers.policies.tiny import TinySize, build_tiny_model, env_corpus
 
     out = str(tmp_path_factory.mktemp("tiny-vllm") / "model")
     size = TinySize(hidden_size=128, intermediate_size=256, num_attention_heads=2, num_key_value_heads=1)

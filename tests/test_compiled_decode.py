@@ -1,4 +1,4 @@
-"""The compiled-decode lever of GRPO without vLLM (trainers.compiled_decode): the GQA-folded decode
+"""The compiled-decode lever of GRPO without vLLM (trainers.rollout.compiled_decode): the GQA-folded decode
 attention computes what transformers' SDPA computes, the mode logic, and a CPU GRPO run with the static
 cache switched on. The speed itself is measured on GPUs (benchmarks/gpu_scale.sh), not here."""
 
@@ -8,7 +8,7 @@ import pytest
 
 from tests.conftest import run_in_process
 from tests.test_grpo import TINY_FLAGS, _metrics
-from trainers import compiled_decode
+from trainers.rollout import compiled_decode
 from trainers.common.cli import RecipeError
 
 
@@ -102,7 +102,7 @@ def test_never_under_autocast_over_float32_weights(mode):
 
 def test_a_small_policy_built_here_runs_in_float32_so_its_decode_compiles(monkeypatch):
     """On a CUDA run with HF generate and no precision chosen, a policy built here (float32 weights) trains
-    without autocast (2.0x the GRPO steps per minute of bf16 autocast, benchmarks/gpu_policy_speed.sh);
+    without autocast (2.0x the GRPO steps per minute of bf16 autocast, docs/benchmarks.md);
     a precision the user chose, a pretrained model, vLLM, CPU, ZeRO-3 or --compiled-decode false keep theirs."""
     cuda = {"bf16": True, "fp16": False}  # what check_devices decides on a bf16 GPU when nothing was given
     assert compiled_decode.small_policy_precision(cuda, False, True, "auto", tf32_ok=True) == {

@@ -9,7 +9,7 @@ import os
 import pytest
 
 from tests.conftest import run_in_process
-from trainers.stats import mcnemar, sign_test
+from trainers.common.stats import mcnemar, sign_test
 
 
 def test_exact_tests_hand_computed():
@@ -53,7 +53,7 @@ def test_main_job_without_model_ci_sized(tmp_path):
 
 
 def test_models_built_here_ask_for_eager_attention_in_bf16(tiny_model, tmp_path):
-    from trainers.generation import _bf16
+    from trainers.rollout.generation import _bf16
     from trainers.common.models import copy_load_hints, load_kwargs
 
     assert load_kwargs(tiny_model, bf16=True) == {"attn_implementation": "eager"}
@@ -69,7 +69,7 @@ def test_models_built_here_ask_for_eager_attention_in_bf16(tiny_model, tmp_path)
 def test_time_budget_stops_training_at_a_step_end():
     from transformers import TrainerControl, TrainerState, TrainingArguments
 
-    from trainers.callbacks import TimeBudgetCallback
+    from trainers.common.callbacks import TimeBudgetCallback
 
     args, state = TrainingArguments(output_dir="unused", use_cpu=True, report_to="none"), TrainerState()
     generous, spent = TimeBudgetCallback(minutes=60), TimeBudgetCallback(minutes=0)
@@ -86,8 +86,10 @@ def test_default_policy_tokenizer_reads_the_prompt_s_fixed_text_as_whole_tokens(
     decodes with skip_special_tokens=True), and the old tokenizer stays reachable for the benchmark baseline."""
     import reasongym as rg
     from reasongym.adapters.trl import render_prompt
-    from trainers.default_policy import PRESETS, policy_key, prompt_phrases
-    from trainers.tiny import build_tokenizer, task_corpus, template_phrases
+    from dataclasses import replace
+
+    from trainers.policies.default_policy import PRESETS, policy_key, prompt_phrases
+    from trainers.policies.tiny import build_tokenizer, task_corpus, template_phrases
 
     assert template_phrases(["<|im_start|>user\nUsing 12 and 7, reach 19 now.", "<|im_start|>user\nUsing 3 and "
                              "45, reach 48 now."], min_chars=4) == ["user\nUsing ", " and ", ", reach ", " now."]
@@ -108,19 +110,18 @@ def test_default_policy_tokenizer_reads_the_prompt_s_fixed_text_as_whole_tokens(
         assert compact.decode(compact(completion).input_ids, skip_special_tokens=True) == completion
     for number in (str(n) for n in task.question["nums"]):
         assert number in compact.decode(compact(text).input_ids, skip_special_tokens=True)
-    assert PRESETS["cpu"].phrase_tokens and not PRESETS["cpu-plain-bpe"].phrase_tokens
-    # presets measured before the flag existed keep their cache keys; the cpu policy gets a new one
-    demo_kwargs = {"counts": [2], "num_range": [1, 20], "target_range": [1, 100]}
-    assert policy_key("countdown", demo_kwargs, PRESETS["cpu-plain-bpe"]) == "62d98873ee2823f5"  # its key before this flag
-    assert policy_key("countdown", {}, PRESETS["cpu"]) != policy_key("countdown", {}, PRESETS["cpu-plain-bpe"])
+    assert all(preset.phrase_tokens for preset in PRESETS.values())
+    # every field of the warm start is part of the policy's cache key
+    plain_bpe = replace(PRESETS["cpu"], phrase_tokens=False)
+    assert policy_key("countdown", {}, PRESETS["cpu"]) != policy_key("countdown", {}, plain_bpe)
 
 
 def test_sft_rows_built_by_a_process_pool_equal_the_serial_ones(monkeypatch):
     from dataclasses import replace
 
-    import trainers.default_policy as policy
+    import trainers.policies.default_policy as policy
 
-    warm = replace(policy.PRESETS["gpu-search"], sft_tasks=900)
+    warm = replace(policy.PRESETS["gpu"], sft_tasks=900)
     monkeypatch.setattr(policy, "SLICE", 300)
     monkeypatch.setattr(policy, "PARALLEL_FROM", 10**9)
     serial = policy.sft_pairs("countdown-3to4", {}, warm)

@@ -14,7 +14,7 @@ import pytest
 import reasongym as rg
 from tests.conftest import run_in_process, run_module
 from trainers.evaluate import pass_at_k
-from trainers.generation import HFBackend, OpenAIBackend, Sampling
+from trainers.rollout.generation import HFBackend, OpenAIBackend, Sampling
 from trainers.rejection_sampling import select
 
 

@@ -11,7 +11,8 @@ import sys
 import pytest
 
 from tests.conftest import REPO, run_in_process, run_module
-from trainers import grpo, preflight
+from trainers import grpo
+from trainers.common import preflight
 from trainers.common.cli import RecipeError, parse_flags
 
 TINY_FLAGS = ["--max_steps", "2", "--per_device_train_batch_size", "4", "--gradient_accumulation_steps", "1",

@@ -125,7 +125,7 @@ def test_episode_tools_for_trl():
 
 def test_evaluate_reports_success_by_turn():
     from trainers.evaluate import evaluate
-    from trainers.generation import Sampling
+    from trainers.rollout.generation import Sampling
 
     env = rg.make("countdown-3", max_turns=3)
     tasks = env.tasks(n=4, seed=0)
@@ -246,7 +246,7 @@ def test_default_policy_warm_start_teaches_second_tries(tiny_model):
 
     from transformers import AutoTokenizer
 
-    from trainers.default_policy import PRESETS, RETRY_SHARE, policy_key, retry_rows
+    from trainers.policies.default_policy import PRESETS, RETRY_SHARE, policy_key, retry_rows
 
     tokenizer = AutoTokenizer.from_pretrained(tiny_model)
     env = rg.make("countdown-3")
@@ -276,8 +276,8 @@ def test_default_policy_reads_a_chat_template_without_a_prefill_as_text():
     """A custom env whose chat template has no pre-fill (the docs' multi-turn example, the higher-lower
     benchmark): render_prompt keeps its prompt as messages for TRL, but the warm start's SFT rows and
     phrase finding need text, so building its default policy once failed."""
-    from trainers.default_policy import prompt_phrases, prompt_text
-    from trainers.tiny import CHATML_TEMPLATE, build_tokenizer
+    from trainers.policies.default_policy import prompt_phrases, prompt_text
+    from trainers.policies.tiny import CHATML_TEMPLATE, build_tokenizer
 
     class NoPrefill(rg.Env):
         templates = {"chat": rg.PromptTemplate("chat", "chat", user="Game {game}: guess a number from 1 to 8.")}

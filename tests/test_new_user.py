@@ -205,7 +205,7 @@ def test_help_documents_every_config_field():
 
 # ---- progress in log files --------------------------------------------------------------------------
 def test_progress_without_a_terminal_prints_plain_lines_with_rate_and_eta():
-    from trainers.progress import PlainProgress, make_progress
+    from trainers.common.progress import PlainProgress, make_progress
 
     out = io.StringIO()
     progress = make_progress(Console(file=out, width=200), every_percent=10)

@@ -67,13 +67,13 @@ def test_a_recipe_with_an_old_name_fails_the_same_way(tmp_path):
 
 
 @pytest.mark.parametrize("cls, kwargs, reason", [
-    (GRPOOptions, {"curriculum": "steep"}, "--curriculum takes fixed or linear or adaptive"),
+    (GRPOOptions, {"curriculum": "steep"}, "--curriculum must be one of fixed, linear, adaptive"),
     (GRPOOptions, {"curriculum_band": "0.9,0.1"}, "LOW < HIGH"),
     (GRPOOptions, {"curriculum_band": "half"}, "two numbers"),
-    (GRPOOptions, {"compiled_decode": "sometimes"}, "--compiled-decode takes auto"),
+    (GRPOOptions, {"compiled_decode": "sometimes"}, "--compiled-decode must be one of auto"),
     (GRPOOptions, {"lora_r": 0}, "--lora-r must be at least 1"),
-    (RejectionSamplingOptions, {"oracle": "always"}, "--oracle takes first or every"),
-    (RejectionSamplingOptions, {"backend": "openai"}, "--backend takes hf or vllm"),
+    (RejectionSamplingOptions, {"oracle": "always"}, "--oracle must be one of first, every"),
+    (RejectionSamplingOptions, {"backend": "openai"}, "--backend must be one of hf, vllm"),
     (RejectionSamplingOptions, {"samples": 0}, "--samples must be at least 1"),
     (PPOOptions, {"train_size": 0}, "--train-size must be at least 1"),
     (CommonOptions, {"env": None}, "--env is required"),

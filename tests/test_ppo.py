@@ -10,7 +10,7 @@ import torch
 
 import reasongym as rg
 from tests.conftest import run_in_process, run_module
-from trainers import ppo_core as core
+from trainers.parts import ppo_core as core
 
 
 def test_gae_hand_computed():

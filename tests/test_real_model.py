@@ -40,7 +40,7 @@ def test_prompts_use_the_models_own_template_default_system_and_prefill(smollm2)
 
 
 def test_generation_stops_at_eos_without_a_pad_token(smollm2):
-    from trainers.generation import HFBackend, Sampling
+    from trainers.rollout.generation import HFBackend, Sampling
 
     backend = HFBackend.from_pretrained(smollm2, device="cpu", dtype="float32")
     chat = [{"role": "user", "content": "What is the capital of France? Answer in one short sentence."}]

@@ -126,7 +126,8 @@ def test_check_cli_works_on_a_reasoning_gym_id():
 
 
 def test_training_refuses_an_unsafe_task_without_consent(tiny_model, tmp_path):
-    from trainers import grpo, preflight
+    from trainers import grpo
+    from trainers.common import preflight
 
     env = rg.make("reasoning-gym/knights_knaves")  # its scorer pays a hedge
     assert env.unsafe_reason and "hedge" in env.unsafe_reason

@@ -86,7 +86,7 @@ def test_a_wheel_install_finds_its_recipes_and_trains_from_another_directory(tin
     subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(target), str(wheel)],
                    check=True, capture_output=True, timeout=600)
     env = {**os.environ, "PYTHONPATH": str(target), "HF_HUB_OFFLINE": "1", "TRL_EXPERIMENTAL_SILENCE": "1"}
-    probe = ("import trainers.demo as d, trainers.common.recipes as r, os; "
+    probe = ("import trainers.parts.demo as d, trainers.common.recipes as r, os; "
              "print(d.DEMO_RECIPE); print(r.recipe_path('accelerate', 'zero3.yaml')); "
              "print(all(os.path.isfile(p) for p in (d.DEMO_RECIPE, r.recipe_path('accelerate', 'zero3.yaml'))))")
     out = subprocess.run([sys.executable, "-c", probe], cwd=work, env=env, capture_output=True, text=True, timeout=300)

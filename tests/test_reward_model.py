@@ -11,7 +11,7 @@ import reasongym as rg
 from reasongym.adapters.trl import RewardAdapter
 from tests.conftest import run_in_process
 from trainers.common.recipes import RecipeError
-from trainers.reward_model import OutcomeRewardModel, check_reward_model
+from trainers.parts.reward_model import OutcomeRewardModel, check_reward_model
 
 
 def _reward_model(policy_dir: str, out: str, labels: int = 1) -> str:

@@ -25,7 +25,7 @@ pytestmark = [pytest.mark.vllm, pytest.mark.slow, pytest.mark.usefixtures("vllm_
 MOVING_POLICY = ["--env", "countdown-3to4", "--config", f"{REPO}/recipes/grpo/tiny-cpu.yaml", "--max_steps", "4",
                  "--per_device_train_batch_size", "16", "--logging_steps", "1", "--learning_rate", "0.01",
                  "--entropy_coef", "1.0", "--use_vllm", "true", "--vllm_mode", "colocate"]
-BROKEN_SYNC = ("import sys, trainers.vllm_sync as s; s.reload_sync_weights = lambda generation: None; "
+BROKEN_SYNC = ("import sys, trainers.rollout.vllm_sync as s; s.reload_sync_weights = lambda generation: None; "
                "from trainers.grpo import main; sys.exit(main(sys.argv[1:]))")
 
 
@@ -70,7 +70,7 @@ def test_rejection_sampling_and_evaluate_with_vllm_follow_each_rounds_weights(sm
     """One vLLM engine samples and tests a round; after SFT it loads the new weights in place. Its greedy
     test answers after round 1 are HF generate's from the round-1 checkpoint (and differ from round 0's);
     `trainers.evaluate --backend vllm` on that checkpoint gives the same answers again."""
-    from trainers.generation import HFBackend, Sampling
+    from trainers.rollout.generation import HFBackend, Sampling
 
     out = tmp_path / "rs"
     proc = run_module(["trainers.rejection_sampling", "--env", "countdown-3to4", "--model", smollm2,

@@ -27,7 +27,7 @@ from reasongym.types import Task
 from trainers.common.recipes import pretrained_recipe
 from trainers.common.cli import RecipeError, TrainerCLI, open_env, run_entry_point
 from trainers.common.options import RENAMED, CommonOptions
-from trainers.generation import Backend, Sampling
+from trainers.rollout.generation import Backend, Sampling
 
 
 def pass_at_k(n: int, c: int, k: int) -> float:
@@ -67,7 +67,7 @@ def evaluate(env: rg.Env, backend: Backend, tasks: Sequence[Task], samples: int 
              sample_log: str | None = None) -> EvalReport:
     """Generate `samples` completions per task, score them, aggregate. A multi-turn or tool env plays
     whole episodes instead (`run_episodes`), and the report adds success by turn."""
-    from trainers.progress import make_progress
+    from trainers.common.progress import make_progress
 
     if is_episodic(env):
         return evaluate_episodes(env, backend, tasks, samples, ks, sampling, tokenizer, console, description,
@@ -246,16 +246,16 @@ CLI = TrainerCLI("python -m trainers.evaluate", "Evaluate a policy on an env spl
 
 def make_backend(kind: str, model: str, base_url: str | None = None, batch_size: int = 64) -> Backend:
     if kind == "hf":
-        from trainers.generation import HFBackend
+        from trainers.rollout.generation import HFBackend
 
         return HFBackend.from_pretrained(model, batch_size=batch_size)
     if kind == "vllm":
-        from trainers.generation import VLLMBackend
+        from trainers.rollout.generation import VLLMBackend
 
         return VLLMBackend(model)
     if kind == "openai":
         from trainers.common.models import load_tokenizer
-        from trainers.generation import OpenAIBackend
+        from trainers.rollout.generation import OpenAIBackend
 
         if not base_url:
             raise RecipeError("--backend openai needs --base-url (e.g. http://127.0.0.1:8000)")
@@ -279,8 +279,8 @@ def parse(argv: Sequence[str]) -> tuple[CommonOptions, EvalConfig]:
 
 
 def compare_main(argv: list[str], console: Console) -> int:
-    """`--compare BEFORE AFTER [--json PATH]`: two evaluate folders, paired by task (trainers.compare)."""
-    from trainers.compare import compare, comparison_table
+    """`--compare BEFORE AFTER [--json PATH]`: two evaluate folders, paired by task (trainers.parts.compare)."""
+    from trainers.parts.compare import compare, comparison_table
 
     rest = argv[argv.index("--compare") + 1:]
     folders = [a for a in rest if not a.startswith("--")][:2]
@@ -318,7 +318,7 @@ def _run(state: Any, console: Console) -> int:
     options, config, env, tasks = state
     model = options.model
     if model is None:
-        from trainers.default_policy import default_policy
+        from trainers.policies.default_policy import default_policy
 
         model = default_policy(str(options.env), options.env_kwargs, console=console)
     temperature = config.temperature if config.temperature is not None else (0.0 if config.samples == 1 else 1.0)

@@ -22,7 +22,9 @@ import reasongym as rg
 from reasongym import telemetry
 from reasongym.templates import observation_text
 from reasongym.adapters.trl import RewardAdapter, build_dataset, episode_reward_func, episode_tools, uses_tool_loop
-from trainers import compiled_decode, demo, preflight
+from trainers.common import preflight
+from trainers.parts import demo
+from trainers.rollout import compiled_decode
 from trainers.common import recipes
 from trainers.common.cli import RecipeError, TrainerCLI, open_env, run_entry_point
 from trainers.common.options import GRPOOptions
@@ -47,7 +49,7 @@ def _cli():
 def parse(argv: Sequence[str]) -> tuple[GRPOOptions, dict[str, Any]]:
     """(typed options, GRPOConfig kwargs) from recipe + flags; raises RecipeError.
     No recipe: with a model, the one for this env and model (trainers.common.recipes); without, the
-    offline main job's recipe (trainers.demo)."""
+    offline main job's recipe (trainers.parts.demo)."""
     def default_recipe(flags: dict[str, Any]):
         if not flags.get("model"):
             return demo.DEMO_RECIPE
@@ -77,7 +79,7 @@ def build_trainer(options: GRPOOptions, config_kwargs: dict[str, Any], console: 
     if options.reward_model:
         if uses_tool_loop(env):
             raise RecipeError("--reward-model is not available for multi-turn or tool envs yet")
-        from trainers.reward_model import check_reward_model
+        from trainers.parts.reward_model import check_reward_model
 
         check_reward_model(options.reward_model)
     plan = check_config(options, config_kwargs, console)
@@ -96,8 +98,8 @@ def build_trainer(options: GRPOOptions, config_kwargs: dict[str, Any], console: 
 
     from trl import GRPOConfig, GRPOTrainer
 
-    from trainers.callbacks import MetricsLogCallback, TimeBudgetCallback
-    from trainers.progress import StepProgressCallback
+    from trainers.common.callbacks import MetricsLogCallback, TimeBudgetCallback
+    from trainers.common.progress import StepProgressCallback
 
     args = GRPOConfig(**config_kwargs)
     evaluation = None
@@ -113,14 +115,14 @@ def build_trainer(options: GRPOOptions, config_kwargs: dict[str, Any], console: 
         callbacks.append(StepProgressCallback(f"GRPO on {env.env_id}", console))
     tool_loop = {"environment_factory": episode_tools(env)} if uses_tool_loop(env) else {}
     if args.use_vllm and args.use_cpu:
-        from trainers.vllm_sync import pin_colocated_engine_on_cpu
+        from trainers.rollout.vllm_sync import pin_colocated_engine_on_cpu
 
         pin_colocated_engine_on_cpu()
     trainer = GRPOTrainer(model=options.model, reward_funcs=funcs, args=args, train_dataset=train,
                           eval_dataset=evaluation, processing_class=tokenizer, peft_config=lora_config(options),
                           callbacks=callbacks, **tool_loop)
     if args.use_vllm:
-        from trainers.vllm_sync import use_reload_sync
+        from trainers.rollout.vllm_sync import use_reload_sync
 
         use_reload_sync(trainer)
     compile_decoding(trainer, options.compiled_decode, env, train_tasks, tokenizer, console, bool(tool_loop))
@@ -129,7 +131,7 @@ def build_trainer(options: GRPOOptions, config_kwargs: dict[str, Any], console: 
 
 def compile_decoding(trainer, mode: str, env: rg.Env, tasks: list[rg.Task], tokenizer: Any, console: Console,
                      multi_turn: bool) -> None:
-    """The static-cache compiled decode (trainers.compiled_decode) where `mode` asks for it. Not for
+    """The static-cache compiled decode (trainers.rollout.compiled_decode) where `mode` asks for it. Not for
     multi-turn and tool episodes: their prompt grows turn by turn, so no one cache size fits it."""
     if multi_turn or not tasks or not compiled_decode.trainer_wants(mode, trainer):
         if compiled_decode.check_mode(mode) == "true" and telemetry.is_main_process():
@@ -176,7 +178,7 @@ def data_and_rewards(env: rg.Env, options: GRPOOptions, config_kwargs: dict[str,
         config_kwargs.setdefault("max_tool_calling_iterations", env.max_turns + (getattr(env, "tool_budget", 0) or 0))
         return (build_dataset(env, "train", tasks=train_tasks, episodes=True), None, [],
                 [episode_reward_func(env.max_turns)], [1.0])
-    from trainers.curriculum_data import scheduler_feedback
+    from trainers.parts.curriculum_data import scheduler_feedback
 
     train, scheduler, callbacks = training_data(env, options, config_kwargs, train_tasks, tokenizer)
     adapter = RewardAdapter(
@@ -186,7 +188,7 @@ def data_and_rewards(env: rg.Env, options: GRPOOptions, config_kwargs: dict[str,
     )
     funcs, weights = adapter.reward_funcs(), adapter.weights
     if options.reward_model:
-        from trainers.reward_model import OutcomeRewardModel
+        from trainers.parts.reward_model import OutcomeRewardModel
 
         funcs.append(OutcomeRewardModel(options.reward_model, adapter.scores_for,
                                         pays_malformed=options.reward_model_pays_malformed))
@@ -212,7 +214,7 @@ def check_config(options: GRPOOptions, config_kwargs: dict[str, Any], console: C
                           "autocast instead)")
     preflight.check_vllm(config_kwargs)
     if config_kwargs.get("use_vllm") and config_kwargs.get("use_cpu"):
-        from trainers.generation import limit_cpu_kv_cache
+        from trainers.rollout.generation import limit_cpu_kv_cache
 
         limit_cpu_kv_cache()
     preflight.check_peft(options.use_peft)
@@ -251,7 +253,7 @@ def training_data(env: rg.Env, options: GRPOOptions, config_kwargs: dict[str, An
     """(train dataset, curriculum scheduler or None, callbacks): a fixed dataset, or a curriculum stream."""
     if not options.curriculum:
         return build_dataset(env, "train", tokenizer=tokenizer, tasks=train_tasks), None, []
-    from trainers.curriculum_data import CurriculumCallback, build_curriculum, curriculum_dataset, level_pools
+    from trainers.parts.curriculum_data import CurriculumCallback, build_curriculum, curriculum_dataset, level_pools
 
     steps = int(config_kwargs.get("max_steps", -1))
     if steps <= 0:
@@ -313,10 +315,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     def setup(argv: list[str], console: Console):
         options, config = parse(argv)
         if not options.model:
-            from trainers.default_policy import PRESETS
+            from trainers.policies.default_policy import PRESETS, RENAMED_PRESETS
 
             if options.default_policy not in PRESETS:
-                raise RecipeError(f"--default-policy must be one of {sorted(PRESETS)}, got {options.default_policy!r}")
+                renamed = RENAMED_PRESETS.get(options.default_policy)
+                raise RecipeError(f"--default-policy must be one of {sorted(PRESETS)}, got {options.default_policy!r}"
+                                  + (f" (now called {renamed})" if renamed else ""))
             make_env(options, console)  # an unknown env or bad --env-kwargs fails here, before the warm start
             check_config(options, config, console)  # and so do a bad batch, precision or device
             return options, config, None

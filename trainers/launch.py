@@ -34,7 +34,7 @@ from typing import Sequence
 
 from trainers.common.cli import load_recipe, parse_flags
 from trainers.common.recipes import recipe_path
-from trainers.generation import CPU_KV_CACHE_GIB
+from trainers.rollout.generation import CPU_KV_CACHE_GIB
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ from rich.console import Console
 import reasongym as rg
 from reasongym.telemetry import MetricsWriter
 from reasongym.templates import chat_to_text
-from trainers import preflight
+from trainers.common import preflight
 from trainers.common.recipes import pretrained_recipe
 from trainers.common.cli import RecipeError, TrainerCLI, open_env, run_entry_point
 from trainers.common.options import RENAMED, PPOOptions
@@ -160,7 +160,7 @@ class PPOTrainer:
             self.reference = prepare_deepspeed(reference, self.accelerator)
         else:
             self.reference = reference.to(self.accelerator.device)
-        from trainers.ppo_core import AdaptiveKL
+        from trainers.parts.ppo_core import AdaptiveKL
 
         self.kl = AdaptiveKL(config.kl_coef, config.target_kl, config.kl_horizon)
         self.tasks = tasks
@@ -247,7 +247,7 @@ class PPOTrainer:
         """(old log-probs, old values, per-token KL, advantages, returns) of a rollout batch, without gradients."""
         import torch
 
-        from trainers import ppo_core as core
+        from trainers.parts import ppo_core as core
 
         cfg, mask = self.cfg, batch["mask"]
         with torch.no_grad():
@@ -267,7 +267,7 @@ class PPOTrainer:
         """ppo_epochs passes of clipped policy + value minibatch updates; per-minibatch statistics."""
         import torch
 
-        from trainers import ppo_core as core
+        from trainers.parts import ppo_core as core
 
         cfg, mask = self.cfg, batch["mask"]
         stats: dict[str, list[float]] = {"policy_loss": [], "value_loss": [], "clipfrac": [], "vf_clipfrac": [],
@@ -305,7 +305,7 @@ class PPOTrainer:
 
     # ----- loop, checkpoints ------------------------------------------------------------
     def train(self, resume_from: str | None = None) -> list[dict[str, float]]:
-        from trainers.progress import make_progress
+        from trainers.common.progress import make_progress
 
         if resume_from:
             self.accelerator.load_state(resume_from)
@@ -341,7 +341,7 @@ class PPOTrainer:
             if main:
                 progress.stop()
         if main:
-            from trainers.callbacks import peak_gpu_memory_gb
+            from trainers.common.callbacks import peak_gpu_memory_gb
 
             runtime = time.perf_counter() - started
             metrics.write({"step": self.step, "train_runtime": runtime,
@@ -409,7 +409,7 @@ def _run(state: Any, console: Console) -> int:
     options, config, env = state
     model = options.model
     if model is None:
-        from trainers.default_policy import default_policy
+        from trainers.policies.default_policy import default_policy
 
         model = default_policy(str(options.env), options.env_kwargs, console=console)
     tasks = env.tasks("train", n=options.train_size, seed=options.seed_tasks)

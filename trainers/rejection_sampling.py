@@ -34,9 +34,9 @@ from reasongym.telemetry import MetricsWriter
 from trainers.common.recipes import pretrained_recipe
 from trainers.common.cli import RecipeError, TrainerCLI, open_env, run_entry_point
 from trainers.common.options import RENAMED, RejectionSamplingOptions
-from trainers import preflight
+from trainers.common import preflight
 from trainers.common.sft import sft
-from trainers.generation import Backend, HFBackend, Sampling, VLLMBackend
+from trainers.rollout.generation import Backend, HFBackend, Sampling, VLLMBackend
 
 
 def select(tasks: list[rg.Task], completions: list[list[str]], scores: list[list[rg.Score]], max_per_prompt: int
@@ -307,7 +307,7 @@ def _run(state: Any, console: Console) -> int:
 
 def _default_policy(options: RejectionSamplingOptions, state: Any, console: Console) -> str:
     """The embedded default policy, built by the main process while the others wait."""
-    from trainers.default_policy import default_policy
+    from trainers.policies.default_policy import default_policy
 
     if state.is_main_process:
         default_policy(str(options.env), options.env_kwargs, console=console)

@@ -251,7 +251,7 @@ def run_entry_point(cli: TrainerCLI, argv: Sequence[str] | None, setup: Callable
     from rich.console import Console
 
     from reasongym.registry import UnknownEnvError
-    from trainers.preflight import PreflightError
+    from trainers.common.preflight import PreflightError
 
     argv = list(sys.argv[1:] if argv is None else argv)
     console = Console(soft_wrap=True)

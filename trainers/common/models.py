@@ -1,6 +1,6 @@
 """Loading and saving policies the same way in every trainer: load hints, tokenizer, final save.
 
-Models built here (trainers.tiny) carry a `reasongym_load.json` of `from_pretrained`
+Models built here (trainers.policies.tiny) carry a `reasongym_load.json` of `from_pretrained`
 hints; checkpoints trained from them carry it on. Other models carry none, so a hint
 never reaches a real pretrained model.
 """

@@ -31,7 +31,7 @@ def flag_name(field: dataclasses.Field) -> str:
 
 def choose(name: str, value: Any, choices: tuple[Any, ...]) -> None:
     if value not in choices:
-        raise RecipeError(f"--{name.replace('_', '-')} takes {' or '.join(map(str, choices))}, got {value!r}")
+        raise RecipeError(f"--{name.replace('_', '-')} must be one of {', '.join(map(str, choices))}, got {value!r}")
 
 
 def at_least(name: str, value: int | float | None, low: int | float) -> None:
@@ -86,7 +86,7 @@ class GRPOOptions(TrainingOptions):
     lora_dropout: float = option(0.05, "LoRA dropout")
     lora_target_modules: str = option("all-linear", "LoRA target modules")
     scoring_workers: int | None = option(None, "verifier processes (default: in-process for cheap verifiers)")
-    default_policy: str = option("cpu", "without --model: size of the embedded default policy (cpu, gpu, gpu-large, ci)")
+    default_policy: str = option("cpu", "without --model: size of the embedded default policy (ci, cpu, gpu)")
     warm_start_steps: int = option(0, "without --model: SFT steps of the default policy's warm start (0 = the preset's)")
     max_train_minutes: float = option(0.0, "stop GRPO after this many minutes of wall time (0 = no limit); "
                                       "max_steps still sets the learning-rate schedule")

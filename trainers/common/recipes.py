@@ -184,7 +184,7 @@ def vllm_fit(values: dict[str, Any], flags: dict[str, Any]) -> tuple[dict[str, A
         return values, ""
     if any(k in flags for k in ("vllm_mode", "vllm_server_host", "vllm_server_base_url", "use_vllm")):
         return values, ""
-    from trainers.preflight import world_size
+    from trainers.common.preflight import world_size
 
     if importlib.util.find_spec("vllm") is not None and world_size() == 1:
         return {**values, "vllm_mode": "colocate"}, "vLLM colocated: no server was named"

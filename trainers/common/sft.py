@@ -26,7 +26,7 @@ def sft(model_dir: str, rows: list[dict[str, str]], out_dir: str, config: dict[s
     from transformers import PrinterCallback, ProgressCallback
     from trl import SFTConfig, SFTTrainer
 
-    from trainers.progress import StepProgressCallback, quiet_libraries
+    from trainers.common.progress import StepProgressCallback, quiet_libraries
 
     quiet_libraries()
     gpu_bf16 = torch.cuda.is_available() and torch.cuda.is_bf16_supported()

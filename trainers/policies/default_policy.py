@@ -16,9 +16,9 @@ import shutil
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
-from trainers.tiny import TinySize, build_tiny_model, build_tokenizer, task_corpus, template_phrases
+from trainers.policies.tiny import TinySize, build_tiny_model, build_tokenizer, task_corpus, template_phrases
 
-CACHE_VERSION = 4
+CACHE_VERSION = 5
 EPISODE_KWARGS = ("max_turns", "turn_decay")
 
 
@@ -34,21 +34,16 @@ class WarmStart:
     # share of SFT rows that are second tries: a wrong first answer, the env's feedback, then the right
     # answer (loss on that answer only). Set for multi-turn envs, so the policy has seen a feedback turn.
     retry_share: float = 0.0
-    # mixed precision for the warm start's SFT (GPU presets); left out of the cache key while False, so the
-    # CPU presets keep the keys they had before this field existed
+    # mixed precision for the warm start's SFT (the GPU preset)
     bf16: bool = False
     # the prompt's fixed text (system prompt, instructions) as whole tokens (`template_phrases`): a countdown
-    # prompt is 40 tokens instead of 143, and SFT and GRPO steps take about half the time. Left out of the cache key
-    # while False, like bf16.
-    phrase_tokens: bool = False
+    # prompt is 40 tokens instead of 143, and SFT and GRPO steps take about half the time
+    phrase_tokens: bool = True
     # share of SFT rows whose completion tries 1-3 wrong expressions, each with its value, before the
-    # solver's (envs with a `search_completion`: countdown), so sampling explores and GRPO has something to
-    # select. Left out of the cache key while 0, like bf16.
+    # solver's (envs with a `search_completion`: countdown), so sampling explores and GRPO has something to select
     search_share: float = 0.0
 
 
-# fields that are left out of the cache key while False, so presets measured before they existed keep their keys
-KEY_FLAGS = ("bf16", "phrase_tokens", "search_share")
 RETRY_SHARE = 0.3
 # the GPU presets' model: 8 layers x 512 wide
 GPU_SIZE = TinySize(hidden_size=512, intermediate_size=1536, num_hidden_layers=8, num_attention_heads=8,
@@ -57,21 +52,17 @@ GPU_SIZE = TinySize(hidden_size=512, intermediate_size=1536, num_hidden_layers=8
 
 PRESETS = {
     # seconds: smoke tests of the pipeline (learns little)
-    "ci": WarmStart(size=TinySize(), sft_tasks=300, sft_steps=20, batch_size=16, phrase_tokens=True),
-    # 2 CPU cores, minutes: the offline main job
-    # (phrase tokens: 300 steps at 3.2 it/s reach 0.34 sampled accuracy, leaving GRPO room to show a gain)
-    "cpu": WarmStart(sft_steps=300, phrase_tokens=True),
-    # the main job's policy before phrase tokens: 400 steps at 1.5 it/s (benchmarks/learning_cpu.py --compare)
-    "cpu-plain-bpe": WarmStart(),
-    # one GPU, a few minutes: 8 layers x 512 wide, longer warm start
-    "gpu": WarmStart(size=GPU_SIZE, sft_tasks=20000, sft_steps=500, batch_size=64, learning_rate=1e-3),
-    # one GPU, longer: the gpu model warm-started on 3x the tasks for 4x the steps at 2x the batch, in bf16
-    # (countdown-3to4 itself, not only the easier demo parametrisation)
-    "gpu-large": WarmStart(size=GPU_SIZE, sft_tasks=60000, sft_steps=2000, batch_size=128, learning_rate=1e-3, bf16=True),
-    # gpu-large whose completions search: 70% of the SFT rows try 1-3 wrong expressions first
-    "gpu-search": WarmStart(size=GPU_SIZE, sft_tasks=60000, sft_steps=2000, batch_size=128, learning_rate=1e-3, bf16=True,
-                            search_share=0.7),
+    "ci": WarmStart(size=TinySize(), sft_tasks=300, sft_steps=20, batch_size=16),
+    # 2 CPU cores, minutes: the offline main job (300 steps at 3.2 it/s reach 0.34 sampled accuracy on the
+    # demo's 2-number countdown, leaving GRPO room to show a gain)
+    "cpu": WarmStart(sft_steps=300),
+    # one GPU, minutes: 8 layers x 512 wide, 60k tasks, bf16; 70% of the SFT rows search (try 1-3 wrong
+    # expressions first), which is what gives GRPO something to select on countdown-3to4
+    "gpu": WarmStart(size=GPU_SIZE, sft_tasks=60000, sft_steps=2000, batch_size=128, learning_rate=1e-3, bf16=True,
+                     search_share=0.7),
 }
+# preset names of earlier releases, for the error message
+RENAMED_PRESETS = {"gpu-search": "gpu", "gpu-large": "gpu (which now also searches)", "cpu-plain-bpe": "cpu"}
 
 
 def cache_root() -> str:
@@ -81,8 +72,7 @@ def cache_root() -> str:
 
 
 def policy_key(env_id: str, env_kwargs: dict[str, Any], warm: WarmStart) -> str:
-    fields = {k: v for k, v in asdict(warm).items() if k not in KEY_FLAGS or v}
-    blob = json.dumps({"v": CACHE_VERSION, "env": env_id, "kwargs": env_kwargs, "warm": fields},
+    blob = json.dumps({"v": CACHE_VERSION, "env": env_id, "kwargs": env_kwargs, "warm": asdict(warm)},
                       sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 

@@ -47,7 +47,7 @@ def resolve_demo_env(options: GRPOOptions, console: Console) -> None:
 
 def held_out(env, model_dir: str, tasks, max_new_tokens: int, temperature: float, console: Console, label: str):
     from trainers.evaluate import evaluate
-    from trainers.generation import HFBackend, Sampling
+    from trainers.rollout.generation import HFBackend, Sampling
 
     backend = HFBackend.from_pretrained(model_dir, batch_size=128)
     sampled = evaluate(env, backend, tasks, EVAL_SAMPLES, (1,), Sampling(temperature=temperature,
@@ -102,9 +102,9 @@ def run(options: GRPOOptions, config: dict[str, Any], console: Console, build_tr
     """Warm start -> held-out eval -> GRPO -> held-out eval -> table, test, PNG."""
     from trainers.common.cli import open_env
     from trainers.common.models import save_policy
-    from trainers.default_policy import PRESETS, default_policy
-    from trainers.progress import quiet_libraries
-    from trainers.stats import mcnemar, sign_test
+    from trainers.policies.default_policy import PRESETS, default_policy
+    from trainers.common.progress import quiet_libraries
+    from trainers.common.stats import mcnemar, sign_test
 
     quiet_libraries()
     clock = PhaseClock()

@@ -4,7 +4,7 @@
 
 Reads each folder's `samples.jsonl`, counts correct samples per task, keeps the tasks both runs
 scored, and reports accuracy before and after with the exact sign test on per-task counts (tasks are
-the independent units; see trainers.stats). Runs that scored different tasks are refused, not
+the independent units; see trainers.common.stats). Runs that scored different tasks are refused, not
 silently paired on a handful.
 """
 
@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass
 from rich.table import Table
 
 from trainers.common.recipes import RecipeError
-from trainers.stats import PairedTest, sign_test
+from trainers.common.stats import PairedTest, sign_test
 
 
 @dataclass(frozen=True)

@@ -162,7 +162,7 @@ class VLLMBackend:
         """Serve the weights of `checkpoint` (same architecture, e.g. the policy after a round of
         fine-tuning) without restarting the engine."""
         if self.on_cpu:  # the engine runs in this process (vllm_defaults)
-            from trainers.vllm_sync import repack_kept_weights
+            from trainers.rollout.vllm_sync import repack_kept_weights
 
             runner = self.llm.llm_engine.model_executor.driver_worker.model_runner
             runner.reload_weights(weights_path=checkpoint, is_checkpoint_format=True)

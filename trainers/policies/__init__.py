@@ -1,0 +1,1 @@
+"""Policies built here without downloads: the tiny models of the tests and the embedded default policy."""

@@ -1,0 +1,1 @@
+"""Making completions: HF generate (and its compiled decode), vLLM engines and servers, OpenAI-compatible servers."""
