@@ -160,6 +160,9 @@ class Env(gymnasium.Env):
         return [str(task.answer), *self.gold_answer_forms(task)]
 
     # ----- public API -----------------------------------------------------------
+    # A tool env's calls per episode (it then has `calculate(expression) -> str`); None: no tool.
+    tool_budget: int | None = None
+
     @property
     def multi_turn(self) -> bool:
         """An episode is more than one completion: retries (`max_turns > 1`) or the env's own episode class

@@ -297,3 +297,26 @@ def test_default_policy_reads_a_chat_template_without_a_prefill_as_text():
     assert isinstance(text, str) and "Game 1: guess a number from 1 to 8." in text
     assert text.endswith("<|im_start|>assistant\n")  # a generation prompt: the policy answers next
     assert any("guess a number from" in phrase for phrase in prompt_phrases(env, tasks, tokenizer))
+
+
+def test_one_multi_turn_test_for_every_trainer_plugin_episode_classes_included():
+    """A plugin env with its own episode class (and max_turns 1) is multi-turn to every trainer: evaluate and
+    rejection sampling play episodes, GRPO uses TRL's tool loop, PPO refuses it; only an env with a tool budget
+    gets the calculator tool."""
+    from reasongym.adapters.trl import CalculatorEpisodeTool, RetryEpisodeTool, episode_tools
+    from reasongym.episode import Episode
+
+    class OwnEpisode(Episode):
+        pass
+
+    base = rg.make("countdown-3")
+
+    class PluginEnv(type(base)):
+        episode_class = OwnEpisode
+
+    plugin = PluginEnv()
+    assert not base.multi_turn and plugin.multi_turn and plugin.max_turns == 1
+    assert isinstance(episode_tools(plugin)(), RetryEpisodeTool)
+    tool_env = rg.make("countdown-3to4-tool")
+    assert tool_env.multi_turn and isinstance(episode_tools(tool_env)(), CalculatorEpisodeTool)
+    assert base.tool_budget is None and tool_env.tool_budget == 4

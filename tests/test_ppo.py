@@ -45,6 +45,14 @@ def test_clipped_value_loss():
     assert loss.item() == pytest.approx(0.845) and clipfrac.item() == 1.0
 
 
+def test_token_logprobs_hand_computed():
+    logits = torch.tensor([[[0.0, 0.0], [math.log(3.0), 0.0]]])  # uniform, then p = (0.75, 0.25)
+    tokens = torch.tensor([[1, 0]])
+    assert torch.allclose(core.token_logprobs(logits, tokens), torch.tensor([[math.log(0.5), math.log(0.75)]]))
+    hot = core.token_logprobs(logits, tokens, temperature=0.5)  # logits / 0.5: p = (0.9, 0.1) on the second token
+    assert torch.allclose(hot[0, 1], torch.tensor(math.log(0.9)), atol=1e-6)
+
+
 def test_kl_estimators_and_token_rewards():
     logp, ref = torch.log(torch.tensor([0.5])), torch.log(torch.tensor([0.25]))
     assert core.kl_penalty(logp, ref, "k1").item() == pytest.approx(math.log(2))

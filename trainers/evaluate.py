@@ -69,7 +69,7 @@ def evaluate(env: rg.Env, backend: Backend, tasks: Sequence[Task], samples: int 
     whole episodes instead (`run_episodes`), and the report adds success by turn."""
     from trainers.common.progress import make_progress
 
-    if is_episodic(env):
+    if env.multi_turn:
         return evaluate_episodes(env, backend, tasks, samples, ks, sampling, tokenizer, console, description,
                                  sample_log)
 
@@ -125,9 +125,6 @@ def evaluate(env: rg.Env, backend: Backend, tasks: Sequence[Task], samples: int 
         correct_per_task=correct_counts,
     )
 
-
-def is_episodic(env: rg.Env) -> bool:
-    return env.multi_turn
 
 
 def run_episodes(env: rg.Env, backend: Backend, tasks: Sequence[Task], samples: int, sampling: Sampling,

@@ -21,7 +21,7 @@ from rich.table import Table
 import reasongym as rg
 from reasongym import telemetry
 from reasongym.templates import observation_text
-from reasongym.adapters.trl import RewardAdapter, build_dataset, episode_reward_func, episode_tools, uses_tool_loop
+from reasongym.adapters.trl import RewardAdapter, build_dataset, episode_reward_func, episode_tools
 from trainers.common import preflight
 from trainers.parts import demo
 from trainers.rollout import compiled_decode
@@ -77,7 +77,7 @@ def build_trainer(options: GRPOOptions, config_kwargs: dict[str, Any], console: 
     env = make_env(options, console)
     preflight.check_env_safety(env, options.allow_unsafe_env)
     if options.reward_model:
-        if uses_tool_loop(env):
+        if env.multi_turn:
             raise RecipeError("--reward-model is not available for multi-turn or tool envs yet")
         from trainers.parts.reward_model import check_reward_model
 
@@ -113,7 +113,7 @@ def build_trainer(options: GRPOOptions, config_kwargs: dict[str, Any], console: 
         callbacks.append(TimeBudgetCallback(options.max_train_minutes))
     if args.disable_tqdm:
         callbacks.append(StepProgressCallback(f"GRPO on {env.env_id}", console))
-    tool_loop = {"environment_factory": episode_tools(env)} if uses_tool_loop(env) else {}
+    tool_loop = {"environment_factory": episode_tools(env)} if env.multi_turn else {}
     if args.use_vllm and args.use_cpu:
         from trainers.rollout.vllm_sync import pin_colocated_engine_on_cpu
 
@@ -162,7 +162,7 @@ def policy_tokenizer(options: GRPOOptions, env: rg.Env):
         with open(options.chat_template, encoding="utf-8") as f:
             tokenizer.chat_template = f.read()
     preflight.check_chat_template(tokenizer, env.template.kind, env.template.name)
-    if uses_tool_loop(env):
+    if env.multi_turn:
         preflight.check_tool_template(tokenizer, env.env_id)
     return tokenizer
 
@@ -171,11 +171,11 @@ def data_and_rewards(env: rg.Env, options: GRPOOptions, config_kwargs: dict[str,
                      tokenizer: Any, levels: list):
     """(train dataset, curriculum scheduler, callbacks, reward functions, weights). Multi-turn and tool envs
     run through TRL's tool loop, one episode per rollout, rewarded by the episode."""
-    if uses_tool_loop(env):
+    if env.multi_turn:
         for option in ("curriculum", "eval_size"):
             if getattr(options, option):
                 raise RecipeError(f"--{option.replace('_', '-')} is not available for multi-turn or tool envs yet")
-        config_kwargs.setdefault("max_tool_calling_iterations", env.max_turns + (getattr(env, "tool_budget", 0) or 0))
+        config_kwargs.setdefault("max_tool_calling_iterations", env.max_turns + (env.tool_budget or 0))
         return (build_dataset(env, "train", tasks=train_tasks, episodes=True), None, [],
                 [episode_reward_func(env.max_turns)], [1.0])
     from trainers.parts.curriculum_data import scheduler_feedback

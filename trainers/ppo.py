@@ -210,13 +210,12 @@ class PPOTrainer:
                 "scores": scores, "texts": texts, "result": result}
 
     def _forward(self, model, batch: dict[str, Any]):
-        import torch
+        from trainers.parts.ppo_core import token_logprobs
 
         logits, values = model(batch["sequences"], batch["attention"])
         start = batch["prompt_len"] - 1
         logits = logits[:, start:-1].float() / self.cfg.temperature
-        tokens = batch["sequences"][:, batch["prompt_len"]:]
-        logprobs = torch.gather(torch.log_softmax(logits, -1), 2, tokens.unsqueeze(-1)).squeeze(-1)
+        logprobs = token_logprobs(logits, batch["sequences"][:, batch["prompt_len"]:])
         return logprobs, values[:, start:-1].float(), logits
 
     # ----- one PPO iteration ----------------------------------------------------------
@@ -253,9 +252,8 @@ class PPOTrainer:
         with torch.no_grad():
             old_logprobs, old_values, _ = self._forward(self.model, batch)
             ref_logits = self.reference(input_ids=batch["sequences"], attention_mask=batch["attention"]).logits
-            ref_logits = ref_logits[:, batch["prompt_len"] - 1 : -1].float() / cfg.temperature
-            tokens = batch["sequences"][:, batch["prompt_len"]:]
-            ref_logprobs = torch.gather(torch.log_softmax(ref_logits, -1), 2, tokens.unsqueeze(-1)).squeeze(-1)
+            ref_logprobs = core.token_logprobs(ref_logits[:, batch["prompt_len"] - 1 : -1],
+                                               batch["sequences"][:, batch["prompt_len"]:], cfg.temperature)
             kl = core.kl_penalty(old_logprobs, ref_logprobs, cfg.kl_estimator) * mask
             rewards = core.token_rewards(batch["scores"], kl, mask, self.kl.value)
             advantages, returns = core.gae(rewards, old_values, mask, cfg.gamma, cfg.lam)

@@ -112,9 +112,7 @@ class Shards:
 def sample_round(env: rg.Env, backend: Backend, tasks: list[rg.Task], options: RejectionSamplingOptions, seed: int,
                  with_oracle: bool) -> tuple[list[dict[str, str]], int]:
     """This process's SFT rows for one round, and how many of its samples were correct."""
-    from trainers.evaluate import is_episodic
-
-    if is_episodic(env):
+    if env.multi_turn:
         return sample_episodes(env, backend, tasks, options, seed, with_oracle)
     k = options.samples
     prompts = [render_prompt(env, t, backend.tokenizer) for t in tasks]

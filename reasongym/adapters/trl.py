@@ -293,7 +293,7 @@ class CalculatorEpisodeTool:
             The exact value, or an error message.
         """
         self.calls += 1
-        if self.over_budget or self.calls > getattr(self._env, "tool_budget", 0):
+        if self.over_budget or self.calls > (self._env.tool_budget or 0):
             self.over_budget = True
             return f"tool budget exceeded ({self._env.tool_budget} calls): the episode is over, unrewarded"
         return self._env.calculate(expression)  # the env's own calculator (countdown's: exact, no eval)
@@ -311,14 +311,9 @@ def episode_tools(env: Env) -> Callable[[], Any]:
     if env.template.kind != "chat":
         raise ValueError(f"{env.env_id}: tool and multi-turn training needs a chat template, "
                          f"{env.template.name!r} is text")
-    if getattr(env, "tool_budget", None) is not None:
+    if env.tool_budget is not None:
         return lambda: CalculatorEpisodeTool(env)
     return lambda: RetryEpisodeTool(env)
-
-
-def uses_tool_loop(env: Env) -> bool:
-    """Does this env train through TRL's tool loop (multi-turn or tools) rather than as single completions?"""
-    return env.multi_turn
 
 
 def episode_reward_func(max_turns: int) -> Callable[..., list[float]]:

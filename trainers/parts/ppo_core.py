@@ -26,6 +26,12 @@ def masked_whiten(x: torch.Tensor, mask: torch.Tensor, shift_mean: bool = True, 
     return out * mask
 
 
+def token_logprobs(logits: torch.Tensor, tokens: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
+    """Log-probability of each sampled token under `logits` (batch, time, vocab) at the sampling temperature."""
+    scaled = logits.float() / temperature
+    return torch.gather(torch.log_softmax(scaled, -1), 2, tokens.unsqueeze(-1)).squeeze(-1)
+
+
 def kl_penalty(logprobs: torch.Tensor, ref_logprobs: torch.Tensor, estimator: str = "k1") -> torch.Tensor:
     """Per-token KL(policy || reference) estimate from sampled tokens: k1 = log r, k3 = (r - 1) - log r
     with r = p_ref / p_policy (Schulman's estimators; k3 is unbiased and non-negative)."""
