@@ -2,6 +2,7 @@
 
     python -m trainers.evaluate --env countdown-3to4 --model M --split test --n 500 --samples 16 --k 1,8,16
     python -m trainers.evaluate --compare BEFORE_DIR AFTER_DIR   # paired before/after, sign test
+    python -m trainers.evaluate --suite x-r1 --model M           # GSM8K, MATH-500, HumanEval, MBPP, MMLU, BBH
 
 pass@k uses the unbiased estimator 1 - C(n-c, k) / C(n, k) over n samples with c
 correct (Chen et al., 2021), averaged over tasks. Writes `report.json` and
@@ -276,7 +277,9 @@ def parse(argv: Sequence[str]) -> tuple[CommonOptions, EvalConfig]:
 
 
 def compare_main(argv: list[str], console: Console) -> int:
-    """`--compare BEFORE AFTER [--json PATH]`: two evaluate folders, paired by task (trainers.parts.compare)."""
+    """`--compare BEFORE AFTER [--json PATH]`: two evaluate folders paired by task (trainers.parts.compare), or
+    two suite folders, paired benchmark by benchmark."""
+    from trainers.parts import suite
     from trainers.parts.compare import compare, comparison_table
 
     rest = argv[argv.index("--compare") + 1:]
@@ -286,15 +289,87 @@ def compare_main(argv: list[str], console: Console) -> int:
         console.print("[red]error:[/] --compare takes two folders written by trainers.evaluate: BEFORE AFTER")
         return 2
     try:
-        result = compare(*folders)
+        if all(suite.is_suite_folder(f) for f in folders):
+            pairs = suite.compare_suites(*folders)
+            console.print(suite.comparison_table(pairs, *folders))
+            text = json.dumps({name: json.loads(c.to_json()) for name, c in pairs}, indent=2)
+        else:
+            result = compare(*folders)
+            console.print(comparison_table(result, *folders))
+            console.print(result.test.describe())
+            text = result.to_json()
     except RecipeError as exc:
         console.print(f"[red]error:[/] {exc}")
         return 2
-    console.print(comparison_table(result, *folders))
-    console.print(result.test.describe())
     if json_path:
         with open(json_path, "w", encoding="utf-8") as f:
-            f.write(result.to_json())
+            f.write(text)
+    return 0
+
+
+def parse_suite(argv: Sequence[str]) -> tuple[Any, str, str | None, EvalConfig, int | None]:
+    """`--suite NAME|PATH --model M [EvalConfig fields]` -> (suite, model, --import, EvalConfig, --n cap)."""
+    from trainers.common.cli import coerce, parse_flags
+    from trainers.parts.suite import check_suite, load_suite
+
+    flags = parse_flags(argv)
+    name = flags.pop("suite", None)
+    if not isinstance(name, str):
+        raise RecipeError("--suite takes a suite name or YAML file, e.g. --suite x-r1")
+    for key in ("env", "env_kwargs", "config", "reward_mode", "split"):
+        if key in flags:
+            raise RecipeError(f"--{key} is set per row of a suite: edit the suite's YAML (a copy) instead")
+    CLI._refuse_unknown(flags)
+    model, imports = flags.pop("model", None), flags.pop("import", None)
+    if not isinstance(model, str):
+        raise RecipeError("--suite needs --model (a hub id or a local folder)")
+    fields = {key: coerce(key, value, CLI.fields[key]) for key, value in flags.items()}
+    cap = fields.pop("n", None)
+    config = EvalConfig(**fields)
+    if config.backend == "openai" and not config.base_url:
+        raise RecipeError("--backend openai needs --base-url (e.g. http://127.0.0.1:8000)")
+    from reasongym.envargs import EnvArgsError, import_env_modules
+
+    try:
+        import_env_modules(imports)
+    except EnvArgsError as exc:
+        raise RecipeError(str(exc)) from None
+    chosen = load_suite(name)
+    check_suite(chosen)
+    return chosen, model, imports, config, cap
+
+
+def run_suite(state: Any, console: Console) -> int:
+    """Every row of the suite with one backend: a folder per row (report.json, samples.jsonl), suite.json, a table."""
+    from reasongym.envargs import make_env
+    from trainers.parts.suite import results_table, row_result, write_results
+
+    chosen, model, _, config, cap = state
+    out = config.output_dir or os.path.join("outputs", f"suite-{chosen.name}")
+    backend = make_backend(config.backend, model, config.base_url, config.gen_batch_size)
+    results = []
+    for row in chosen.rows:
+        notes: list[str] = []
+        env = make_env(row.env, row.env_kwargs, warn=notes.append)
+        tasks = env.tasks(row.split, n=min(row.n, cap) if cap else row.n, seed=config.seed_tasks)
+        temperature = config.temperature if config.temperature is not None else (0.0 if row.samples == 1 else 1.0)
+        ks = [int(k) for k in str(row.k).split(",") if k.strip()]
+        folder = os.path.join(out, row.folder)
+        os.makedirs(folder, exist_ok=True)
+        report = evaluate(env, backend, tasks, row.samples, ks,
+                          Sampling(temperature=temperature, top_p=config.top_p, seed=config.seed_tasks,
+                                   max_new_tokens=row.max_completion_length or config.max_completion_length),
+                          console=console, description=row.name, sample_log=os.path.join(folder, "samples.jsonl"))
+        report.split = row.split
+        with open(os.path.join(folder, "report.json"), "w") as f:
+            f.write(report.to_json())
+        results.append(row_result(row, report, on_sample=bool(notes)))
+    path = write_results(out, chosen, model, results)
+    console.print(results_table(chosen.name, model, results))
+    if any(r["data"] != "full" for r in results):
+        console.print("[yellow]rows marked 'sample' ran on the env's small offline sample (its data was "
+                      "unreachable): a pipeline check, not a benchmark figure[/]")
+    console.print(f"results: {path}")
     return 0
 
 
@@ -302,6 +377,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if "--compare" in argv:
         return compare_main(argv, Console(soft_wrap=True))
+    if "--suite" in argv:
+        return run_entry_point(CLI, argv, lambda argv, console: parse_suite(argv), run_suite)
 
     def setup(argv: list[str], console: Console):
         options, config = parse(argv)

@@ -76,12 +76,7 @@ def build_trainer(options: GRPOOptions, config_kwargs: dict[str, Any], console: 
     """Everything up to (and including) the GRPOTrainer, after the pre-flight checks."""
     env = make_env(options, console)
     preflight.check_env_safety(env, options.allow_unsafe_env)
-    if options.reward_model:
-        if env.multi_turn:
-            raise RecipeError("--reward-model is not available for multi-turn or tool envs yet")
-        from trainers.parts.reward_model import check_reward_model
-
-        check_reward_model(options.reward_model)
+    check_learned_rewards(options, env)
     plan = check_config(options, config_kwargs, console)
     if not options.resume_from_checkpoint and telemetry.is_main_process():
         telemetry.reset_run_logs(config_kwargs["output_dir"])  # a fresh run starts fresh logs
@@ -127,6 +122,21 @@ def build_trainer(options: GRPOOptions, config_kwargs: dict[str, Any], console: 
         use_reload_sync(trainer)
     compile_decoding(trainer, options.compiled_decode, env, train_tasks, tokenizer, console, bool(tool_loop))
     return trainer, env
+
+
+def check_learned_rewards(options: GRPOOptions, env: rg.Env) -> None:
+    """Pre-flight of --reward-model and --process-reward-model: configs and tokens, before any model loads."""
+    if not (options.reward_model or options.process_reward_model):
+        return
+    if env.multi_turn:
+        raise RecipeError("--reward-model and --process-reward-model are not available for multi-turn or tool envs yet")
+    from trainers.parts.reward_model import check_process_reward_model, check_reward_model
+
+    if options.reward_model:
+        check_reward_model(options.reward_model)
+    if options.process_reward_model:
+        check_process_reward_model(options.process_reward_model, options.prm_step_tag, options.prm_good_token,
+                                   options.prm_bad_token, options.prm_aggregate)
 
 
 def compile_decoding(trainer, mode: str, env: rg.Env, tasks: list[rg.Task], tokenizer: Any, console: Console,
@@ -193,6 +203,14 @@ def data_and_rewards(env: rg.Env, options: GRPOOptions, config_kwargs: dict[str,
         funcs.append(OutcomeRewardModel(options.reward_model, adapter.scores_for,
                                         pays_malformed=options.reward_model_pays_malformed))
         weights.append(options.reward_model_weight)
+    if options.process_reward_model:
+        from trainers.parts.reward_model import ProcessRewardModel
+
+        funcs.append(ProcessRewardModel(options.process_reward_model, adapter.scores_for,
+                                        pays_malformed=options.reward_model_pays_malformed,
+                                        step_tag=options.prm_step_tag, good=options.prm_good_token,
+                                        bad=options.prm_bad_token, aggregate=options.prm_aggregate))
+        weights.append(options.process_reward_model_weight)
     return train, scheduler, callbacks, funcs, weights
 
 

@@ -100,8 +100,16 @@ class GRPOOptions(TrainingOptions):
     reward_model: str | None = option(None, "a sequence-classification reward model (one output) scored beside the "
                                       "verifier, logged as rewards/reward_model")
     reward_model_weight: float = option(1.0, "weight of --reward-model next to the env's components")
-    reward_model_pays_malformed: bool = option(False, "let --reward-model pay completions the verifier calls "
-                                               "unparseable (off: they get 0 from it)")
+    process_reward_model: str | None = option(None, "a Math-Shepherd style process reward model (a causal LM scoring "
+                                              "each step at its step tag) scored beside the verifier, logged as "
+                                              "rewards/process_reward_model")
+    process_reward_model_weight: float = option(1.0, "weight of --process-reward-model next to the env's components")
+    prm_step_tag: str = option(" ки", "text the PRM reads after every step (Math-Shepherd's ' ки')")
+    prm_good_token: str = option("+", "the PRM's token for a good step")
+    prm_bad_token: str = option("-", "the PRM's token for a bad step")
+    prm_aggregate: str = option("min", "how step scores make the completion's: min, last or mean")
+    reward_model_pays_malformed: bool = option(False, "let --reward-model and --process-reward-model pay "
+                                               "completions the verifier calls unparseable (off: they get 0)")
     curriculum: str | None = option(None, "fixed | linear | adaptive: sample task difficulty by a schedule")
     curriculum_band: str = option("0.2,0.8", "adaptive: success band a level should sit in")
     curriculum_window: int = option(256, "adaptive: outcomes remembered per level")
@@ -113,6 +121,7 @@ class GRPOOptions(TrainingOptions):
         at_least("lora_r", self.lora_r, 1)
         at_least("curriculum_window", self.curriculum_window, 1)
         choose("compiled_decode", str(self.compiled_decode).lower(), ("auto", "true", "false"))
+        choose("prm_aggregate", self.prm_aggregate, ("min", "last", "mean"))
         self.compiled_decode = str(self.compiled_decode).lower()
         if self.curriculum is not None:
             choose("curriculum", self.curriculum, ("fixed", "linear", "adaptive"))

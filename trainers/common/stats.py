@@ -46,3 +46,13 @@ def sign_test(before: list[int], after: list[int]) -> PairedTest:
     worsened = sum(1 for b, a in zip(before, after) if a < b)
     return PairedTest("sign test on per-task correct counts", len(before), improved, worsened,
                       _upper_tail(improved, improved + worsened))
+
+
+def wilson_interval(successes: int, trials: int, z: float = 1.96) -> tuple[float, float]:
+    """95% Wilson score interval of a proportion (sound near 0 and 1, where the normal one is not)."""
+    if trials == 0:
+        return 0.0, 1.0
+    p = successes / trials
+    centre = (p + z * z / (2 * trials)) / (1 + z * z / trials)
+    half = z * math.sqrt(p * (1 - p) / trials + z * z / (4 * trials * trials)) / (1 + z * z / trials)
+    return max(0.0, centre - half), min(1.0, centre + half)

@@ -1,0 +1,1 @@
+"""Evaluation suites: several benchmarks in one table (python -m trainers.evaluate --suite NAME)."""
