@@ -70,7 +70,7 @@ class CodeEnv(Env):
 
     def __init__(self, dataset: str = "humaneval", source: str = "hub", data_files: DataFiles | None = None,
                  subset: str = "sanitized", min_timeout: float = 3.0, max_timeout: float = 20.0, memory_mb: int = 2048,
-                 **kwargs: Any) -> None:
+                 sandbox_url: str | None = None, **kwargs: Any) -> None:
         if dataset not in DATASETS:
             raise ValueError(f"dataset must be one of {sorted(DATASETS)}, got {dataset!r}")
         if subset not in ("sanitized", "full"):
@@ -80,6 +80,8 @@ class CodeEnv(Env):
         super().__init__(**kwargs)
         self.dataset, self.subset = dataset, subset
         self.min_timeout, self.max_timeout, self.memory_mb = float(min_timeout), float(max_timeout), memory_mb
+        # a SandboxFusion-compatible service runs the programs instead of the local sandbox
+        self.sandbox_url = sandbox_url or os.environ.get("REASONGYM_SANDBOX_URL") or None
         self._rows = self._load(dataset, source, data_files, subset)
         self.use_loaded_splits(DATASETS[dataset]["splits"], list(self._rows))
         self._sandbox: Sandbox | None = None
@@ -144,7 +146,12 @@ class CodeEnv(Env):
 
     def sandbox(self) -> Sandbox:
         if self._sandbox is None:
-            self._sandbox = Sandbox(timeout=self.max_timeout, memory_mb=self.memory_mb)
+            if self.sandbox_url:
+                from reasongym.sandbox.remote import RemoteSandbox
+
+                self._sandbox = RemoteSandbox(self.sandbox_url, timeout=self.max_timeout, memory_mb=self.memory_mb)
+            else:
+                self._sandbox = Sandbox(timeout=self.max_timeout, memory_mb=self.memory_mb)
         return self._sandbox
 
     def time_limit(self, task: Task) -> float:

@@ -27,7 +27,7 @@ from typing import Any
 
 from reasongym.sandbox.harness import decode, same
 
-LEVELS = ("process", "netns", "landlock", "seccomp")
+LEVELS = ("process", "netns", "landlock", "seccomp", "remote")  # remote: reasongym.sandbox.remote
 _warned = False
 
 
