@@ -162,8 +162,12 @@ class ReasoningGymEnv(Env):
             if j >= self.size:
                 raise ValueError(f"reasoning-gym/{self.name}: {self.size} generated items hold only "
                                  f"{len(found[split])} {split} tasks at level {level}: pass a larger size=")
-            found[self.split_of(dataset[j])].append(j)
             self._scanned[key] = j + 1
+            try:
+                item = dataset[j]
+            except Exception:  # noqa: BLE001 - reasoning-gym's generator fails on some items (codeio: numpy ints
+                continue  # in json.dumps); such an item is no task, the next one is tried
+            found[self.split_of(item)].append(j)
         j = found[split][wanted]
         item = dataset[j]
         digest = hashlib.sha256(str(item["question"]).encode()).hexdigest()[:12]
