@@ -56,20 +56,6 @@ def test_the_learned_reward_pays_nothing_for_malformed_answers_unless_asked(tiny
     assert values[1] == 0.0 and raw[1] != 0.0
 
 
-def test_grpo_logs_the_reward_model_as_its_own_component(tiny_model, tmp_path):
-    path = _reward_model(tiny_model, str(tmp_path / "rm"))
-    out = tmp_path / "run"
-    proc = run_in_process(["trainers.grpo", "--env", "countdown-3to4", "--model", tiny_model, "--config", "none",
-                           "--output_dir", str(out), "--max_steps", "2", "--per_device_train_batch_size", "4",
-                           "--num_generations", "4", "--max_completion_length", "16", "--train-size", "16",
-                           "--reward-model", path, "--reward-model-weight", "0.5", "--report_to", "none"], tmp_path)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    with open(os.path.join(out, "metrics.jsonl")) as f:
-        rows = [json.loads(line) for line in f]
-    logged = [r for r in rows if "rewards/reward_model/mean" in r]
-    assert len(logged) == 2 and "rewards/correct/mean" in logged[-1]
-
-
 def _process_reward_model(policy_dir: str, out: str) -> str:
     """A tiny causal LM on the tiny policy's tokenizer, built here, standing in for a Math-Shepherd PRM."""
     import torch
@@ -129,17 +115,20 @@ def test_process_reward_models_that_cannot_score_steps_fail_before_training(tiny
         check_process_reward_model(path, " ки", "+", "-", "median")
 
 
-@pytest.mark.slow
-def test_grpo_logs_the_process_reward_model_as_its_own_component(tiny_model, tmp_path):
-    path = _process_reward_model(tiny_model, str(tmp_path / "prm"))
+@pytest.mark.parametrize("kind", ["reward_model", "process_reward_model"])
+def test_grpo_logs_a_learned_reward_as_its_own_component(kind, tiny_model, tmp_path):
+    if kind == "reward_model":
+        flags = ["--reward-model", _reward_model(tiny_model, str(tmp_path / kind)), "--reward-model-weight", "0.5"]
+    else:
+        flags = ["--process-reward-model", _process_reward_model(tiny_model, str(tmp_path / kind)),
+                 "--process-reward-model-weight", "0.3", "--prm-aggregate", "mean"]
     out = tmp_path / "run"
     proc = run_in_process(["trainers.grpo", "--env", "countdown-3to4", "--model", tiny_model, "--config", "none",
                            "--output_dir", str(out), "--max_steps", "2", "--per_device_train_batch_size", "4",
                            "--num_generations", "4", "--max_completion_length", "16", "--train-size", "16",
-                           "--process-reward-model", path, "--process-reward-model-weight", "0.3",
-                           "--prm-aggregate", "mean", "--report_to", "none"], tmp_path)
+                           *flags, "--report_to", "none"], tmp_path)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     with open(os.path.join(out, "metrics.jsonl")) as f:
         rows = [json.loads(line) for line in f]
-    logged = [r for r in rows if "rewards/process_reward_model/mean" in r]
+    logged = [r for r in rows if f"rewards/{kind}/mean" in r]
     assert len(logged) == 2 and "rewards/correct/mean" in logged[-1]
