@@ -26,6 +26,11 @@ def register_builtin_envs() -> None:
              "in reasongym's sandbox (openai/openai_humaneval)", dataset="humaneval")
     register("mbpp", "envs.code.env:CodeEnv", description="MBPP (sanitized; subset='full' for all 974): write a "
              "Python function, tests run in the sandbox", dataset="mbpp")
+    register("humaneval-plus", "envs.code.env:CodeEnv", description="HumanEval+ (EvalPlus): HumanEval with many more "
+             "test inputs, expected outputs from the canonical solution (the release file via data_files)",
+             dataset="humaneval-plus")
+    register("mbpp-plus", "envs.code.env:CodeEnv", description="MBPP+ (EvalPlus): MBPP with many more test inputs "
+             "(the release file via data_files)", dataset="mbpp-plus")
     register_mmlu_envs()
     register_bbh_envs()
     register("gsm8k", "envs.gsm8k.env:GSM8KEnv", description="GSM8K grade-school math (openai/gsm8k, config main)")

@@ -117,7 +117,7 @@ def test_a_killed_helper_is_an_error_then_replaced(box):
     assert again.passed  # a fresh helper
 
 
-@pytest.mark.parametrize("env_id", ["humaneval", "mbpp"])
+@pytest.mark.parametrize("env_id", ["humaneval", "mbpp", "humaneval-plus", "mbpp-plus"])
 def test_code_envs_pass_their_references_and_fail_wrong_twins(env_id):
     env = rg.make(env_id, source="sample")
     for split in env.splits:

@@ -18,9 +18,11 @@ import os
 import re
 from typing import Any, ClassVar
 
+from envs.code.plus import RELEASES, expected_tests, input_calls, read_release
 from envs.code.tests import defined_functions, humaneval_tests, mbpp_tests
 from envs.datasets_io import DataFiles
 from reasongym.env import Env
+from reasongym.errors import DatasetUnavailable
 from reasongym.sandbox import Sandbox, Test
 from reasongym.templates import R1_SYSTEM, PromptTemplate
 from reasongym.types import Outcome, Score, Task
@@ -34,12 +36,16 @@ _USER = {
     "mbpp": "{prompt}\nYour function must pass this test:\n```python\n{example}\n```\nGive the code in a "
             "```python code block inside <answer> </answer>.",
 }
+_USER["humaneval-plus"], _USER["mbpp-plus"] = _USER["humaneval"], _USER["mbpp"]
 DATASETS = {
     "humaneval": {"hub": "openai/openai_humaneval", "config": None, "splits": ("test",),
                   "columns": ("task_id", "prompt", "canonical_solution", "test", "entry_point"),
                   "sample": os.path.join(HERE, "sample_humaneval.jsonl")},
     "mbpp": {"hub": "google-research-datasets/mbpp", "config": "sanitized", "splits": ("train", "test", "validation"),
              "columns": ("task_id", "code", "test_list"), "sample": os.path.join(HERE, "sample_mbpp.json")},
+    # EvalPlus: read from its release files (envs/code/plus.py)
+    "humaneval-plus": {"splits": ("test",), "sample": os.path.join(HERE, "sample_humaneval_plus.jsonl")},
+    "mbpp-plus": {"splits": ("test",), "sample": os.path.join(HERE, "sample_mbpp_plus.jsonl")},
 }
 # MBPP's README: task ids 11-510 are the test split, 511-600 validation, 601-974 train (1-10 few-shot prompts)
 MBPP_SPLIT_OF_ID = (("test", 11, 510), ("validation", 511, 600), ("train", 601, 10_000))
@@ -70,7 +76,7 @@ class CodeEnv(Env):
 
     def __init__(self, dataset: str = "humaneval", source: str = "hub", data_files: DataFiles | None = None,
                  subset: str = "sanitized", min_timeout: float = 3.0, max_timeout: float = 20.0, memory_mb: int = 2048,
-                 sandbox_url: str | None = None, **kwargs: Any) -> None:
+                 sandbox_url: str | None = None, plus_tests: int = 200, **kwargs: Any) -> None:
         if dataset not in DATASETS:
             raise ValueError(f"dataset must be one of {sorted(DATASETS)}, got {dataset!r}")
         if subset not in ("sanitized", "full"):
@@ -79,6 +85,7 @@ class CodeEnv(Env):
         self.default_template = "r1"
         super().__init__(**kwargs)
         self.dataset, self.subset = dataset, subset
+        self.plus_tests = int(plus_tests)  # EvalPlus sets: plus inputs used per task, after every base input
         self.min_timeout, self.max_timeout, self.memory_mb = float(min_timeout), float(max_timeout), memory_mb
         # a SandboxFusion-compatible service runs the programs instead of the local sandbox
         self.sandbox_url = sandbox_url or os.environ.get("REASONGYM_SANDBOX_URL") or None
@@ -95,6 +102,8 @@ class CodeEnv(Env):
 
         info = DATASETS[dataset]
         data_files = files_for_source(source, data_files, [info["sample"]])
+        if dataset in RELEASES:
+            return CodeEnv._load_release(dataset, data_files)
         columns = info["columns"] if subset == "sanitized" else ("task_id", "code", "test_list")
         splits = ("train", "test", "validation") if dataset == "mbpp" else info["splits"]
         config = info["config"] if dataset == "humaneval" else subset
@@ -115,11 +124,27 @@ class CodeEnv(Env):
                     raise ValueError(f"{dataset} row {row.get('task_id')!r} has no tests: refused")
         return loaded
 
+    @staticmethod
+    def _load_release(dataset: str, data_files: DataFiles | None) -> dict[str, list[dict]]:
+        if data_files is None:
+            raise DatasetUnavailable(f"{dataset} reads the EvalPlus release file ({RELEASES[dataset]}, from EvalPlus's "
+                                     f"GitHub releases): pass data_files='path/to/{RELEASES[dataset]}', or "
+                                     "source='sample' for the small built-in sample")
+        if isinstance(data_files, dict):
+            unknown = sorted(set(data_files) - {"test"})
+            if unknown:
+                raise ValueError(f"{dataset} has one split, test; data_files named {unknown}")
+            data_files = data_files["test"]
+        paths = [data_files] if isinstance(data_files, str) else list(data_files)
+        return {"test": [row for path in paths for row in read_release(str(path))]}
+
     def _task_count(self, split: str) -> int | None:
         return len(self._rows[split])
 
     def _task_at(self, split: str, index: int, seed: int) -> Task:
         row = self._rows[split][index]
+        if self.dataset in RELEASES:
+            return self._plus_task(row)
         if self.dataset == "humaneval":
             question = {"prompt": row["prompt"]}
             answer = row["prompt"] + row["canonical_solution"]
@@ -132,11 +157,27 @@ class CodeEnv(Env):
             meta = {"test_list": tests, "setup": setup.strip()}
         return Task(id=f"{self.dataset}:{row['task_id']}", question=question, answer=answer, metadata=meta)
 
+    def _plus_task(self, row: dict[str, Any]) -> Task:
+        entry, solution = row["entry_point"], row["canonical_solution"]
+        humaneval = self.dataset == "humaneval-plus"
+        program = row["prompt"] + solution if humaneval and f"def {entry}" not in solution else solution
+        calls = input_calls(row, self.plus_tests)
+        example = row.get("assertion") or calls[0].replace("candidate(", f"{entry}(", 1)
+        question = {"prompt": row["prompt"]} if humaneval else {"prompt": row["prompt"], "example": example}
+        meta = {"entry_point": entry, "prompt": row["prompt"] if humaneval else "", "calls": calls,
+                "atol": row.get("atol") or 0}
+        return Task(id=f"{self.dataset}:{row['task_id']}", question=question, answer=program, metadata=meta)
+
     # ----- scoring ------------------------------------------------------------------------------
     def tests_for(self, task: Task) -> tuple[str, list[Test], str | None]:
         """(prelude, tests, entry point) of a task, read from the dataset's test code once per task."""
         if task.id not in self._tests:
-            if self.dataset == "humaneval":
+            if self.dataset in RELEASES:
+                row = {"task_id": task.id, "prompt": "", "canonical_solution": str(task.answer),
+                       "entry_point": task.metadata["entry_point"], "atol": task.metadata["atol"]}
+                tests = expected_tests(self.sandbox(), row, list(task.metadata["calls"]), self.max_timeout)
+                self._tests[task.id] = ("", tests, task.metadata["entry_point"])
+            elif self.dataset == "humaneval":
                 prelude, tests = humaneval_tests(task.metadata["test"])
                 self._tests[task.id] = (prelude, tests, task.metadata["entry_point"])
             else:
@@ -183,7 +224,7 @@ class CodeEnv(Env):
             return self.make_score({"format": fmt}, Outcome.UNPARSEABLE,
                                    detail=f"program longer than {MAX_PROGRAM_CHARS} characters")
         prelude, tests, entry = self.tests_for(task)
-        if entry and not re.search(rf"\bdef\s+{re.escape(entry)}\s*\(", program):
+        if entry and task.metadata.get("prompt") and not re.search(rf"\bdef\s+{re.escape(entry)}\s*\(", program):
             program = task.metadata["prompt"] + program  # a completion of the prompt's function body
         try:
             ast.parse(program)

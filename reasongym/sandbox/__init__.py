@@ -53,6 +53,8 @@ class TestResult:
     passed: bool
     detail: str = ""
     trusted: bool = True  # False for a block test, whose verdict the child reported
+    value: Any = None  # a call test's result, decoded here (has_value: there was one)
+    has_value: bool = False
 
 
 @dataclass
@@ -184,8 +186,9 @@ class Sandbox:
         except (ValueError, TypeError, KeyError, OverflowError, RecursionError):
             return TestResult(False, "the result is not plain data")
         if same(got, test.expected, test.tolerance):
-            return TestResult(True)
-        return TestResult(False, f"got {repr(got)[:120]}, expected {repr(test.expected)[:120]}")
+            return TestResult(True, value=got, has_value=True)
+        return TestResult(False, f"got {repr(got)[:120]}, expected {repr(test.expected)[:120]}", value=got,
+                          has_value=True)
 
     def _note_isolation(self, isolation: list[str]) -> None:
         global _warned
