@@ -238,7 +238,9 @@ class EvalConfig:
 
 
 CLI = TrainerCLI("python -m trainers.evaluate", "Evaluate a policy on an env split: accuracy, pass@k, reward "
-                 "components, outcomes, per difficulty.", CommonOptions, EvalConfig, renamed=RENAMED["evaluate"],
+                 "components, outcomes, per difficulty. --suite NAME|FILE --model M: several benchmarks in one table "
+                 "(x-r1: GSM8K, MATH-500, HumanEval, MBPP, MMLU, BBH). --compare BEFORE AFTER: two runs (or two "
+                 "suite runs) paired by task, sign test.", CommonOptions, EvalConfig, renamed=RENAMED["evaluate"],
                  example="python -m trainers.evaluate --env countdown-3to4 --model M --samples 16 --k 1,8,16")
 
 
@@ -319,7 +321,7 @@ def parse_suite(argv: Sequence[str]) -> tuple[Any, str, str | None, EvalConfig, 
     for key in ("env", "env_kwargs", "config", "reward_mode", "split"):
         if key in flags:
             raise RecipeError(f"--{key} is set per row of a suite: edit the suite's YAML (a copy) instead")
-    CLI._refuse_unknown(flags)
+    CLI.refuse_unknown(flags)
     model, imports = flags.pop("model", None), flags.pop("import", None)
     if not isinstance(model, str):
         raise RecipeError("--suite needs --model (a hub id or a local folder)")

@@ -135,7 +135,7 @@ class TrainerCLI:
         """Recipe + flags, checked and typed. Without --config, `default_recipe(flags)` may give a recipe path or a
         RecipeChoice (trainers.common.recipes: printed in one line); `--config none` means no recipe at all."""
         flags = parse_flags(argv)
-        self._refuse_unknown(flags)  # a mistyped flag, value or env id is named before any recipe is looked for
+        self.refuse_unknown(flags)  # a mistyped flag, value or env id is named before any recipe is looked for
         for key, value in flags.items():
             coerce(key, value, self.option_hints[key] if key in self.options else self.fields[key])
         if not flags.get("env") and not flags.get("config"):
@@ -165,7 +165,7 @@ class TrainerCLI:
             else:
                 recipe = load_recipe(picked)
         merged = {**recipe, **flags}
-        self._refuse_unknown(merged)
+        self.refuse_unknown(merged)
         values: dict[str, Any] = {}
         config: dict[str, Any] = {}
         for key, value in merged.items():
@@ -184,7 +184,7 @@ class TrainerCLI:
             check_model_reference(str(options.model))
         return options, config
 
-    def _refuse_unknown(self, merged: dict[str, Any]) -> None:
+    def refuse_unknown(self, merged: dict[str, Any]) -> None:
         known = set(self.options) | set(self.fields)
         unknown = [k for k in merged if k not in known]
         if not unknown:
