@@ -27,8 +27,8 @@ from envs.code.env import wrong_twin
 from envs.code.tests import humaneval_tests
 from reasongym.sandbox import Sandbox, Test
 
-LEVELS = {"full": {}, "no seccomp": {"seccomp": False}, "process only": {"seccomp": False, "landlock": False,
-                                                                           "network": False}}
+LEVELS = {"full": {}, "no seccomp": {"seccomp": False},
+          "process only": {"seccomp": False, "landlock": False, "pid": False, "network": False}}
 
 
 def load(path: str | None) -> list[dict]:

@@ -13,7 +13,7 @@ from reasongym.sandbox import Sandbox, Test
 from reasongym.testing.probes import HOSTILE_PREFIXES, HOSTILE_SUFFIXES
 from tests.conftest import REPO
 
-FULL = ["process", "netns", "landlock", "seccomp"]
+FULL = ["process", "netns", "pidns", "landlock", "seccomp"]
 
 
 def _children(pid: int) -> list[str]:
@@ -68,7 +68,8 @@ def add(a, b):
 """
 
 
-@pytest.mark.parametrize("layers", [{}, {"seccomp": False}, {"seccomp": False, "landlock": False, "network": False}],
+@pytest.mark.parametrize("layers", [{}, {"seccomp": False}, {"seccomp": False, "landlock": False, "network": False,
+                                                                "pid": False}],
                          ids=["full", "no-seccomp", "process-only"])
 def test_correct_programs_may_start_threads_at_every_level(layers):
     """Threads are not processes to a correct program: the process cap must leave room for them."""
@@ -78,6 +79,22 @@ def test_correct_programs_may_start_threads_at_every_level(layers):
         bomb = HOSTILE_PREFIXES["fork_bomb"] + "def add(a, b):\n    return a + b\n"
         assert not sandbox.run(bomb, [Test.call("candidate(1, 2)", 3)], entry_point="add", timeout=2).passed
         assert _children(sandbox._helper.pid) == []
+
+
+def test_programs_run_as_init_of_their_own_pid_namespace():
+    """PID 1 of a fresh namespace: no process outside is visible or signalable, and whatever the program leaves
+    running dies with it (the kernel kills a namespace whose init exits)."""
+    with Sandbox(timeout=3) as sandbox:
+        probe = "import os\ndef ids():\n    return [os.getpid(), os.getppid()]\n"
+        result = sandbox.run(probe, [Test.call("candidate()", [1, 0])], entry_point="ids")
+        if "pidns" not in sandbox.isolation:
+            pytest.skip(f"no PID namespace here: {sandbox.isolation}")
+        assert result.passed, result.tests[0].detail
+        orphan = ("import os, time\nif os.fork() == 0:\n    time.sleep(30)\n    os._exit(0)\n"
+                  "def ids():\n    return 1\n")
+        with Sandbox(timeout=3, layers={"seccomp": False}) as open_box:
+            assert open_box.run(orphan, [Test.call("candidate()", 1)], entry_point="ids").passed
+            assert _children(open_box._helper.pid) == []
 
 
 CAP_THEN_THREAD = """

@@ -3,11 +3,11 @@
     from reasongym.sandbox import Sandbox, Test
     with Sandbox() as box:
         result = box.run("def add(a, b):\\n    return a + b", [Test.call("candidate(1, 2)", 3)], entry_point="add")
-    result.passed, result.isolation            # True, ['process', 'netns', 'landlock', 'seccomp']
+    result.passed, result.isolation            # True, ['process', 'netns', 'pidns', 'landlock', 'seccomp']
 
 Every program runs in a fresh child forked from a warm helper (`reasongym.sandbox.helper`, started
 as its own interpreter with a scrubbed environment): new session, fresh working directory, rlimits,
-and where the kernel allows an empty network namespace, Landlock and a seccomp filter
+and where the kernel allows an empty network namespace, a PID namespace, Landlock and a seccomp filter
 (`reasongym.sandbox.isolation`). The helper kills the child's process group at the wall-clock
 limit and always reaps it. Test verdicts are made here, in the caller: a "call" test's expected
 value never reaches the child. Infrastructure failures are `status == "error"`, never a fail.
@@ -27,7 +27,7 @@ from typing import Any
 
 from reasongym.sandbox.harness import decode, same
 
-LEVELS = ("process", "netns", "landlock", "seccomp", "remote")  # remote: reasongym.sandbox.remote
+LEVELS = ("process", "netns", "pidns", "landlock", "seccomp", "remote")  # remote: reasongym.sandbox.remote
 _warned = False
 
 

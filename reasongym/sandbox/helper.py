@@ -51,9 +51,15 @@ def _child(request: dict[str, Any], workdir: str, write_fd: int) -> None:
         null = os.open(os.devnull, os.O_RDONLY)
         os.dup2(null, 0)
         os.close(null)
+        wanted = request.get("layers", {})
+        pid_namespace = wanted.get("pid", True) and isolation.enter_pid_namespace()
+        if pid_namespace:
+            _stay_outside(os.fork())  # returns only in the namespace's PID 1, which runs the program
         limits = isolation.Limits(cpu_seconds=max(1, int(request["timeout"]) + 1), memory_mb=request["memory_mb"])
         layers = isolation.apply(workdir, limits, network=False,
-                                 **{k: v for k, v in request.get("layers", {}).items() if k != "network"})
+                                 **{k: v for k, v in wanted.items() if k not in ("network", "pid")})
+        if pid_namespace:
+            layers.insert(1, "pidns")
         if NETWORK_NAMESPACE:
             layers.insert(1, "netns")
         os.write(write_fd, (json.dumps({"isolation": layers}) + "\n").encode())
@@ -68,6 +74,18 @@ def _child(request: dict[str, Any], workdir: str, write_fd: int) -> None:
             except BaseException:  # noqa: BLE001 - a full or closed stream: the output is capped anyway
                 pass
         os._exit(code)
+
+
+def _stay_outside(init_pid: int) -> None:
+    """In the forked child, after entering a PID namespace: the new child (`init_pid` 0) goes on; this process
+    waits for it and ends the way it ended, so the helper reads the program's exit status or signal."""
+    if init_pid == 0:
+        return
+    _, status = os.waitpid(init_pid, 0)
+    if os.WIFSIGNALED(status):
+        signal.signal(os.WTERMSIG(status), signal.SIG_DFL)
+        os.kill(os.getpid(), os.WTERMSIG(status))
+    os._exit(os.WEXITSTATUS(status) if os.WIFEXITED(status) else 1)
 
 
 def supervise(request: dict[str, Any]) -> dict[str, Any]:

@@ -24,6 +24,7 @@ PR_SET_NO_NEW_PRIVS = 38
 PR_SET_CHILD_SUBREAPER = 36
 CLONE_NEWUSER = 0x10000000
 CLONE_NEWNET = 0x40000000
+CLONE_NEWPID = 0x20000000
 CLONE_THREAD = 0x00010000
 AF_UNIX = 1
 
@@ -97,6 +98,14 @@ def enter_network_namespace() -> bool:
     except OSError:
         pass
     return True
+
+
+def enter_pid_namespace() -> bool:
+    """The caller's next child is PID 1 of a new PID namespace: it can signal no process outside it, and
+    when it exits the kernel kills every process left inside (double-forked daemons included). /proc stays
+    the host's (no mount namespace), so process listings remain readable.
+    Needs CAP_SYS_ADMIN in the current user namespace (the helper's, or root)."""
+    return _libc.unshare(CLONE_NEWPID) == 0
 
 
 # ----- Landlock ------------------------------------------------------------------------------------
