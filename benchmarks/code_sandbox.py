@@ -28,7 +28,8 @@ from envs.code.tests import humaneval_tests
 from reasongym.sandbox import Sandbox, Test
 
 LEVELS = {"full": {}, "no seccomp": {"seccomp": False},
-          "process only": {"seccomp": False, "landlock": False, "pid": False, "network": False}}
+          "process only": {"seccomp": False, "landlock": False, "pid": False, "mount": False,
+                           "network": False}}
 
 
 def load(path: str | None) -> list[dict]:

@@ -13,7 +13,7 @@ from reasongym.sandbox import Sandbox, Test
 from reasongym.testing.probes import HOSTILE_PREFIXES, HOSTILE_SUFFIXES
 from tests.conftest import REPO
 
-FULL = ["process", "netns", "pidns", "landlock", "seccomp"]
+FULL = ["process", "netns", "pidns", "mntns", "landlock", "seccomp"]
 
 
 def _children(pid: int) -> list[str]:
@@ -69,7 +69,7 @@ def add(a, b):
 
 
 @pytest.mark.parametrize("layers", [{}, {"seccomp": False}, {"seccomp": False, "landlock": False, "network": False,
-                                                                "pid": False}],
+                                                                "pid": False, "mount": False}],
                          ids=["full", "no-seccomp", "process-only"])
 def test_correct_programs_may_start_threads_at_every_level(layers):
     """Threads are not processes to a correct program: the process cap must leave room for them."""
@@ -82,11 +82,12 @@ def test_correct_programs_may_start_threads_at_every_level(layers):
 
 
 def test_programs_run_as_init_of_their_own_pid_namespace():
-    """PID 1 of a fresh namespace: no process outside is visible or signalable, and whatever the program leaves
-    running dies with it (the kernel kills a namespace whose init exits)."""
+    """PID 1 of a fresh namespace with its own /proc: no process outside is visible or signalable, and whatever
+    the program leaves running dies with it (the kernel kills a namespace whose init exits)."""
     with Sandbox(timeout=3) as sandbox:
-        probe = "import os\ndef ids():\n    return [os.getpid(), os.getppid()]\n"
-        result = sandbox.run(probe, [Test.call("candidate()", [1, 0])], entry_point="ids")
+        probe = ("import os\ndef ids():\n    return [os.getpid(), os.getppid(), "
+                 "sorted(int(p) for p in os.listdir('/proc') if p.isdigit())]\n")
+        result = sandbox.run(probe, [Test.call("candidate()", [1, 0, [1]])], entry_point="ids")
         if "pidns" not in sandbox.isolation:
             pytest.skip(f"no PID namespace here: {sandbox.isolation}")
         assert result.passed, result.tests[0].detail
@@ -221,3 +222,8 @@ def test_evaluate_gives_pass_at_k_on_humaneval(tiny_model, tmp_path):
 
     report = json.loads((tmp_path / "report.json").read_text())
     assert "pass@2" in json.dumps(report)
+
+
+def test_an_unknown_layer_switch_is_refused_up_front():
+    with pytest.raises(ValueError, match="unknown sandbox layer"):
+        Sandbox(layers={"seccom": False})

@@ -3,11 +3,12 @@
     from reasongym.sandbox import Sandbox, Test
     with Sandbox() as box:
         result = box.run("def add(a, b):\\n    return a + b", [Test.call("candidate(1, 2)", 3)], entry_point="add")
-    result.passed, result.isolation            # True, ['process', 'netns', 'pidns', 'landlock', 'seccomp']
+    result.passed, result.isolation   # True, ['process', 'netns', 'pidns', 'mntns', 'landlock', 'seccomp']
 
 Every program runs in a fresh child forked from a warm helper (`reasongym.sandbox.helper`, started
 as its own interpreter with a scrubbed environment): new session, fresh working directory, rlimits,
-and where the kernel allows an empty network namespace, a PID namespace, Landlock and a seccomp filter
+and where the kernel allows an empty network namespace, PID and mount namespaces (a private /proc), Landlock
+and a seccomp filter
 (`reasongym.sandbox.isolation`). The helper kills the child's process group at the wall-clock
 limit and always reaps it. Test verdicts are made here, in the caller: a "call" test's expected
 value never reaches the child. Infrastructure failures are `status == "error"`, never a fail.
@@ -27,7 +28,8 @@ from typing import Any
 
 from reasongym.sandbox.harness import decode, same
 
-LEVELS = ("process", "netns", "pidns", "landlock", "seccomp", "remote")  # remote: reasongym.sandbox.remote
+LEVELS = ("process", "netns", "pidns", "mntns", "landlock", "seccomp", "remote")
+LAYER_SWITCHES = ("network", "pid", "mount", "landlock", "seccomp")  # Sandbox(layers={name: False}) turns one off  # remote: reasongym.sandbox.remote
 _warned = False
 
 
@@ -82,6 +84,9 @@ class Sandbox:
     def __init__(self, timeout: float = 5.0, memory_mb: int = 2048, layers: dict[str, bool] | None = None,
                  require: str | None = None) -> None:
         self.timeout, self.memory_mb, self.layers = timeout, memory_mb, dict(layers or {})
+        unknown = sorted(set(self.layers) - set(LAYER_SWITCHES))
+        if unknown:
+            raise ValueError(f"unknown sandbox layer(s) {unknown}: the switches are {', '.join(LAYER_SWITCHES)}")
         self._lock = threading.Lock()
         self._helper: subprocess.Popen | None = None
         self.isolation: list[str] = []

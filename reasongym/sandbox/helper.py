@@ -53,13 +53,15 @@ def _child(request: dict[str, Any], workdir: str, write_fd: int) -> None:
         os.close(null)
         wanted = request.get("layers", {})
         pid_namespace = wanted.get("pid", True) and isolation.enter_pid_namespace()
+        own_proc = False
         if pid_namespace:
             _stay_outside(os.fork())  # returns only in the namespace's PID 1, which runs the program
+            own_proc = wanted.get("mount", True) and isolation.private_proc()
         limits = isolation.Limits(cpu_seconds=max(1, int(request["timeout"]) + 1), memory_mb=request["memory_mb"])
         layers = isolation.apply(workdir, limits, network=False,
-                                 **{k: v for k, v in wanted.items() if k not in ("network", "pid")})
+                                 **{k: v for k, v in wanted.items() if k not in ("network", "pid", "mount")})
         if pid_namespace:
-            layers.insert(1, "pidns")
+            layers[1:1] = ["pidns", "mntns"] if own_proc else ["pidns"]
         if NETWORK_NAMESPACE:
             layers.insert(1, "netns")
         os.write(write_fd, (json.dumps({"isolation": layers}) + "\n").encode())

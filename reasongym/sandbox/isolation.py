@@ -25,6 +25,8 @@ PR_SET_CHILD_SUBREAPER = 36
 CLONE_NEWUSER = 0x10000000
 CLONE_NEWNET = 0x40000000
 CLONE_NEWPID = 0x20000000
+CLONE_NEWNS = 0x00020000
+MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REC, MS_PRIVATE = 2, 4, 8, 16384, 1 << 18
 CLONE_THREAD = 0x00010000
 AF_UNIX = 1
 
@@ -102,10 +104,20 @@ def enter_network_namespace() -> bool:
 
 def enter_pid_namespace() -> bool:
     """The caller's next child is PID 1 of a new PID namespace: it can signal no process outside it, and
-    when it exits the kernel kills every process left inside (double-forked daemons included). /proc stays
-    the host's (no mount namespace), so process listings remain readable.
+    when it exits the kernel kills every process left inside (double-forked daemons included). `private_proc`
+    then gives it a /proc of its own.
     Needs CAP_SYS_ADMIN in the current user namespace (the helper's, or root)."""
     return _libc.unshare(CLONE_NEWPID) == 0
+
+
+def private_proc() -> bool:
+    """In a PID namespace's init: a mount namespace of its own with a fresh /proc, so /proc lists only the
+    namespace's processes (the host's stay hidden). Must run before Landlock and seccomp, which forbid mounts."""
+    if _libc.unshare(CLONE_NEWNS) != 0:
+        return False
+    if _libc.mount(None, b"/", None, MS_REC | MS_PRIVATE, None) != 0:  # nothing we mount leaks to the host
+        return False
+    return _libc.mount(b"proc", b"/proc", b"proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, None) == 0
 
 
 # ----- Landlock ------------------------------------------------------------------------------------
