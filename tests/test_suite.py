@@ -31,6 +31,9 @@ def test_a_suite_with_a_missing_env_names_the_extra_to_install(tmp_path):
         load_suite(str(path))
     with pytest.raises(RecipeError, match="no suite 'x-r2'.*x-r1"):
         load_suite("x-r2")
+    path.write_text("name: mine\nrows:\n  - {name: A, env: gsm8k, samples: 2, k: '1,4'}\n")
+    with pytest.raises(RecipeError, match="row A: needs .* every k in 1..samples"):
+        load_suite(str(path))
 
 
 def test_wilson_interval_hand_checked():

@@ -72,7 +72,19 @@ def load_suite(name_or_path: str) -> Suite:
             raise RecipeError(f"{path}: row {i + 1} needs name and env, and takes only {', '.join(ROW_KEYS)}"
                               + (f" (got {', '.join(unknown)})" if unknown else ""))
         parsed.append(SuiteRow(**{k: v for k, v in row.items() if v is not None}))
+        check_row(path, parsed[-1])
     return Suite(str(data.get("name") or os.path.basename(path)[:-5]), tuple(parsed), path)
+
+
+def check_row(path: str, row: SuiteRow) -> None:
+    """Numbers a row needs, checked when the suite loads (not halfway through the table)."""
+    try:
+        ks = [int(k) for k in str(row.k).split(",") if k.strip()]
+    except ValueError:
+        raise RecipeError(f"{path}: row {row.name}: k must be comma-separated integers, got {row.k!r}") from None
+    if int(row.n) < 1 or int(row.samples) < 1 or not ks or min(ks) < 1 or max(ks) > int(row.samples):
+        raise RecipeError(f"{path}: row {row.name}: needs n >= 1, samples >= 1 and every k in 1..samples "
+                          f"(n={row.n}, samples={row.samples}, k={row.k})")
 
 
 def check_suite(suite: Suite) -> None:
