@@ -12,8 +12,8 @@ with p < 0.01.
 `--compare --baseline-commit 7ce4f65` runs the main job exactly as it was when issue #15 measured it (that
 commit's code, from `git archive`) as the baseline instead.
 
-`--compare` runs the baseline first (`--default-policy cpu-plain-bpe --max_steps 120`: the main job as
-it was before the default policy's tokenizer held the prompt's fixed text as whole tokens), then today's,
+`--compare` runs the baseline first (`--warm-start-steps 400 --max_steps 120`: the main job's schedule
+before its warm start was shortened; `--baseline-commit` for older code itself), then today's,
 both from an empty cache on this machine, and prints the wall-time ratio new / baseline and both
 sign tests. Run nothing else on the machine meanwhile: the ratio is the point, and it is only
 meaningful when both runs saw the same cores. Each run also reports its CPU time (user + system of
