@@ -227,6 +227,20 @@ class EvalConfig:
     gen_batch_size: int = _f(64, "sequences per generate() call (hf backend)")
     output_dir: str | None = _f(None, "where report.json and samples.jsonl go (default outputs/eval-<env>)")
 
+    def temperature_for(self, samples: int) -> float:
+        """--temperature, else greedy for one sample per task and 1.0 for several."""
+        return self.temperature if self.temperature is not None else (0.0 if samples == 1 else 1.0)
+
+    def sampling(self, samples: int, max_completion_length: int | None = None) -> Sampling:
+        return Sampling(temperature=self.temperature_for(samples), top_p=self.top_p, seed=self.seed_tasks,
+                        max_new_tokens=max_completion_length or self.max_completion_length)
+
+    def check_backend(self) -> None:
+        if self.backend not in ("hf", "vllm", "openai"):
+            raise RecipeError(f"--backend must be hf, vllm or openai, got {self.backend!r}")
+        if self.backend == "openai" and not self.base_url:
+            raise RecipeError("--backend openai needs --base-url (e.g. http://127.0.0.1:8000)")
+
     def ks(self) -> list[int]:
         try:
             ks = [int(k) for k in str(self.k).split(",") if k.strip()]
@@ -271,10 +285,7 @@ def parse(argv: Sequence[str]) -> tuple[CommonOptions, EvalConfig]:
     except TypeError as exc:
         raise RecipeError(str(exc)) from None
     config.ks()
-    if config.backend not in ("hf", "vllm", "openai"):
-        raise RecipeError(f"--backend must be hf, vllm or openai, got {config.backend!r}")
-    if config.backend == "openai" and not config.base_url:
-        raise RecipeError("--backend openai needs --base-url (e.g. http://127.0.0.1:8000)")
+    config.check_backend()
     return options, config
 
 
@@ -309,6 +320,18 @@ def compare_main(argv: list[str], console: Console) -> int:
     return 0
 
 
+def evaluate_into(out: str, env: rg.Env, backend: Backend, tasks: Sequence[Task], samples: int, ks: Sequence[int],
+                  sampling: Sampling, split: str, console: Console, description: str = "evaluating") -> EvalReport:
+    """`evaluate`, with samples.jsonl and report.json written into `out` (one evaluate run, or one suite row)."""
+    os.makedirs(out, exist_ok=True)
+    report = evaluate(env, backend, tasks, samples, ks, sampling, console=console, description=description,
+                      sample_log=os.path.join(out, "samples.jsonl"))
+    report.split = split
+    with open(os.path.join(out, "report.json"), "w") as f:
+        f.write(report.to_json())
+    return report
+
+
 def parse_suite(argv: Sequence[str]) -> tuple[Any, str, str | None, EvalConfig, int | None]:
     """`--suite NAME|PATH --model M [EvalConfig fields]` -> (suite, model, --import, EvalConfig, --n cap)."""
     from trainers.common.cli import coerce, parse_flags
@@ -328,8 +351,7 @@ def parse_suite(argv: Sequence[str]) -> tuple[Any, str, str | None, EvalConfig, 
     fields = {key: coerce(key, value, CLI.fields[key]) for key, value in flags.items()}
     cap = fields.pop("n", None)
     config = EvalConfig(**fields)
-    if config.backend == "openai" and not config.base_url:
-        raise RecipeError("--backend openai needs --base-url (e.g. http://127.0.0.1:8000)")
+    config.check_backend()
     from reasongym.envargs import EnvArgsError, import_env_modules
 
     try:
@@ -354,17 +376,9 @@ def run_suite(state: Any, console: Console) -> int:
         notes: list[str] = []
         env = make_env(row.env, row.env_kwargs, warn=notes.append)
         tasks = env.tasks(row.split, n=min(row.n, cap) if cap else row.n, seed=config.seed_tasks)
-        temperature = config.temperature if config.temperature is not None else (0.0 if row.samples == 1 else 1.0)
-        ks = [int(k) for k in str(row.k).split(",") if k.strip()]
-        folder = os.path.join(out, row.folder)
-        os.makedirs(folder, exist_ok=True)
-        report = evaluate(env, backend, tasks, row.samples, ks,
-                          Sampling(temperature=temperature, top_p=config.top_p, seed=config.seed_tasks,
-                                   max_new_tokens=row.max_completion_length or config.max_completion_length),
-                          console=console, description=row.name, sample_log=os.path.join(folder, "samples.jsonl"))
-        report.split = row.split
-        with open(os.path.join(folder, "report.json"), "w") as f:
-            f.write(report.to_json())
+        report = evaluate_into(os.path.join(out, row.folder), env, backend, tasks, row.samples, row.ks(),
+                               config.sampling(row.samples, row.max_completion_length), row.split, console,
+                               description=row.name)
         results.append(row_result(row, report, on_sample=bool(notes)))
     path = write_results(out, chosen, model, results)
     console.print(results_table(chosen.name, model, results))
@@ -397,18 +411,12 @@ def _run(state: Any, console: Console) -> int:
         from trainers.policies.default_policy import default_policy
 
         model = default_policy(str(options.env), options.env_kwargs, console=console)
-    temperature = config.temperature if config.temperature is not None else (0.0 if config.samples == 1 else 1.0)
     backend = make_backend(config.backend, model, config.base_url, config.gen_batch_size)
     out = config.output_dir or os.path.join("outputs", f"eval-{options.env}".replace("/", "_"))
-    os.makedirs(out, exist_ok=True)
-    report = evaluate(env, backend, tasks, config.samples, config.ks(),
-                      Sampling(temperature=temperature, top_p=config.top_p, max_new_tokens=config.max_completion_length,
-                               seed=config.seed_tasks),
-                      console=console, sample_log=os.path.join(out, "samples.jsonl"))
-    report.split = config.split
-    with open(os.path.join(out, "report.json"), "w") as f:
-        f.write(report.to_json())
-    console.print(report_table(report, f"{env.env_id} / {config.split} (temperature {temperature:g})"))
+    report = evaluate_into(out, env, backend, tasks, config.samples, config.ks(), config.sampling(config.samples),
+                           config.split, console)
+    console.print(report_table(report, f"{env.env_id} / {config.split} "
+                                       f"(temperature {config.temperature_for(config.samples):g})"))
     console.print(f"report: {os.path.join(out, 'report.json')}  samples: {os.path.join(out, 'samples.jsonl')}")
     return 0
 

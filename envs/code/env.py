@@ -173,10 +173,10 @@ class CodeEnv(Env):
         """(prelude, tests, entry point) of a task, read from the dataset's test code once per task."""
         if task.id not in self._tests:
             if self.dataset in RELEASES:
-                row = {"task_id": task.id, "prompt": "", "canonical_solution": str(task.answer),
-                       "entry_point": task.metadata["entry_point"], "atol": task.metadata["atol"]}
-                tests = expected_tests(self.sandbox(), row, list(task.metadata["calls"]), self.max_timeout)
-                self._tests[task.id] = ("", tests, task.metadata["entry_point"])
+                entry = task.metadata["entry_point"]
+                tests = expected_tests(self.sandbox(), str(task.answer), entry, list(task.metadata["calls"]),
+                                       task.metadata["atol"], self.max_timeout)
+                self._tests[task.id] = ("", tests, entry)
             elif self.dataset == "humaneval":
                 prelude, tests = humaneval_tests(task.metadata["test"])
                 self._tests[task.id] = (prelude, tests, task.metadata["entry_point"])

@@ -59,14 +59,11 @@ def input_calls(row: dict[str, Any], plus_tests: int) -> list[str]:
     return [f"candidate({', '.join(literal(a) for a in args)})" for args in inputs]
 
 
-def expected_tests(sandbox: Sandbox, row: dict[str, Any], calls: list[str], timeout: float) -> list[Test]:
-    """Call tests whose expected values are the canonical solution's outputs on each input."""
-    program = row["prompt"] + row["canonical_solution"] if "def " + row["entry_point"] not in \
-        row["canonical_solution"] else row["canonical_solution"]
-    probe = [Test.call(call, None) for call in calls]
-    result = sandbox.run(program, probe, row["entry_point"], timeout=timeout)
+def expected_tests(sandbox: Sandbox, program: str, entry_point: str, calls: list[str], atol: float,
+                   timeout: float) -> list[Test]:
+    """Call tests whose expected values are the canonical `program`'s outputs on each input."""
+    result = sandbox.run(program, [Test.call(call, None) for call in calls], entry_point, timeout=timeout)
     if result.status == "error":
-        raise RuntimeError(f"{row['task_id']}: the sandbox failed running the canonical solution: {result.detail}")
-    atol = float(row.get("atol") or 0.0) or None
-    return [Test.call(call, outcome.value, tolerance=atol) for call, outcome in zip(calls, result.tests)
+        raise RuntimeError(f"{entry_point}: the sandbox failed running the canonical solution: {result.detail}")
+    return [Test.call(call, outcome.value, tolerance=float(atol) or None) for call, outcome in zip(calls, result.tests)
             if outcome.has_value]

@@ -126,7 +126,7 @@ class GRPOOptions(TrainingOptions):
         if self.curriculum is not None:
             choose("curriculum", self.curriculum, ("fixed", "linear", "adaptive"))
         try:
-            low, high = (float(x) for x in str(self.curriculum_band).split(","))
+            low, high = self.band
         except ValueError:
             raise RecipeError(f"--curriculum-band takes two numbers LOW,HIGH, got {self.curriculum_band!r}") from None
         if not 0 <= low < high <= 1:
@@ -134,7 +134,7 @@ class GRPOOptions(TrainingOptions):
 
     @property
     def band(self) -> tuple[float, float]:
-        low, high = (float(x) for x in self.curriculum_band.split(","))
+        low, high = (float(x) for x in str(self.curriculum_band).split(","))
         return low, high
 
 

@@ -38,6 +38,9 @@ class SuiteRow:
     metric: str = "accuracy"
     extra: str | None = None
 
+    def ks(self) -> list[int]:
+        return [int(k) for k in str(self.k).split(",") if k.strip()]
+
     @property
     def folder(self) -> str:
         """The row's sub-folder of the suite's output dir (its report.json and samples.jsonl)."""
@@ -79,7 +82,7 @@ def load_suite(name_or_path: str) -> Suite:
 def check_row(path: str, row: SuiteRow) -> None:
     """Numbers a row needs, checked when the suite loads (not halfway through the table)."""
     try:
-        ks = [int(k) for k in str(row.k).split(",") if k.strip()]
+        ks = row.ks()
     except ValueError:
         raise RecipeError(f"{path}: row {row.name}: k must be comma-separated integers, got {row.k!r}") from None
     if int(row.n) < 1 or int(row.samples) < 1 or not ks or min(ks) < 1 or max(ks) > int(row.samples):
