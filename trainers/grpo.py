@@ -23,7 +23,7 @@ from reasongym import telemetry
 from reasongym.templates import observation_text
 from reasongym.adapters.trl import RewardAdapter, build_dataset, episode_reward_func, episode_tools
 from trainers.common import preflight
-from trainers.parts import demo
+from trainers.parts import demo, fast_training
 from trainers.rollout import compiled_decode
 from trainers.common import recipes
 from trainers.common.cli import RecipeError, TrainerCLI, open_env, run_entry_point
@@ -91,7 +91,7 @@ def build_trainer(options: GRPOOptions, config_kwargs: dict[str, Any], console: 
     if not console.is_terminal:
         config_kwargs.setdefault("disable_tqdm", True)  # plain progress lines instead of \r-bars in a log file
 
-    from trl import GRPOConfig, GRPOTrainer
+    from trl import GRPOConfig
 
     from trainers.common.callbacks import MetricsLogCallback, TimeBudgetCallback
     from trainers.common.progress import StepProgressCallback
@@ -113,9 +113,12 @@ def build_trainer(options: GRPOOptions, config_kwargs: dict[str, Any], console: 
         from trainers.rollout.vllm_sync import pin_colocated_engine_on_cpu
 
         pin_colocated_engine_on_cpu()
-    trainer = GRPOTrainer(model=options.model, reward_funcs=funcs, args=args, train_dataset=train,
-                          eval_dataset=evaluation, processing_class=tokenizer, peft_config=lora_config(options),
-                          callbacks=callbacks, **tool_loop)
+    trainer = fast_training.trainer_class()(model=options.model, reward_funcs=funcs, args=args, train_dataset=train,
+                                            eval_dataset=evaluation, processing_class=tokenizer,
+                                            peft_config=lora_config(options), callbacks=callbacks, **tool_loop)
+    trainer.trims_padding, trainer.checkpointed_layers = options.trim_padding, options.checkpointed_layers
+    if telemetry.is_main_process():
+        console.print(f"[bold]training[/] {fast_training.describe(args, trainer.model, options.trim_padding, options.checkpointed_layers)}")
     if args.use_vllm:
         from trainers.rollout.vllm_sync import use_reload_sync
 

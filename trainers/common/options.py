@@ -97,6 +97,12 @@ class GRPOOptions(TrainingOptions):
     compiled_decode: str = option("auto", "HF generate with a static KV cache and a compiled decode step: auto (on "
                                   "for single-turn CUDA runs without vLLM, outside ZeRO-3 and fp32-weight "
                                   "autocast), true or false")
+    trim_padding: bool = option(True, "train on length-grouped micro-batches with the padding after each one's "
+                                "longest completion dropped (the same loss and gradients as TRL's shuffled, padded "
+                                "micro-batches, fewer tokens); false: TRL's path")
+    checkpointed_layers: float = option(1.0, "with gradient_checkpointing: the fraction of decoder layers that "
+                                        "recompute their activations (1: all, as TRL does; lower: faster steps, "
+                                        "more memory)")
     reward_model: str | None = option(None, "a sequence-classification reward model (one output) scored beside the "
                                       "verifier, logged as rewards/reward_model")
     reward_model_weight: float = option(1.0, "weight of --reward-model next to the env's components")
@@ -120,6 +126,8 @@ class GRPOOptions(TrainingOptions):
         at_least("scoring_workers", self.scoring_workers, 0)
         at_least("lora_r", self.lora_r, 1)
         at_least("curriculum_window", self.curriculum_window, 1)
+        if not 0.0 <= self.checkpointed_layers <= 1.0:
+            raise RecipeError(f"--checkpointed-layers is a fraction from 0 to 1, got {self.checkpointed_layers}")
         choose("compiled_decode", str(self.compiled_decode).lower(), ("auto", "true", "false"))
         choose("prm_aggregate", self.prm_aggregate, ("min", "last", "mean"))
         self.compiled_decode = str(self.compiled_decode).lower()
