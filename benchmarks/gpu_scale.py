@@ -137,30 +137,39 @@ def decode(model_dir: str, batch: int, new_tokens: int, prompt_tokens: int, out:
 
 
 def timed_grpo(argv: list[str]) -> int:
-    """`python -m trainers.grpo argv` with every HF generate call timed (CUDA-synchronised) into
-    <output_dir>/generate_times.jsonl, so a step's time splits into generation and the rest."""
+    """`python -m trainers.grpo argv` with every HF generate call and every rollout (generation, scoring,
+    reference log-probs: TRL's `_generate_and_score_completions`) timed, CUDA-synchronised, into
+    <output_dir>/generate_times.jsonl and rollout_times.jsonl: a step's time splits into generation, the
+    rest of the rollout, and the training pass (step time minus rollout)."""
     import torch
     from transformers import GenerationMixin
+    from trl import GRPOTrainer
 
     from trainers.grpo import main as grpo_main
 
     out_dir = argv[argv.index("--output_dir") + 1]
     os.makedirs(out_dir, exist_ok=True)
-    log = os.path.join(out_dir, "generate_times.jsonl")
-    original = GenerationMixin.generate
 
-    def generate(self, *args, **kwargs):
-        torch.cuda.synchronize()
-        start = time.perf_counter()
-        result = original(self, *args, **kwargs)
-        torch.cuda.synchronize()
+    def timed(owner, name: str, log: str, fields):
+        original = getattr(owner, name)
+
+        def wrapper(self, *args, **kwargs):
+            torch.cuda.synchronize()
+            start = time.perf_counter()
+            result = original(self, *args, **kwargs)
+            torch.cuda.synchronize()
+            with open(os.path.join(out_dir, log), "a") as f:
+                f.write(json.dumps({"seconds": time.perf_counter() - start, **fields(kwargs, result)}) + "\n")
+            return result
+
+        setattr(owner, name, wrapper)
+
+    def generate_fields(kwargs, result):
         prompt = kwargs["input_ids"].shape[1] if "input_ids" in kwargs else 0
-        with open(log, "a") as f:
-            f.write(json.dumps({"seconds": time.perf_counter() - start, "batch": int(result.shape[0]),
-                                "new_tokens": int(result.shape[1] - prompt)}) + "\n")
-        return result
+        return {"batch": int(result.shape[0]), "new_tokens": int(result.shape[1] - prompt)}
 
-    GenerationMixin.generate = generate
+    timed(GenerationMixin, "generate", "generate_times.jsonl", generate_fields)
+    timed(GRPOTrainer, "_generate_and_score_completions", "rollout_times.jsonl", lambda kwargs, result: {})
     torch.cuda.reset_peak_memory_stats()
     status = grpo_main(argv)
     rank = os.environ.get("LOCAL_RANK", "0")  # one file per process under accelerate launch
@@ -178,6 +187,12 @@ def _times(seconds: list[float]) -> str:
     return f"{seconds[0]:.1f}, then {rest[len(rest) // 2]:.2f} x{len(rest)}"
 
 
+def _steady(seconds: list[float]) -> float | None:
+    """Median after the first step (which compiles), or the only value."""
+    rest = sorted(seconds[1:]) or seconds
+    return rest[len(rest) // 2] if rest else None
+
+
 def report(runs: list[str], out: str | None, completions_per_process: int = 96) -> None:
     """One row per run directory; `DIR@N` marks a run of N processes (completions/s counts all of them)."""
     rows = []
@@ -193,24 +208,31 @@ def report(runs: list[str], out: str | None, completions_per_process: int = 96) 
         times = [r["step_time"] for r in steps if "step_time" in r]
         gen_path = os.path.join(run, "generate_times.jsonl")
         generate = [json.loads(line)["seconds"] for line in open(gen_path)] if os.path.exists(gen_path) else []
+        roll_path = os.path.join(run, "rollout_times.jsonl")
+        rollout = [json.loads(line)["seconds"] for line in open(roll_path)] if os.path.exists(roll_path) else []
+        # one rollout per step (steps_per_generation == gradient_accumulation_steps): the rest is training
+        training = [t - r for t, r in zip(times, rollout)] if len(rollout) == len(times) else []
         lengths = [r["completions/mean_length"] for r in steps if "completions/mean_length" in r]
         processes = int(procs or 1)
         peaks = [json.load(open(os.path.join(run, name)))["peak_allocated_gb"] for name in sorted(os.listdir(run))
                  if name.startswith("peak_memory_rank")]
         per_s = completions_per_process * processes / times[-1] if times else None
         rows.append({"run": os.path.basename(run), "processes": processes, "step_times": times,
-                     "mean_length": lengths, "generate_s": generate,
+                     "mean_length": lengths, "generate_s": generate, "rollout_s": rollout, "training_s": training,
                      "completions_per_s": per_s, "peak_gb_per_process": max(peaks) if peaks else None})
     if not rows:
         return
-    base = rows[0]["completions_per_s"]
-    print(f"{'run':28} {'procs':>5} {'step times s':>22} {'generate s':>22} {'completions/s':>13} {'vs first':>8} "
-          f"{'peak GB':>7}")
+    base = rows[0]
+    print(f"{'run':28} {'procs':>5} {'step times s':>20} {'generate s':>20} {'rollout s':>20} {'training s':>20} "
+          f"{'completions/s':>13} {'vs first':>8} {'training vs first':>17} {'peak GB':>7}")
     for r in rows:
         per_s = r["completions_per_s"]
-        ratio = f"{per_s / base:.2f}x" if base and per_s else "-"
-        print(f"{r['run']:28} {r['processes']:5d} {_times(r['step_times']):>22} {_times(r['generate_s']):>22} "
-              f"{per_s or 0:13.2f} {ratio:>8} {r['peak_gb_per_process'] or 0:7.1f}  "
+        ratio = f"{per_s / base['completions_per_s']:.2f}x" if base["completions_per_s"] and per_s else "-"
+        steady, first = _steady(r["training_s"]), _steady(base["training_s"])
+        training_ratio = f"{first / steady:.2f}x" if steady and first else "-"
+        print(f"{r['run']:28} {r['processes']:5d} {_times(r['step_times']):>20} {_times(r['generate_s']):>20} "
+              f"{_times(r['rollout_s']):>20} {_times(r['training_s']):>20} {per_s or 0:13.2f} {ratio:>8} "
+              f"{training_ratio:>17} {r['peak_gb_per_process'] or 0:7.1f}  "
               f"lengths {[round(x) for x in r['mean_length']]}")
     if out:
         with open(out, "w") as f:

@@ -2,9 +2,14 @@
 # GPU speed at a real model size (issue #20), one call on a lent GPU machine (see gpu_setup.sh):
 #   1. build a random-init model of Qwen2.5's shape on the GPU (SHAPE=0.5b|1.5b|3b, default 3b);
 #   2. decode alone (DECODE=1): HF generate with each cache lever, ms per step against the weight-read bound;
-#   3. GRPO steps of the Mini-R1 recipe (96 completions of up to 1024 tokens per step, HF generate):
-#      dynamic KV cache (--compiled-decode false) against the default static cache with a compiled
-#      decode step; TRL's step_time and the time of each HF generate call, ratios against the first run.
+#   3. GRPO steps of the Mini-R1 recipe (96 completions of up to 1024 tokens per step, HF generate), each run
+#      named in RUNS: TRL's step_time split into HF generate, the rest of the rollout (rewards, reference
+#      log-probs) and the training pass; ratios against the first run named.
+#        dynamic      dynamic KV cache (--compiled-decode false), TRL's padded micro-batches
+#        compiled     static cache + compiled decode, TRL's padded micro-batches (--trim-padding false)
+#        trimmed      + length-grouped micro-batches with padding trimmed (the default)
+#        half_ckpt    + gradient checkpointing on half of the layers (--checkpointed-layers 0.5)
+#        no_ckpt_mb4  + no gradient checkpointing, micro-batches of 4 completions (x 24 accumulation steps)
 set -uo pipefail
 source "$(dirname "$0")/gpu_setup.sh"
 SHAPE=${SHAPE:-3b}
@@ -17,19 +22,23 @@ if [ "${DECODE:-0}" = 1 ]; then
       --json "$OUT/decode.json" \
       2>&1 | grep -v Warning | tee "$OUT/decode.txt"
 fi
-grpo() { name=$1; shift; t0=$(date +%s)
+dirs=()
+grpo() { name=$1; shift; t0=$(date +%s); dirs+=("/tmp/$name")
   timeout "${GRPO_TIMEOUT:-250}" python3 benchmarks/gpu_scale.py grpo -- \
       --config recipes/grpo/countdown-3to4_qwen2.5-3b-instruct.yaml \
       --model "$M" --use_vllm false --max_steps "$STEPS" --gradient_accumulation_steps 12 --logging_steps 1 \
       --eval-size 0 --train-size 2000 --save_strategy no --report_to none --log_completions false \
       --output_dir "/tmp/$name" "$@" > "$OUT/$name.log" 2>&1
   echo "$name rc=$? wall=$(( $(date +%s) - t0 ))s" | tee -a "$OUT/runs.txt"; }
-for run in ${RUNS:-dynamic compiled}; do
+for run in ${RUNS:-compiled trimmed half_ckpt no_ckpt_mb4}; do
   case $run in
-    dynamic) grpo A_dynamic_cache --compiled-decode false --max_steps "${DYNAMIC_STEPS:-$STEPS}" ;;
-    compiled) grpo B_compiled_decode ;;
-    compiled_no_ckpt) grpo C_compiled_no_ckpt --gradient_checkpointing false ;;
+    dynamic) grpo A_dynamic_cache --compiled-decode false --trim-padding false --max_steps "${DYNAMIC_STEPS:-$STEPS}" ;;
+    compiled) grpo B_compiled_decode --trim-padding false ;;
+    trimmed) grpo C_trimmed ;;
+    half_ckpt) grpo D_trimmed_half_ckpt --checkpointed-layers 0.5 ;;
+    no_ckpt_mb4) grpo E_trimmed_no_ckpt_mb4 --gradient_checkpointing false --per_device_train_batch_size 4 \
+                     --gradient_accumulation_steps 24 ;;
+    *) echo "unknown run $run"; continue ;;
   esac
 done
-python3 benchmarks/gpu_scale.py report --runs /tmp/A_dynamic_cache /tmp/B_compiled_decode /tmp/C_compiled_no_ckpt \
-    --json "$OUT/grpo.json" | tee "$OUT/grpo.txt"
+python3 benchmarks/gpu_scale.py report --runs "${dirs[@]}" --json "$OUT/grpo.json" | tee "$OUT/grpo.txt"
