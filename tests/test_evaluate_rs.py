@@ -142,3 +142,20 @@ def test_rejection_sampling_under_accelerate_deepspeed_zero3_cpu(tiny_model, tmp
     assert before.keys() == after.keys()  # gathered from the ZeRO-3 shards, not empty partitions
     assert all(after[name].shape == before[name].shape for name in before)
     assert any(not (after[name].float() == before[name].float()).all() for name in before)
+
+
+def test_static_cache_batches_give_the_plain_backends_text(tiny_model):
+    """The GPU path of the HF backend (one static cache for the call, the last batch padded to full size)
+    reads the same greedy text as the plain path; on CPU transformers does not compile, so this checks
+    the shapes and the dropped padding rows, and the GPU benchmark checks the speed."""
+    env = rg.make("countdown-3to4")
+    from reasongym.adapters.trl import render_prompt
+
+    plain = HFBackend.from_pretrained(tiny_model, device="cpu", batch_size=3)
+    assert not plain.compiled_decode  # off the GPU by default
+    prompts = [render_prompt(env, t, plain.tokenizer) for t in env.tasks(n=4)]
+    greedy = Sampling(temperature=0.0, max_new_tokens=12)
+    want = plain.generate(prompts, 2, greedy)  # 8 sequences: batches of 3, 3, 2
+    static = HFBackend(plain.model, plain.tokenizer, batch_size=3, compiled_decode=True)
+    assert static.generate(prompts, 2, greedy) == want
+    assert [len(group) for group in want] == [2, 2, 2, 2]

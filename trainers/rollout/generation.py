@@ -70,15 +70,26 @@ class HFBackend:
     """transformers `generate` with left padding; batches of `batch_size` sequences.
 
     The model is whole in this process (never ZeRO-3 partitioned), so ranks of a
-    multi-process launch can each generate for their own prompts."""
+    multi-process launch can each generate for their own prompts. On a GPU, generation runs
+    on a static KV cache sized once for the whole call, so transformers compiles the decode
+    step once (trainers.rollout.compiled_decode): every batch, the last one included (padded
+    with copies of its last prompt), has the same shape."""
 
-    def __init__(self, model: Any, tokenizer: Any, batch_size: int = 32):
+    def __init__(self, model: Any, tokenizer: Any, batch_size: int = 32, compiled_decode: bool | None = None):
         self.model = model
         self.tokenizer = tokenizer
         self.batch_size = batch_size
         if tokenizer.pad_token is None:
             tokenizer.pad_token = tokenizer.eos_token
         tokenizer.padding_side = "left"
+        self.compiled_decode = compiled_decode if compiled_decode is not None else self._on_gpu()
+        if self.compiled_decode:
+            from trainers.rollout.compiled_decode import use_gqa_decode_attention
+
+            use_gqa_decode_attention(model)
+
+    def _on_gpu(self) -> bool:
+        return next(self.model.parameters()).device.type == "cuda"
 
     @classmethod
     def from_pretrained(cls, path: str, device: str | None = None, dtype: str = "auto", batch_size: int = 32):
@@ -102,21 +113,30 @@ class HFBackend:
         outputs: list[str] = []
         torch.manual_seed(sampling.seed)
         device = next(self.model.parameters()).device
+        # synced_gpus=False: this process holds the whole model, so it must not wait on other ranks
+        # (transformers turns the sync on under a ZeRO-3 launch, and ranks that stop at different
+        # lengths would then wait for each other forever).
+        kwargs: dict[str, Any] = {"max_new_tokens": sampling.max_new_tokens,
+                                  "pad_token_id": self.tokenizer.pad_token_id, "synced_gpus": False}
+        if sampling.greedy:
+            kwargs["do_sample"] = False
+        else:
+            kwargs.update(do_sample=True, temperature=sampling.temperature, top_p=sampling.top_p, top_k=0)
+        if self.compiled_decode and flat:
+            from trainers.rollout.compiled_decode import cache_length, prompt_tokens
+
+            longest = prompt_tokens(flat, self.tokenizer)
+            kwargs.update(cache_implementation="static",
+                          max_cache_len=cache_length(longest, sampling.max_new_tokens))
         for start in range(0, len(flat), self.batch_size):
             chunk = flat[start : start + self.batch_size]
+            real = len(chunk)
+            if self.compiled_decode:  # one batch shape for the compiled step
+                chunk = chunk + [chunk[-1]] * (self.batch_size - real)
             enc = self.tokenizer(chunk, return_tensors="pt", padding=True, add_special_tokens=False).to(device)
-            # synced_gpus=False: this process holds the whole model, so it must not wait on other ranks
-            # (transformers turns the sync on under a ZeRO-3 launch, and ranks that stop at different
-            # lengths would then wait for each other forever).
-            kwargs: dict[str, Any] = {"max_new_tokens": sampling.max_new_tokens,
-                                      "pad_token_id": self.tokenizer.pad_token_id, "synced_gpus": False}
-            if sampling.greedy:
-                kwargs["do_sample"] = False
-            else:
-                kwargs.update(do_sample=True, temperature=sampling.temperature, top_p=sampling.top_p, top_k=0)
             with torch.no_grad():
                 out = self.model.generate(**enc, **kwargs)
-            new = out[:, enc["input_ids"].shape[1] :]
+            new = out[:real, enc["input_ids"].shape[1] :]
             outputs.extend(self.tokenizer.batch_decode(new, skip_special_tokens=True))
         return [outputs[i * n : (i + 1) * n] for i in range(len(texts))]
 
