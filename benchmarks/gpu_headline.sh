@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # The headline command's speed on one GPU, random weights of real shapes (see gpu_setup.sh for the machine setup):
 #   smollm2: SmolLM2-135M-Instruct's shape (float32 weights, as trainers.pretrained builds it), 128 completions of
-#            up to 256 tokens per GRPO step: `--config none --bf16 true` (TRL's defaults: float32 weights under
-#            autocast, the compiled decode off) against the headline form `--model M` (the pretrained recipe:
-#            bf16 weights, compiled decode). Completions per second from TRL's step_time.
+#            up to 256 tokens per GRPO step: `--config none --bf16 true` with 16 x 8 micro-batches (TRL's
+#            defaults: float32 weights under autocast, the compiled decode off) against the headline form
+#            `--model M` (the pretrained recipe: bf16 weights, compiled decode, the recipe's 64 x 2 micro-batches,
+#            length-grouped and trimmed), and the headline form with TRL's padded micro-batches
+#            (--trim-padding false). Completions per second from TRL's step_time.
 #   3b:      `python -m trainers.grpo --env countdown-3to4 --model <folder named Qwen2.5-3B-Instruct>`, so the
 #            Mini-R1 recipe is picked by name; 96 completions of up to 1024 tokens per step (as gpu_scale.sh).
 #   0.5b, 1.5b: the same headline form with a folder named Qwen2.5-<size>-Instruct: no recipe is written for
@@ -21,10 +23,13 @@ for part in ${PARTS:-smollm2 3b}; do
     smollm2)
       S=/tmp/smollm2-135m-shape
       python3 benchmarks/gpu_scale.py build --shape smollm2-135m --out "$S" | tee "$OUT/build_smollm2.json"
-      SMALL="--model $S --per_device_train_batch_size 16 --gradient_accumulation_steps 8 --num_generations 8 --max_completion_length 256"
-      run S_before_trl_defaults $SMALL --config none --bf16 true
+      SMALL="--model $S --num_generations 8 --max_completion_length 256"
+      run S_before_trl_defaults $SMALL --config none --bf16 true --per_device_train_batch_size 16 \
+          --gradient_accumulation_steps 8
       run S_after_headline $SMALL
+      run S_after_headline_padded $SMALL --trim-padding false
       python3 benchmarks/gpu_scale.py report --runs /tmp/S_before_trl_defaults /tmp/S_after_headline \
+          /tmp/S_after_headline_padded --completions-per-process 128 \
           --json "$OUT/smollm2.json" | tee "$OUT/smollm2.txt" ;;
     3b)
       M=/tmp/Qwen2.5-3B-Instruct
