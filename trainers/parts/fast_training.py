@@ -162,9 +162,9 @@ def checkpoint_fraction(model: Any, fraction: float) -> tuple[int, int]:
     return sum(layer.gradient_checkpointing for layer in layers), len(layers)
 
 
-def describe(args: Any, model: Any, trims_padding: bool, checkpointed_layers: float) -> str:
+def describe(args: Any, model: Any, options: Any) -> str:
     """The pre-flight line: which parts of the fast training path are on, and how to turn them off."""
-    if not trims_padding:
+    if not options.trim_padding:
         parts = ["TRL's shuffled, padded micro-batches (--trim-padding true drops the padding)"]
     else:
         grouped, why_not = groups_by_length(args)
@@ -174,8 +174,40 @@ def describe(args: Any, model: Any, trims_padding: bool, checkpointed_layers: fl
         from transformers.modeling_layers import GradientCheckpointingLayer
 
         total = sum(isinstance(m, GradientCheckpointingLayer) for m in model.modules())
-        on = len(checkpointed_indices(total, checkpointed_layers))
+        on = len(checkpointed_indices(total, options.checkpointed_layers))
         parts.append(f"gradient checkpointing on {on} of {total} layers (--checkpointed-layers)")
     else:
         parts.append("no gradient checkpointing")
+    if options.liger_kernels:
+        parts.append("Liger RMSNorm and SwiGLU kernels")
     return "; ".join(parts)
+
+
+def check_liger(wanted: bool, use_cpu: bool) -> None:
+    """Pre-flight of --liger-kernels: the package and a CUDA GPU, before any model loads."""
+    if not wanted:
+        return
+    import importlib.util
+
+    from trainers.common.recipes import RecipeError
+
+    if importlib.util.find_spec("liger_kernel") is None:
+        raise RecipeError("--liger-kernels needs the liger-kernel package: pip install liger-kernel "
+                          "(or drop --liger-kernels)")
+    import torch
+
+    if use_cpu or not torch.cuda.is_available():
+        raise RecipeError("--liger-kernels needs a CUDA GPU (its kernels are Triton); drop it on CPU")
+
+
+def use_liger(*models: Any) -> None:
+    """Liger's fused RMSNorm and SwiGLU kernels on these model instances. The LM head stays TRL's fused
+    log-prob head, and rotary embeddings stay transformers' (Liger patches those module-wide)."""
+    from liger_kernel.transformers import _apply_liger_kernel_to_instance
+
+    for model in models:
+        if model is None:
+            continue
+        base = model.get_base_model() if hasattr(model, "get_base_model") else model
+        _apply_liger_kernel_to_instance(model=base, rope=False, rms_norm=True, swiglu=True, cross_entropy=False,
+                                        fused_linear_cross_entropy=False)
