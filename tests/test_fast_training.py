@@ -29,6 +29,7 @@ def _trainer(cls, model, tokenizer, loss_type: str, accumulation: int = 2):
                   train_dataset=data, processing_class=tokenizer)
     trainer.model.train()
     trainer.current_gradient_accumulation_steps = accumulation
+    trainer.width_bucket = 2  # the tiny batch's widths are a few columns, not the GPU's 64 (odd ends get rounded)
     return trainer
 
 
@@ -100,6 +101,9 @@ def test_grouping_makes_micro_batches_narrower(policy):
     widths = [fast_training.real_width(torch.cat([b["prompt_mask"], b["completion_mask"]], 1), 12)
               for b in split_tensor_dict(ordered, 2)]
     assert widths == [6 + 5, 6 + 12]  # shortest four end at 5 tokens; TRL's shuffled halves both run 18 columns
+    mask = torch.cat([ordered["prompt_mask"], ordered["completion_mask"]], 1)[:4]
+    assert fast_training.real_width(mask, 12, bucket=4) == 12  # 11 rounded up to a multiple of 4
+    assert fast_training.real_width(mask, 12, bucket=64) == 18  # never past the full width
     assert [int(x) for x in ordered["completion_mask"].sum(1)] == sorted(COMPLETION_LENGTHS)
     assert ordered["num_items_in_batch"] is batch["num_items_in_batch"]  # scalars pass through
 

@@ -28,6 +28,10 @@ from typing import Any
 
 # losses whose value over an accumulation window does not depend on how completions are grouped
 GROUPING_FREE_LOSSES = ("grpo", "dr_grpo", "dapo", "cispo", "sapo", "luspo", "vespo")
+# trimmed widths are rounded up to this many columns: attention kernels (cuDNN's on Hopper) build a plan
+# per sequence length, and a new length in every micro-batch made trimmed steps slower than padded ones
+# (one H100, 3B shape: training pass 6.4-6.8 s against 5.8 s); rounded, the lengths repeat and plans are reused
+WIDTH_BUCKET = 64
 # batch keys of multimodal inputs: their tensors are indexed per image, not per completion
 MULTIMODAL_KEYS = ("pixel_values", "image_grid_thw", "num_images", "pixel_attention_mask", "spatial_shapes",
                    "num_tiles", "image_sizes", "token_type_ids", "mm_token_type_ids", "image_position_ids")
@@ -66,11 +70,13 @@ def reorder(batch: dict[str, Any], order) -> dict[str, Any]:
     return {key: permute(value) for key, value in batch.items()}
 
 
-def real_width(attention_mask, logits_to_keep: int) -> int:
-    """Columns up to the last attended one (at least the first completion column)."""
+def real_width(attention_mask, logits_to_keep: int, bucket: int = 1) -> int:
+    """Columns up to the last attended one (at least the first completion column), rounded up to a
+    multiple of `bucket` (at most the full width)."""
     attended = attention_mask.any(dim=0).nonzero()
     last = int(attended[-1]) + 1 if len(attended) else 0
-    return max(last, attention_mask.shape[1] - logits_to_keep + 1)
+    width = max(last, attention_mask.shape[1] - logits_to_keep + 1)
+    return min(attention_mask.shape[1], -(-width // bucket) * bucket)
 
 
 def trainer_class():
@@ -86,6 +92,7 @@ def trainer_class():
 
         trims_padding: bool = True
         checkpointed_layers: float = 1.0
+        width_bucket: int = WIDTH_BUCKET
 
         def _prepare_inputs(self, generation_batch):
             inputs = self._grouped_inputs(generation_batch)
@@ -121,7 +128,7 @@ def trainer_class():
             for start in range(0, rows, size):
                 index = order[start:start + size] if order is not None else slice(start, start + size)
                 ids, mask = input_ids[index], attention_mask[index]
-                width = real_width(mask, logits_to_keep)
+                width = real_width(mask, logits_to_keep, self.width_bucket)
                 keep = logits_to_keep - (ids.size(1) - width)
                 chunk_logps, chunk_entropies, _ = plain(model, ids[:, :width], mask[:, :width], keep,
                                                         compute_entropy=compute_entropy)
