@@ -27,7 +27,7 @@ for part in ${PARTS:-smollm2 3b}; do
       run S_before_trl_defaults $SMALL --config none --bf16 true --per_device_train_batch_size 16 \
           --gradient_accumulation_steps 8
       run S_after_headline $SMALL
-      run S_after_headline_padded $SMALL --trim-padding false
+      [ "${PADDED:-1}" = 1 ] && run S_after_headline_padded $SMALL --trim-padding false
       python3 benchmarks/gpu_scale.py report --runs /tmp/S_before_trl_defaults /tmp/S_after_headline \
           /tmp/S_after_headline_padded --completions-per-process 128 \
           --json "$OUT/smollm2.json" | tee "$OUT/smollm2.txt" ;;
