@@ -53,6 +53,7 @@ def test_without_a_pair_recipe_the_defaults_are_scaled_by_the_model_size(tiny_mo
     assert config["eval_steps"] == 50 and config["save_strategy"] == "steps"
     big = recipes.sized_values(3_000_000_000)[0]
     assert big["learning_rate"] < config["learning_rate"] and big["gradient_checkpointing"] is True
+    assert big["checkpointed_layers"] == 0.5  # every other layer recomputes (docs/benchmarks.md)
 
 
 def test_config_none_and_a_user_config_win(tiny_model, tmp_path, capsys):

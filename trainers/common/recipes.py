@@ -154,7 +154,7 @@ def sized_values(params: int | None, gpu: bool = False) -> tuple[dict[str, Any],
         values = {"learning_rate": 3e-6, "per_device_train_batch_size": 8, "gradient_accumulation_steps": 4}
     elif billions < 4.0:
         values = {"learning_rate": 1e-6, "per_device_train_batch_size": 8, "gradient_accumulation_steps": 4,
-                  "gradient_checkpointing": True}
+                  "gradient_checkpointing": True, "checkpointed_layers": 0.5}
     else:
         values = {"learning_rate": 5e-7, "per_device_train_batch_size": 4, "gradient_accumulation_steps": 8,
                   "gradient_checkpointing": True}
