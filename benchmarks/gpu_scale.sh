@@ -10,8 +10,6 @@
 #        trimmed      + length-grouped micro-batches with padding trimmed (the default)
 #        half_ckpt    + gradient checkpointing on half of the layers (--checkpointed-layers 0.5)
 #        no_ckpt_mb4  + no gradient checkpointing, micro-batches of 4 completions (x 24 accumulation steps)
-#        liger        trimmed + Liger's RMSNorm and SwiGLU kernels (--liger-kernels; the liger-kernel wheel carried)
-#        liger_half   half_ckpt + Liger's kernels
 set -uo pipefail
 source "$(dirname "$0")/gpu_setup.sh"
 SHAPE=${SHAPE:-3b}
@@ -40,8 +38,6 @@ for run in ${RUNS:-compiled trimmed half_ckpt no_ckpt_mb4}; do
     half_ckpt) grpo D_trimmed_half_ckpt --checkpointed-layers 0.5 ;;
     no_ckpt_mb4) grpo E_trimmed_no_ckpt_mb4 --gradient_checkpointing false --per_device_train_batch_size 4 \
                      --gradient_accumulation_steps 24 ;;
-    liger) grpo F_trimmed_liger --liger-kernels true ;;
-    liger_half) grpo G_half_ckpt_liger --liger-kernels true --checkpointed-layers 0.5 ;;
     *) echo "unknown run $run"; continue ;;
   esac
 done

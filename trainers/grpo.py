@@ -78,7 +78,6 @@ def build_trainer(options: GRPOOptions, config_kwargs: dict[str, Any], console: 
     preflight.check_env_safety(env, options.allow_unsafe_env)
     check_learned_rewards(options, env)
     plan = check_config(options, config_kwargs, console)
-    fast_training.check_liger(options.liger_kernels, bool(config_kwargs.get("use_cpu")))
     if not options.resume_from_checkpoint and telemetry.is_main_process():
         telemetry.reset_run_logs(config_kwargs["output_dir"])  # a fresh run starts fresh logs
     config_kwargs["model_init_kwargs"] = model_init_kwargs(options.model, config_kwargs)
@@ -118,8 +117,6 @@ def build_trainer(options: GRPOOptions, config_kwargs: dict[str, Any], console: 
                                             eval_dataset=evaluation, processing_class=tokenizer,
                                             peft_config=lora_config(options), callbacks=callbacks, **tool_loop)
     trainer.trims_padding, trainer.checkpointed_layers = options.trim_padding, options.checkpointed_layers
-    if options.liger_kernels:
-        fast_training.use_liger(trainer.model, trainer.ref_model)
     if telemetry.is_main_process():
         console.print(f"[bold]training[/] {fast_training.describe(args, trainer.model, options)}")
     if args.use_vllm:

@@ -103,8 +103,6 @@ class GRPOOptions(TrainingOptions):
     checkpointed_layers: float = option(1.0, "with gradient_checkpointing: the fraction of decoder layers that "
                                         "recompute their activations (1: all, as TRL does; lower: faster steps, "
                                         "more memory)")
-    liger_kernels: bool = option(False, "Liger's fused RMSNorm and SwiGLU kernels on the policy (and reference "
-                                 "model): a CUDA GPU and the liger-kernel package")
     reward_model: str | None = option(None, "a sequence-classification reward model (one output) scored beside the "
                                       "verifier, logged as rewards/reward_model")
     reward_model_weight: float = option(1.0, "weight of --reward-model next to the env's components")

@@ -185,36 +185,5 @@ def describe(args: Any, model: Any, options: Any) -> str:
         parts.append(f"gradient checkpointing on {on} of {total} layers (--checkpointed-layers)")
     else:
         parts.append("no gradient checkpointing")
-    if options.liger_kernels:
-        parts.append("Liger RMSNorm and SwiGLU kernels")
     return "; ".join(parts)
 
-
-def check_liger(wanted: bool, use_cpu: bool) -> None:
-    """Pre-flight of --liger-kernels: the package and a CUDA GPU, before any model loads."""
-    if not wanted:
-        return
-    import importlib.util
-
-    from trainers.common.recipes import RecipeError
-
-    if importlib.util.find_spec("liger_kernel") is None:
-        raise RecipeError("--liger-kernels needs the liger-kernel package: pip install liger-kernel "
-                          "(or drop --liger-kernels)")
-    import torch
-
-    if use_cpu or not torch.cuda.is_available():
-        raise RecipeError("--liger-kernels needs a CUDA GPU (its kernels are Triton); drop it on CPU")
-
-
-def use_liger(*models: Any) -> None:
-    """Liger's fused RMSNorm and SwiGLU kernels on these model instances. The LM head stays TRL's fused
-    log-prob head, and rotary embeddings stay transformers' (Liger patches those module-wide)."""
-    from liger_kernel.transformers import _apply_liger_kernel_to_instance
-
-    for model in models:
-        if model is None:
-            continue
-        base = model.get_base_model() if hasattr(model, "get_base_model") else model
-        _apply_liger_kernel_to_instance(model=base, rope=False, rms_norm=True, swiglu=True, cross_entropy=False,
-                                        fused_linear_cross_entropy=False)
