@@ -19,9 +19,11 @@ TOLERANCE = 1e-5
 
 
 def _trainer(cls, model, tokenizer, loss_type: str, accumulation: int = 2):
+    import tempfile
+
     from trl import GRPOConfig
 
-    args = GRPOConfig(output_dir="/tmp/fast-training-test", use_cpu=True, bf16=False, report_to="none",
+    args = GRPOConfig(output_dir=tempfile.mkdtemp(prefix="fast-training-"), use_cpu=True, bf16=False, report_to="none",
                       per_device_train_batch_size=4, gradient_accumulation_steps=accumulation, num_generations=4,
                       max_completion_length=12, gradient_checkpointing=False, loss_type=loss_type, beta=0.04)
     data = Dataset.from_dict({"prompt": ["1 2 3"] * 8})
