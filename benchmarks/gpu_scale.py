@@ -183,8 +183,7 @@ def _times(seconds: list[float]) -> str:
     """A few times in full; a long list as its first (compile, warm-up) and the median of the rest."""
     if len(seconds) <= 4:
         return " ".join(f"{t:.1f}" for t in seconds)
-    rest = sorted(seconds[1:])
-    return f"{seconds[0]:.1f}, then {rest[len(rest) // 2]:.2f} x{len(rest)}"
+    return f"{seconds[0]:.1f}, then {_steady(seconds):.2f} x{len(seconds) - 1}"
 
 
 def _steady(seconds: list[float]) -> float | None:

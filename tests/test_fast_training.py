@@ -86,7 +86,7 @@ def test_fast_path_gives_trls_loss_and_gradients(policy, loss_type):
     batch = _batch(len(tokenizer))
     grouped, _ = fast_training.groups_by_length(fast.args)
     assert grouped == (loss_type != "bnpo")
-    ordered = fast_training.reorder(batch, fast_training.length_order(batch)) if grouped else batch
+    ordered = fast_training.reorder(batch, fast_training.length_order(batch["completion_mask"])) if grouped else batch
     plain_loss, plain_grads = _window(plain, split_tensor_dict(batch, 2))
     fast_loss, fast_grads = _window(fast, split_tensor_dict(ordered, 2))
     assert abs(plain_loss - fast_loss) <= TOLERANCE * max(abs(plain_loss), 1e-6)
@@ -99,7 +99,7 @@ def test_grouping_makes_micro_batches_narrower(policy):
     from trl.trainer.utils import split_tensor_dict
 
     batch = _batch(len(policy[1]))
-    ordered = fast_training.reorder(batch, fast_training.length_order(batch))
+    ordered = fast_training.reorder(batch, fast_training.length_order(batch["completion_mask"]))
     widths = [fast_training.real_width(torch.cat([b["prompt_mask"], b["completion_mask"]], 1), 12)
               for b in split_tensor_dict(ordered, 2)]
     assert widths == [6 + 5, 6 + 12]  # shortest four end at 5 tokens; TRL's shuffled halves both run 18 columns
@@ -144,7 +144,8 @@ def test_checkpointing_a_fraction_of_layers_keeps_the_gradients(policy):
     model.gradient_checkpointing_enable()
     try:
         assert fast_training.checkpoint_fraction(model, 0.5) == (1, 2)
-        layers = [m for m in model.modules() if isinstance(m, GradientCheckpointingLayer)]
+        layers = fast_training.decoder_layers(model)
+        assert all(isinstance(layer, GradientCheckpointingLayer) for layer in layers)
         assert [layer.gradient_checkpointing for layer in layers] == [True, False]
         _, partial_grads = _window(fast, micro)
     finally:

@@ -49,11 +49,11 @@ def groups_by_length(args: Any) -> tuple[bool, str]:
     return True, ""
 
 
-def length_order(batch: dict[str, Any]):
-    """Row order of a generation batch by completion length (stable, shortest first)."""
+def length_order(completion_mask):
+    """Row order by completion length (stable, shortest first)."""
     import torch
 
-    return torch.argsort(batch["completion_mask"].sum(dim=1), stable=True)
+    return torch.argsort(completion_mask.sum(dim=1), stable=True)
 
 
 def reorder(batch: dict[str, Any], order) -> dict[str, Any]:
@@ -110,7 +110,7 @@ def trainer_class():
                 if any(batch.get(key) is not None for key in MULTIMODAL_KEYS):
                     batch = shuffle_sequence_dict(batch)
                 else:
-                    batch = reorder(batch, length_order(batch))
+                    batch = reorder(batch, length_order(batch["completion_mask"]))
                 self._buffered_inputs = split_tensor_dict(batch, steps)
             return self._buffered_inputs[self._step % steps]
 
@@ -123,7 +123,7 @@ def trainer_class():
                              compute_aux_loss, **multimodal)
             rows = input_ids.size(0)
             size = batch_size or rows
-            order = length_order({"completion_mask": attention_mask[:, -logits_to_keep:]}) if size < rows else None
+            order = length_order(attention_mask[:, -logits_to_keep:]) if size < rows else None
             logps, entropies = [], []
             for start in range(0, rows, size):
                 index = order[start:start + size] if order is not None else slice(start, start + size)
@@ -152,19 +152,22 @@ def checkpointed_indices(layers: int, fraction: float) -> set[int]:
     return {round(i * layers / wanted) for i in range(wanted)} if wanted else set()
 
 
+def decoder_layers(model: Any) -> list[Any]:
+    """The model's layers that gradient checkpointing can wrap, in order."""
+    from transformers.modeling_layers import GradientCheckpointingLayer
+
+    return [m for m in model.modules() if isinstance(m, GradientCheckpointingLayer)]
+
+
 def checkpoint_fraction(model: Any, fraction: float) -> tuple[int, int]:
     """Keep gradient checkpointing on `fraction` of the decoder layers (evenly spread) and turn it off
     on the rest; (checkpointed, total). Call after checkpointing was enabled on every layer.
     (transformers' own `every_n_layers` does not survive TRL turning checkpointing off and on
     around each generation.)"""
-    from transformers.modeling_layers import GradientCheckpointingLayer
-
-    layers = [m for m in model.modules() if isinstance(m, GradientCheckpointingLayer)]
-    if not layers:
-        return 0, 0
+    layers = decoder_layers(model)
     chosen = checkpointed_indices(len(layers), fraction)
     for i, layer in enumerate(layers):
-        if not (i in chosen and layer.gradient_checkpointing):
+        if i not in chosen:
             layer.gradient_checkpointing = False
     return sum(layer.gradient_checkpointing for layer in layers), len(layers)
 
@@ -178,9 +181,7 @@ def describe(args: Any, model: Any, options: Any) -> str:
         parts = ["micro-batches grouped by completion length, padding trimmed" if grouped
                  else f"padding trimmed per micro-batch (not grouped by length: {why_not})"]
     if args.gradient_checkpointing:
-        from transformers.modeling_layers import GradientCheckpointingLayer
-
-        total = sum(isinstance(m, GradientCheckpointingLayer) for m in model.modules())
+        total = len(decoder_layers(model))
         on = len(checkpointed_indices(total, options.checkpointed_layers))
         parts.append(f"gradient checkpointing on {on} of {total} layers (--checkpointed-layers)")
     else:
