@@ -9,21 +9,23 @@ from __future__ import annotations
 
 import os
 import shutil
-from typing import Any
+from typing import Any, Callable
 
 from trainers.common.models import load_tokenizer, save_policy
 
 
 def sft(model_dir: str, rows: list[dict[str, str]], out_dir: str, config: dict[str, Any],
-        description: str = "SFT", console: Any = None) -> str:
+        description: str = "SFT", console: Any = None,
+        on_log: Callable[[int, dict[str, float]], None] | None = None) -> str:
     """Fine-tune `model_dir` on `rows` ({"prompt", "completion"}) and save the policy to `out_dir`.
 
     `config` holds SFTConfig fields on top of these defaults: no checkpoints, no trackers, bf16 on
     a GPU that has it (fp32 master weights either way), fp32 on CPU, our own progress display.
-    Every rank returns only after the save, so the next step may load `out_dir` at once."""
+    Every rank returns only after the save, so the next step may load `out_dir` at once. `on_log(step, logs)`
+    sees each logged step's metrics."""
     import datasets
     import torch
-    from transformers import PrinterCallback, ProgressCallback
+    from transformers import PrinterCallback, ProgressCallback, TrainerCallback
     from trl import SFTConfig, SFTTrainer
 
     from trainers.common.progress import StepProgressCallback, quiet_libraries
@@ -43,6 +45,13 @@ def sft(model_dir: str, rows: list[dict[str, str]], out_dir: str, config: dict[s
                          callbacks=[StepProgressCallback(description, console)])
     for noisy in (PrinterCallback, ProgressCallback):  # our callback shows steps and loss
         trainer.remove_callback(noisy)
+    if on_log is not None:
+        class Forward(TrainerCallback):
+            def on_log(self, args, state, control, logs=None, **kwargs):
+                if logs and "loss" in logs:
+                    on_log(state.global_step, logs)
+
+        trainer.add_callback(Forward())
     trainer.train()
     save_policy(trainer, model_dir, out_dir)
     shutil.rmtree(os.path.join(out_dir, "runs"), ignore_errors=True)

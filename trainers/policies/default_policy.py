@@ -17,8 +17,9 @@ from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from trainers.policies.tiny import TinySize, build_tiny_model, build_tokenizer, task_corpus, template_phrases
+from trainers.policies.warm_sft import SFTSchedule, warm_sft
 
-CACHE_VERSION = 5
+CACHE_VERSION = 6  # 6: the warm start's own SFT loop (trainers.policies.warm_sft)
 EPISODE_KWARGS = ("max_turns", "turn_decay")
 
 
@@ -110,7 +111,6 @@ def build_warm_policy(env_id: str, env_kwargs: dict[str, Any], warm: WarmStart, 
     """Tokenizer and model built on the env's own text, then SFT on its reference completions."""
     import reasongym as rg
     from trainers.common.models import load_tokenizer
-    from trainers.common.sft import sft
 
     env = rg.make(env_id, **env_kwargs)
     pairs = sft_pairs(env_id, env_kwargs, warm)
@@ -124,17 +124,18 @@ def build_warm_policy(env_id: str, env_kwargs: dict[str, Any], warm: WarmStart, 
     retries = int(len(tasks) * warm.retry_share)
     rows = [{"prompt": prompt_text(env, task, tokenizer), "completion": completion} for task, completion in pairs[retries:]]
     rows += retry_rows(env_id, env_kwargs, tasks[:retries], tokenizer)
-    sft(out_dir, rows, out_dir, {
-        "max_steps": warm.sft_steps, "per_device_train_batch_size": warm.batch_size,
-        "learning_rate": warm.learning_rate, "lr_scheduler_type": "cosine",
-        "warmup_steps": max(1, warm.sft_steps // 20), "weight_decay": 0.0,
-        "logging_steps": max(1, warm.sft_steps // 10), "seed": warm.seed, "max_length": 512,
-        "bf16": warm.bf16,
-    }, description="warm start: SFT on solver completions", console=console)
+    warm_sft(out_dir, rows, out_dir, warm_schedule(warm), description="warm start: SFT on solver completions",
+             console=console)
+
+
+def warm_schedule(warm: WarmStart) -> SFTSchedule:
+    return SFTSchedule(steps=warm.sft_steps, batch_size=warm.batch_size, learning_rate=warm.learning_rate,
+                       warmup_steps=max(1, warm.sft_steps // 20), logging_steps=max(1, warm.sft_steps // 10),
+                       seed=warm.seed, max_length=512, bf16=warm.bf16)
 
 
 PARALLEL_FROM = 20000  # SFT task lists this long are built by a process pool (60k countdown tasks: ~3 min alone)
-SLICE = 5000  # tasks per pool job
+SLICE = 2500  # tasks per pool job
 
 
 def sft_pairs(env_id: str, env_kwargs: dict[str, Any], warm: WarmStart) -> list[tuple[Any, str]]:
@@ -142,7 +143,7 @@ def sft_pairs(env_id: str, env_kwargs: dict[str, Any], warm: WarmStart) -> list[
     in task order. Long lists are built in slices by a process pool (the solver runs once per task)."""
     jobs = [(env_id, env_kwargs, warm.seed + 1, start, min(warm.sft_tasks, start + SLICE), warm.search_share)
             for start in range(0, warm.sft_tasks, SLICE)]
-    workers = min(len(jobs), (os.cpu_count() or 1) - 1, 8)
+    workers = min(len(jobs), (os.cpu_count() or 1) - 1, 16)
     if warm.sft_tasks < PARALLEL_FROM or workers < 2:
         return [pair for job in jobs for pair in _pairs_slice(job)]
     from concurrent.futures import ProcessPoolExecutor
