@@ -137,7 +137,7 @@ def decode(model_dir: str, batch: int, new_tokens: int, prompt_tokens: int, out:
 
 
 def timed_grpo(argv: list[str]) -> int:
-    """`python -m trainers.grpo argv` with every HF generate call and every rollout (generation, scoring,
+    """`python -m trainers.grpo argv` with every generate call (HF's or our own decode loop's) and every rollout (generation, scoring,
     reference log-probs: TRL's `_generate_and_score_completions`) timed, CUDA-synchronised, into
     <output_dir>/generate_times.jsonl and rollout_times.jsonl: a step's time splits into generation, the
     rest of the rollout, and the training pass (step time minus rollout)."""
@@ -146,6 +146,7 @@ def timed_grpo(argv: list[str]) -> int:
     from trl import GRPOTrainer
 
     from trainers.grpo import main as grpo_main
+    from trainers.rollout.static_sampler import StaticSampler
 
     out_dir = argv[argv.index("--output_dir") + 1]
     os.makedirs(out_dir, exist_ok=True)
@@ -169,6 +170,8 @@ def timed_grpo(argv: list[str]) -> int:
         return {"batch": int(result.shape[0]), "new_tokens": int(result.shape[1] - prompt)}
 
     timed(GenerationMixin, "generate", "generate_times.jsonl", generate_fields)
+    timed(StaticSampler, "sample", "generate_times.jsonl",
+          lambda kwargs, result: {"batch": len(result), "new_tokens": max(map(len, result), default=0)})
     timed(GRPOTrainer, "_generate_and_score_completions", "rollout_times.jsonl", lambda kwargs, result: {})
     torch.cuda.reset_peak_memory_stats()
     status = grpo_main(argv)

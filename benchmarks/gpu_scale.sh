@@ -5,11 +5,13 @@
 #   3. GRPO steps of the Mini-R1 recipe (96 completions of up to 1024 tokens per step, HF generate), each run
 #      named in RUNS: TRL's step_time split into HF generate, the rest of the rollout (rewards, reference
 #      log-probs) and the training pass; ratios against the first run named.
-#        dynamic      dynamic KV cache (--compiled-decode false), TRL's padded micro-batches
-#        compiled     static cache + compiled decode, TRL's padded micro-batches (--trim-padding false)
-#        trimmed      + length-grouped micro-batches with padding trimmed (the default)
-#        half_ckpt    + gradient checkpointing on half of the layers (--checkpointed-layers 0.5)
-#        no_ckpt_mb4  + no gradient checkpointing, micro-batches of 4 completions (x 24 accumulation steps)
+#        dynamic      dynamic KV cache (--compiled-decode false), TRL's padded micro-batches, every layer checkpointed
+#        compiled     static cache + compiled decode in HF generate's loop, TRL's padded micro-batches, every
+#                     layer checkpointed (the path before the training and decode-loop work: the baseline)
+#        trimmed      + length-grouped micro-batches with padding trimmed
+#        half_ckpt    + gradient checkpointing on half of the layers (what the recipe now sets)
+#        own_loop     + our own decode loop (trainers.rollout.static_sampler): the recipe's defaults today
+#        no_ckpt_mb4  the defaults without gradient checkpointing, micro-batches of 4 (x 24 accumulation steps)
 set -uo pipefail
 source "$(dirname "$0")/gpu_setup.sh"
 SHAPE=${SHAPE:-3b}
@@ -30,13 +32,15 @@ grpo() { name=$1; shift; t0=$(date +%s); dirs+=("/tmp/$name")
       --eval-size 0 --train-size 2000 --save_strategy no --report_to none --log_completions false \
       --output_dir "/tmp/$name" "$@" > "$OUT/$name.log" 2>&1
   echo "$name rc=$? wall=$(( $(date +%s) - t0 ))s" | tee -a "$OUT/runs.txt"; }
-for run in ${RUNS:-compiled trimmed half_ckpt no_ckpt_mb4}; do
+for run in ${RUNS:-compiled half_ckpt own_loop}; do
   case $run in
-    dynamic) grpo A_dynamic_cache --compiled-decode false --trim-padding false --max_steps "${DYNAMIC_STEPS:-$STEPS}" ;;
-    compiled) grpo B_compiled_decode --trim-padding false ;;
-    trimmed) grpo C_trimmed ;;
-    half_ckpt) grpo D_trimmed_half_ckpt --checkpointed-layers 0.5 ;;
-    no_ckpt_mb4) grpo E_trimmed_no_ckpt_mb4 --gradient_checkpointing false --per_device_train_batch_size 4 \
+    dynamic) grpo A_dynamic_cache --compiled-decode false --trim-padding false --checkpointed-layers 1 \
+                 --max_steps "${DYNAMIC_STEPS:-$STEPS}" ;;
+    compiled) grpo B_compiled_decode --trim-padding false --checkpointed-layers 1 --decode-loop hf ;;
+    trimmed) grpo C_trimmed --checkpointed-layers 1 --decode-loop hf ;;
+    half_ckpt) grpo D_trimmed_half_ckpt --checkpointed-layers 0.5 --decode-loop hf ;;
+    own_loop) grpo E_own_decode_loop ;;
+    no_ckpt_mb4) grpo F_no_ckpt_mb4 --gradient_checkpointing false --per_device_train_batch_size 4 \
                      --gradient_accumulation_steps 24 ;;
     *) echo "unknown run $run"; continue ;;
   esac

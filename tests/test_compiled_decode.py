@@ -182,5 +182,11 @@ def test_grpo_trains_with_the_static_cache_on_cpu(tiny_model, tmp_path):
                            "--compiled-decode", "true", *TINY_FLAGS], tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "static KV cache of" in proc.stdout and "GRPO run: 2 steps" in proc.stdout
+    assert "own decode loop" in proc.stdout  # trainers.rollout.static_sampler samples
     train = [r for r in _metrics(out) if "reward" in r]
     assert len(train) == 2 and all(r["completions/mean_length"] > 0 for r in train)
+    hf = run_in_process(["trainers.grpo", "--env", "countdown-3to4", "--model", tiny_model, "--output-dir",
+                         str(tmp_path / "hf"), "--compiled-decode", "true", "--decode-loop", "hf", *TINY_FLAGS],
+                        tmp_path)
+    assert hf.returncode == 0, hf.stderr[-3000:]
+    assert "generation HF generate (--decode-loop own" in " ".join(hf.stdout.split())

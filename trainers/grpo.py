@@ -24,7 +24,7 @@ from reasongym.templates import observation_text
 from reasongym.adapters.trl import RewardAdapter, build_dataset, episode_reward_func, episode_tools
 from trainers.common import preflight
 from trainers.parts import demo, fast_training
-from trainers.rollout import compiled_decode
+from trainers.rollout import compiled_decode, static_sampler
 from trainers.common import recipes
 from trainers.common.cli import RecipeError, TrainerCLI, open_env, run_entry_point
 from trainers.common.options import GRPOOptions
@@ -123,7 +123,8 @@ def build_trainer(options: GRPOOptions, config_kwargs: dict[str, Any], console: 
         from trainers.rollout.vllm_sync import use_reload_sync
 
         use_reload_sync(trainer)
-    compile_decoding(trainer, options.compiled_decode, env, train_tasks, tokenizer, console, bool(tool_loop))
+    compile_decoding(trainer, options.compiled_decode, env, train_tasks, tokenizer, console, bool(tool_loop),
+                     options.decode_loop)
     return trainer, env
 
 
@@ -143,7 +144,7 @@ def check_learned_rewards(options: GRPOOptions, env: rg.Env) -> None:
 
 
 def compile_decoding(trainer, mode: str, env: rg.Env, tasks: list[rg.Task], tokenizer: Any, console: Console,
-                     multi_turn: bool) -> None:
+                     multi_turn: bool, decode_loop: str = "own") -> None:
     """The static-cache compiled decode (trainers.rollout.compiled_decode) where `mode` asks for it. Not for
     multi-turn and tool episodes: their prompt grows turn by turn, so no one cache size fits it."""
     if multi_turn or not tasks or not compiled_decode.trainer_wants(mode, trainer):
@@ -162,10 +163,26 @@ def compile_decoding(trainer, mode: str, env: rg.Env, tasks: list[rg.Task], toke
                                             tokenizer)
     length = compiled_decode.cache_length(longest, int(trainer.args.max_completion_length))
     compiled_decode.use_compiled_decode(trainer, length)
+    loop = use_static_sampler(trainer, length, tokenizer, decode_loop)
     if telemetry.is_main_process():
         compiled = "compiled decode" if trainer.accelerator.device.type == "cuda" else "no compile off CUDA"
-        console.print(f"[bold]generation[/] HF generate, static KV cache of {length} tokens, {compiled} "
+        console.print(f"[bold]generation[/] {loop}, static KV cache of {length} tokens, {compiled} "
                       "(--compiled-decode false turns it off)")
+
+
+def use_static_sampler(trainer, length: int, tokenizer: Any, decode_loop: str) -> str:
+    """Give the trainer our own sampling loop (trainers.rollout.static_sampler) where its settings allow;
+    the pre-flight words for the loop that will run."""
+    if decode_loop == "hf":
+        return "HF generate (--decode-loop own: a loop with nothing per token but the forward and the draw)"
+    why_not = static_sampler.unsupported_reason(
+        trainer.temperature, trainer.top_p, trainer.top_k, trainer.min_p, trainer.repetition_penalty,
+        trainer.args.generation_kwargs, getattr(trainer.model.config, "_attn_implementation", None))
+    if why_not or not hasattr(trainer, "static_sampler"):
+        return f"HF generate (our own decode loop does not take {why_not or 'this trainer'})"
+    trainer.static_sampler = static_sampler.StaticSampler(
+        length, trainer.eos_token_ids, tokenizer.pad_token_id, compiled=trainer.accelerator.device.type == "cuda")
+    return "own decode loop (--decode-loop hf: HF generate's)"
 
 
 def policy_tokenizer(options: GRPOOptions, env: rg.Env):

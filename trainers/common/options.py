@@ -97,6 +97,9 @@ class GRPOOptions(TrainingOptions):
     compiled_decode: str = option("auto", "HF generate with a static KV cache and a compiled decode step: auto (on "
                                   "for single-turn CUDA runs without vLLM, outside ZeRO-3 and fp32-weight "
                                   "autocast), true or false")
+    decode_loop: str = option("own", "with the compiled decode: own (a sampling loop that runs only the compiled "
+                              "forward and the draw per token; plain temperature sampling) or hf (HF generate's "
+                              "loop)")
     trim_padding: bool = option(True, "train on length-grouped micro-batches with the padding after each one's "
                                 "longest completion dropped (the same loss and gradients as TRL's shuffled, padded "
                                 "micro-batches, fewer tokens); false: TRL's path")
@@ -131,6 +134,8 @@ class GRPOOptions(TrainingOptions):
         choose("compiled_decode", str(self.compiled_decode).lower(), ("auto", "true", "false"))
         choose("prm_aggregate", self.prm_aggregate, ("min", "last", "mean"))
         self.compiled_decode = str(self.compiled_decode).lower()
+        choose("decode_loop", str(self.decode_loop).lower(), ("own", "hf"))
+        self.decode_loop = str(self.decode_loop).lower()
         if self.curriculum is not None:
             choose("curriculum", self.curriculum, ("fixed", "linear", "adaptive"))
         try:

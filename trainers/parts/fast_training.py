@@ -93,6 +93,27 @@ def trainer_class():
         trims_padding: bool = True
         checkpointed_layers: float = 1.0
         width_bucket: int = WIDTH_BUCKET
+        # trainers.rollout.static_sampler.StaticSampler, set where the compiled decode applies (trainers.grpo)
+        static_sampler: Any = None
+
+        def _generate_single_turn(self, prompt_ids, images, multimodal_fields, num_generations,
+                                  has_tool_images=False):
+            if (self.static_sampler is None or self.use_vllm or self.use_transformers_continuous_batching
+                    or images is not None or multimodal_fields or has_tool_images):
+                return super()._generate_single_turn(prompt_ids, images, multimodal_fields, num_generations,
+                                                     has_tool_images)
+            from trl.extras.profiling import profiling_context
+            from trl.models import unwrap_model_for_generation
+
+            with (profiling_context(self, "transformers.generate"),
+                  unwrap_model_for_generation(self.model_wrapped, self.accelerator,
+                                              gather_deepspeed3_params=self.args.ds3_gather_for_generation,
+                                              generation_kwargs=self.generation_kwargs,
+                                              gradient_checkpointing_kwargs=self.args.gradient_checkpointing_kwargs)
+                  as unwrapped, torch.no_grad(), self._dist.summon_full_params(self.model_wrapped, recurse=False)):
+                completion_ids = self.static_sampler.sample(unwrapped, prompt_ids, self.max_completion_length,
+                                                            self.temperature)
+            return completion_ids, None
 
         def _prepare_inputs(self, generation_batch):
             inputs = self._grouped_inputs(generation_batch)

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 IGNORE = -100
 
@@ -60,9 +60,11 @@ def tokenize_rows(rows: list[dict[str, str]], tokenizer: Any, max_length: int) -
 
 
 def warm_sft(model_dir: str, rows: list[dict[str, str]], out_dir: str, schedule: SFTSchedule,
-             description: str = "SFT", console: Any = None) -> dict[int, float]:
+             description: str = "SFT", console: Any = None,
+             on_log: Callable[[int, dict[str, float]], None] | None = None) -> dict[int, float]:
     """Fine-tune the model in `model_dir` on `rows` ({"prompt", "completion"}, loss on the completion)
-    and save it (float32) with its tokenizer to `out_dir`. Returns the loss at each logged step."""
+    and save it (float32) with its tokenizer to `out_dir`. Returns the loss at each logged step, which
+    `on_log(step, {"loss": ...})` also sees (as `trainers.common.sft.sft`'s does)."""
     import torch
     from transformers import AutoModelForCausalLM, get_cosine_schedule_with_warmup
 
@@ -115,6 +117,8 @@ def warm_sft(model_dir: str, rows: list[dict[str, str]], out_dir: str, schedule:
             if step % schedule.logging_steps == 0 or step == schedule.steps:
                 logged[step] = loss.item()  # the loop's only host sync
                 progress.update(task, completed=step, info=f"loss {logged[step]:.3f}")
+                if on_log is not None:
+                    on_log(step, {"loss": logged[step]})
     os.makedirs(out_dir, exist_ok=True)
     model.save_pretrained(out_dir)
     tokenizer.save_pretrained(out_dir)

@@ -1,0 +1,79 @@
+"""The static sampler (trainers.rollout.static_sampler) against HF generate on a tiny model: the same greedy
+tokens for left-padded prompts of different lengths, with SDPA, the GQA decode attention and eager."""
+
+from __future__ import annotations
+
+import pytest
+
+from trainers.rollout import compiled_decode
+from trainers.rollout.static_sampler import StaticSampler, completions, unsupported_reason
+
+PROMPTS = [[5, 9, 14, 22, 31, 7], [40, 41], [3, 3, 3, 60, 61, 62, 63, 70, 71], [12]]
+
+
+def tiny(attention: str, seed: int = 0):
+    import torch
+    from transformers import Qwen2Config, Qwen2ForCausalLM
+
+    torch.manual_seed(seed)
+    config = Qwen2Config(vocab_size=96, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256,
+                         eos_token_id=2, pad_token_id=1, tie_word_embeddings=True, attn_implementation=attention)
+    return Qwen2ForCausalLM(config).eval()
+
+
+def hf_greedy(model, prompts, max_new):
+    import torch
+
+    width = max(map(len, prompts))
+    ids = torch.tensor([[1] * (width - len(p)) + p for p in prompts])
+    mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts])
+    out = model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=max_new, do_sample=False,
+                         eos_token_id=2, pad_token_id=1)
+    return completions(out[:, width:], [2])
+
+
+@pytest.mark.parametrize("attention", ["sdpa", "eager", "gqa"])
+def test_greedy_tokens_equal_hf_generate(attention):
+    import torch
+
+    model = tiny("sdpa" if attention == "gqa" else attention)
+    if attention == "gqa":
+        assert compiled_decode.use_gqa_decode_attention(model)
+    sampler = StaticSampler(max_cache_len=64, eos_token_ids=[2], pad_token_id=1, compiled=False)
+    with torch.no_grad():
+        expected = hf_greedy(model, PROMPTS, 20)
+        ours = sampler.sample(model, PROMPTS, 20, temperature=0)
+        again = sampler.sample(model, PROMPTS[::-1], 20, temperature=0)  # the cache is reset and reused
+    assert ours == expected
+    assert again == expected[::-1]
+    assert all(0 < len(c) <= 20 for c in ours)
+
+
+def test_sampled_completions_end_at_eos_and_follow_the_seed():
+    import torch
+
+    model = tiny("sdpa", seed=1)
+    sampler = StaticSampler(max_cache_len=32, eos_token_ids=[2, 5], pad_token_id=1, compiled=False)
+    with torch.no_grad():
+        torch.manual_seed(0)
+        first = sampler.sample(model, PROMPTS * 8, 40)  # a cache longer than asked for: grown to fit
+        torch.manual_seed(0)
+        second = sampler.sample(model, PROMPTS * 8, 40)
+    assert first == second
+    assert len({tuple(c) for c in first}) > 1
+    for completion in first:
+        assert all(t not in (2, 5) for t in completion[:-1])
+        assert completion[-1] in (2, 5) or len(completion) == 40
+    assert any(c[-1] in (2, 5) for c in first)
+
+
+def test_what_keeps_hf_generate():
+    assert unsupported_reason(1.0, 1.0, 0, None, 1.0, None, "sdpa") == ""
+    assert unsupported_reason(0.7, None, None, None, None, {}, "sdpa_gqa_decode") == ""
+    assert unsupported_reason(1.0, 0.9, 0, None, 1.0, None, "sdpa") == "top_p < 1"
+    assert unsupported_reason(1.0, 1.0, 50, None, 1.0, None, "sdpa") == "top_k"
+    assert unsupported_reason(1.0, 1.0, 0, 0.1, 1.0, None, "sdpa") == "min_p"
+    assert unsupported_reason(1.0, 1.0, 0, None, 1.1, None, "sdpa") == "repetition_penalty"
+    assert unsupported_reason(1.0, 1.0, 0, None, 1.0, {"suppress_tokens": [3]}, "sdpa") == "generation_kwargs"
+    assert "flash_attention_2" in unsupported_reason(1.0, 1.0, 0, None, 1.0, None, "flash_attention_2")

@@ -1,0 +1,154 @@
+"""Sampling on a static KV cache with the compiled decode step and little else per token.
+
+Why: with the decode step compiled (trainers.rollout.compiled_decode), what is left of HF generate's
+time per token is its Python loop: preparing inputs, rebuilding the 4-D attention mask from a 2-D one
+that grows every step, logits processors, stopping criteria. For a small model that is most of a
+GRPO step (SmolLM2-135M shape, one H100: about 4 ms per token for a batch of 128, of which the
+compiled forward is a fraction). Here the loop does only what plain sampling needs: one compiled
+forward, softmax at the temperature, a multinomial draw, and an in-place update of a mask kept at
+the cache's full length, with no host sync except a check every `CHECK_EVERY` tokens that some
+sequence is still running.
+
+Scope: temperature sampling (or greedy at temperature 0) with no top-k, top-p, min-p or repetition
+penalty, text-only inputs, on a model whose attention takes a boolean SDPA mask or an additive one
+(eager). `unsupported_reason` says what keeps a trainer on HF generate. tests/test_static_sampler.py
+checks it against HF generate: the same greedy tokens.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+CHECK_EVERY = 16  # tokens between host checks that some sequence is still running
+BOOL_MASK_ATTENTION = ("sdpa", "sdpa_gqa_decode")
+ADDITIVE_MASK_ATTENTION = ("eager",)
+
+
+def unsupported_reason(temperature: float, top_p: float | None, top_k: int | None, min_p: float | None,
+                       repetition_penalty: float | None, generation_kwargs: dict | None, attention: str | None) -> str:
+    """Why these sampling settings need HF generate ("" when the static sampler covers them)."""
+    if top_p is not None and top_p < 1.0:
+        return "top_p < 1"
+    if top_k:
+        return "top_k"
+    if min_p:
+        return "min_p"
+    if repetition_penalty not in (None, 1.0):
+        return "repetition_penalty"
+    if generation_kwargs:
+        return "generation_kwargs"
+    if attention not in BOOL_MASK_ATTENTION + ADDITIVE_MASK_ATTENTION:
+        return f"attention implementation {attention}"
+    if temperature < 0:
+        return "negative temperature"
+    return ""
+
+
+class StaticSampler:
+    """Completions for batches of token-id prompts; keeps one static cache (and so one compiled graph)
+    for as long as the batch size, cache length, dtype and device stay the same."""
+
+    def __init__(self, max_cache_len: int, eos_token_ids: Sequence[int], pad_token_id: int,
+                 compiled: bool = True, cache_bucket: int = 64) -> None:
+        self.max_cache_len = max_cache_len
+        self.eos_token_ids = list(eos_token_ids)
+        self.pad_token_id = pad_token_id
+        self.compiled = compiled
+        self.cache_bucket = cache_bucket
+        self._cache: Any = None
+        self._cache_key: tuple = ()
+
+    def sample(self, model: Any, prompt_ids: Sequence[Sequence[int]], max_new_tokens: int,
+               temperature: float = 1.0) -> list[list[int]]:
+        """One completion per prompt: its tokens up to and including the first EOS, at most
+        `max_new_tokens`."""
+        import torch
+
+        device = model.device
+        batch, width = len(prompt_ids), max(len(p) for p in prompt_ids)
+        length = max(self.max_cache_len, -(-(width + max_new_tokens) // self.cache_bucket) * self.cache_bucket)
+        ids = torch.full((batch, width), self.pad_token_id, dtype=torch.long)
+        real = torch.zeros((batch, width), dtype=torch.bool)
+        for row, prompt in enumerate(prompt_ids):
+            ids[row, width - len(prompt):] = torch.tensor(list(prompt), dtype=torch.long)
+            real[row, width - len(prompt):] = True
+        ids, real = ids.to(device), real.to(device)
+        cache = self._cache_for(model, batch, length)
+        additive = getattr(model.config, "_attn_implementation", None) in ADDITIVE_MASK_ATTENTION
+        dtype = next(model.parameters()).dtype
+        eos = torch.tensor(self.eos_token_ids, device=device)
+        slots = torch.arange(length, device=device)
+
+        # prefill: causal over real prompt tokens; a left-pad position sees only itself (a row with
+        # nothing to attend to would turn the softmax into NaN, and NaN times a zero weight stays NaN)
+        causal = slots[None, :width] <= torch.arange(width, device=device)[:, None]
+        allowed = causal[None] & real[:, None, :]
+        allowed |= torch.eye(width, dtype=torch.bool, device=device)[None]
+        prefill_mask = torch.zeros((batch, 1, width, length), dtype=torch.bool, device=device)
+        prefill_mask[:, 0, :, :width] = allowed
+        positions = (real.long().cumsum(-1) - 1).clamp(min=0)
+        logits = model(input_ids=ids, attention_mask=as_mask(prefill_mask, additive, dtype), position_ids=positions,
+                       past_key_values=cache, use_cache=True, logits_to_keep=1).logits[:, -1]
+
+        # decode: each step's token goes to cache slot width + step
+        decode_mask = torch.zeros((batch, 1, 1, length), dtype=torch.bool, device=device)
+        decode_mask[:, 0, 0, :width] = real
+        next_position = real.sum(-1)
+        forward = model.get_compiled_call(None) if self.compiled else model.__call__
+        out = torch.full((batch, max_new_tokens), self.pad_token_id, dtype=torch.long, device=device)
+        finished = torch.zeros(batch, dtype=torch.bool, device=device)
+        for step in range(max_new_tokens):
+            token = torch.where(finished, self.pad_token_id, draw(logits, temperature))
+            out[:, step] = token
+            finished |= torch.isin(token, eos)
+            if step == max_new_tokens - 1 or ((step + 1) % CHECK_EVERY == 0 and bool(finished.all())):
+                break
+            decode_mask[:, :, :, width + step] = True
+            logits = forward(input_ids=token[:, None], position_ids=(next_position + step)[:, None],
+                             attention_mask=as_mask(decode_mask, additive, dtype), past_key_values=cache,
+                             use_cache=True).logits[:, -1]
+        return completions(out.cpu(), self.eos_token_ids)
+
+    def _cache_for(self, model: Any, batch: int, length: int) -> Any:
+        import torch
+        from transformers import StaticCache
+
+        key = (batch, length, next(model.parameters()).dtype, str(model.device), id(model))
+        if self._cache is None or key != self._cache_key:
+            if self._cache is not None:
+                del self._cache
+                torch.cuda.empty_cache() if torch.cuda.is_available() else None
+            self._cache = StaticCache(config=model.config, max_cache_len=length)
+            self._cache_key = key
+        else:
+            self._cache.reset()
+        return self._cache
+
+
+def as_mask(allowed: Any, additive: bool, dtype: Any) -> Any:
+    """The boolean mask as the attention implementation takes it (additive: 0 or the dtype's minimum)."""
+    import torch
+
+    if not additive:
+        return allowed
+    return torch.zeros(allowed.shape, dtype=dtype, device=allowed.device).masked_fill(~allowed, torch.finfo(dtype).min)
+
+
+def draw(logits: Any, temperature: float) -> Any:
+    """A token per row: argmax at temperature 0, else a draw from softmax(logits / temperature)."""
+    import torch
+
+    if temperature == 0:
+        return logits.argmax(-1)
+    probs = torch.softmax(logits.float() / temperature, dim=-1)
+    return torch.multinomial(probs, 1).squeeze(1)
+
+
+def completions(tokens: Any, eos_token_ids: Sequence[int]) -> list[list[int]]:
+    """Each row cut after its first EOS token (kept), as TRL cuts HF generate's output."""
+    result = []
+    eos = set(eos_token_ids)
+    for row in tokens.tolist():
+        cut = next((i + 1 for i, token in enumerate(row) if token in eos), len(row))
+        result.append(row[:cut])
+    return result
