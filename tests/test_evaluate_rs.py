@@ -158,4 +158,5 @@ def test_static_cache_batches_give_the_plain_backends_text(tiny_model):
     want = plain.generate(prompts, 2, greedy)  # 8 sequences: batches of 3, 3, 2
     static = HFBackend(plain.model, plain.tokenizer, batch_size=3, compiled_decode=True)
     assert static.generate(prompts, 2, greedy) == want
+    assert static._sampler is not None  # our own decode loop ran (trainers.rollout.static_sampler)
     assert [len(group) for group in want] == [2, 2, 2, 2]

@@ -122,23 +122,45 @@ class HFBackend:
             kwargs["do_sample"] = False
         else:
             kwargs.update(do_sample=True, temperature=sampling.temperature, top_p=sampling.top_p, top_k=0)
+        sampler = None
         if self.compiled_decode and flat:
             from trainers.rollout.compiled_decode import cache_length, prompt_tokens
 
-            longest = prompt_tokens(flat, self.tokenizer)
-            kwargs.update(cache_implementation="static",
-                          max_cache_len=cache_length(longest, sampling.max_new_tokens))
+            length = cache_length(prompt_tokens(flat, self.tokenizer), sampling.max_new_tokens)
+            kwargs.update(cache_implementation="static", max_cache_len=length)
+            sampler = self._static_sampler(length, sampling)
         for start in range(0, len(flat), self.batch_size):
             chunk = flat[start : start + self.batch_size]
             real = len(chunk)
             if self.compiled_decode:  # one batch shape for the compiled step
                 chunk = chunk + [chunk[-1]] * (self.batch_size - real)
-            enc = self.tokenizer(chunk, return_tensors="pt", padding=True, add_special_tokens=False).to(device)
             with torch.no_grad():
-                out = self.model.generate(**enc, **kwargs)
-            new = out[:real, enc["input_ids"].shape[1] :]
+                if sampler is not None:
+                    ids = self.tokenizer(chunk, add_special_tokens=False)["input_ids"]
+                    new = sampler.sample(self.model, ids, sampling.max_new_tokens, sampling.temperature)[:real]
+                else:
+                    enc = self.tokenizer(chunk, return_tensors="pt", padding=True, add_special_tokens=False).to(device)
+                    new = self.model.generate(**enc, **kwargs)[:real, enc["input_ids"].shape[1] :]
             outputs.extend(self.tokenizer.batch_decode(new, skip_special_tokens=True))
         return [outputs[i * n : (i + 1) * n] for i in range(len(texts))]
+
+    def _static_sampler(self, length: int, sampling: Sampling) -> Any:
+        """Our own decode loop (trainers.rollout.static_sampler) where the sampling settings allow it,
+        kept across calls so its cache and compiled graph are reused; None to use HF generate."""
+        from trainers.rollout.static_sampler import StaticSampler, unsupported_reason
+
+        attention = getattr(self.model.config, "_attn_implementation", None)
+        top_p = 1.0 if sampling.greedy else sampling.top_p
+        if unsupported_reason(sampling.temperature, top_p, 0, None, 1.0, None, attention):
+            return None
+        sampler = getattr(self, "_sampler", None)
+        if sampler is None:
+            eos = self.model.generation_config.eos_token_id  # where HF generate would stop
+            eos = eos if isinstance(eos, (list, tuple)) else [eos if eos is not None else self.tokenizer.eos_token_id]
+            sampler = StaticSampler(length, list(eos), self.tokenizer.pad_token_id, compiled=self._on_gpu())
+            self._sampler = sampler
+        sampler.max_cache_len = max(sampler.max_cache_len, length)
+        return sampler
 
 
 CPU_KV_CACHE_GIB = "2"
