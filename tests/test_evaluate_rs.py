@@ -160,3 +160,26 @@ def test_static_cache_batches_give_the_plain_backends_text(tiny_model):
     assert static.generate(prompts, 2, greedy) == want
     assert static._sampler is not None  # our own decode loop ran (trainers.rollout.static_sampler)
     assert [len(group) for group in want] == [2, 2, 2, 2]
+
+
+def test_a_failing_decode_loop_falls_back_to_hf_generate(tiny_model, monkeypatch):
+    """Our own decode loop raising (a model or GPU it was never tried on) costs a warning, not the run:
+    HF generate's loop gives the same text, and is used from then on."""
+    from trainers.rollout.static_sampler import StaticSampler
+
+    env = rg.make("countdown-3to4")
+    from reasongym.adapters.trl import render_prompt
+
+    plain = HFBackend.from_pretrained(tiny_model, device="cpu", batch_size=3)
+    prompts = [render_prompt(env, t, plain.tokenizer) for t in env.tasks(n=2)]
+    greedy = Sampling(temperature=0.0, max_new_tokens=8)
+    want = plain.generate(prompts, 1, greedy)
+
+    def broken(self, *args, **kwargs):
+        raise RuntimeError("no graph for you")
+
+    monkeypatch.setattr(StaticSampler, "sample", broken)
+    static = HFBackend(plain.model, plain.tokenizer, batch_size=3, compiled_decode=True)
+    with pytest.warns(RuntimeWarning, match="our own decode loop failed .*no graph for you"):
+        assert static.generate(prompts, 1, greedy) == want
+    assert static._sampler is None and static.generate(prompts, 1, greedy) == want

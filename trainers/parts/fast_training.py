@@ -111,8 +111,18 @@ def trainer_class():
                                               generation_kwargs=self.generation_kwargs,
                                               gradient_checkpointing_kwargs=self.args.gradient_checkpointing_kwargs)
                   as unwrapped, torch.no_grad(), self._dist.summon_full_params(self.model_wrapped, recurse=False)):
-                completion_ids = self.static_sampler.sample(unwrapped, prompt_ids, self.max_completion_length,
-                                                            self.temperature)
+                try:
+                    completion_ids = self.static_sampler.sample(unwrapped, prompt_ids, self.max_completion_length,
+                                                                self.temperature)
+                except Exception as error:  # a model or GPU our loop was not tried on: HF's loop from here on
+                    from trainers.rollout.static_sampler import warn_fallback
+
+                    self.static_sampler = None
+                    warn_fallback(error)
+                    completion_ids = None
+            if completion_ids is None:
+                return super()._generate_single_turn(prompt_ids, images, multimodal_fields, num_generations,
+                                                     has_tool_images)
             return completion_ids, None
 
         def _prepare_inputs(self, generation_batch):

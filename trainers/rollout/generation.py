@@ -137,8 +137,15 @@ class HFBackend:
             with torch.no_grad():
                 if sampler is not None:
                     ids = self.tokenizer(chunk, add_special_tokens=False)["input_ids"]
-                    new = sampler.sample(self.model, ids, sampling.max_new_tokens, sampling.temperature)[:real]
-                else:
+                    try:
+                        new = sampler.sample(self.model, ids, sampling.max_new_tokens, sampling.temperature)[:real]
+                    except Exception as error:  # a model or GPU our loop was not tried on: HF's loop from here on
+                        from trainers.rollout.static_sampler import warn_fallback
+
+                        warn_fallback(error)
+                        sampler = self._sampler = None
+                        self._sampler_failed = True
+                if sampler is None:
                     enc = self.tokenizer(chunk, return_tensors="pt", padding=True, add_special_tokens=False).to(device)
                     new = self.model.generate(**enc, **kwargs)[:real, enc["input_ids"].shape[1] :]
             outputs.extend(self.tokenizer.batch_decode(new, skip_special_tokens=True))
@@ -151,7 +158,7 @@ class HFBackend:
 
         attention = getattr(self.model.config, "_attn_implementation", None)
         top_p = 1.0 if sampling.greedy else sampling.top_p
-        if unsupported_reason(sampling.temperature, top_p, 0, None, 1.0, None, attention):
+        if getattr(self, "_sampler_failed", False) or unsupported_reason(sampling.temperature, top_p, 0, None, 1.0, None, attention):
             return None
         sampler = getattr(self, "_sampler", None)
         if sampler is None:

@@ -125,6 +125,14 @@ class StaticSampler:
         return self._cache
 
 
+def warn_fallback(error: Exception) -> None:
+    """Say that our loop failed and HF generate's takes over (callers catch the error and switch)."""
+    import warnings
+
+    warnings.warn(f"our own decode loop failed ({type(error).__name__}: {error}); HF generate's loop samples "
+                  "from here on (--decode-loop hf picks it from the start)", RuntimeWarning, stacklevel=3)
+
+
 def as_mask(allowed: Any, additive: bool, dtype: Any) -> Any:
     """The boolean mask as the attention implementation takes it (additive: 0 or the dtype's minimum)."""
     import torch
