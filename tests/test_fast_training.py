@@ -167,3 +167,29 @@ def test_grouping_is_refused_where_it_would_change_the_loss():
     assert "several optimizer steps" in fast_training.groups_by_length(args(steps_per_generation=8))[1]
     assert "quantile" in fast_training.groups_by_length(args(top_entropy_quantile=0.2))[1]
 
+
+
+def test_generation_uses_our_decode_loop_and_falls_back_to_trls(policy):
+    """With a static sampler set, the trainer's single-turn generation is ours: greedy, the same tokens
+    as TRL's own HF generate path. A sampler that raises costs a warning, and TRL's path takes over."""
+    from trainers.rollout.static_sampler import StaticSampler
+
+    model, tokenizer = policy
+    trainer = _trainer(fast_training.trainer_class(), model, tokenizer, "dapo")
+    trainer.temperature = 0.0
+    trainer.generation_config.do_sample = False
+    trainer.generation_kwargs["do_sample"] = False
+    prompts = [[5, 9, 14, 22], [40, 41], [3, 60, 61, 62, 63, 70]]
+    theirs, _ = trainer._generate_single_turn(prompts, None, {}, 1)
+    trainer.static_sampler = StaticSampler(32, trainer.eos_token_ids, tokenizer.pad_token_id, compiled=False)
+    ours, logprobs = trainer._generate_single_turn(prompts, None, {}, 1)
+    assert ours == theirs and logprobs is None
+
+    class Broken(StaticSampler):
+        def sample(self, *args, **kwargs):
+            raise RuntimeError("no graph for you")
+
+    trainer.static_sampler = Broken(32, trainer.eos_token_ids, tokenizer.pad_token_id, compiled=False)
+    with pytest.warns(RuntimeWarning, match="our own decode loop failed"):
+        assert trainer._generate_single_turn(prompts, None, {}, 1)[0] == theirs
+    assert trainer.static_sampler is None
