@@ -6,7 +6,7 @@
 #            `--model M` (the pretrained recipe: bf16 weights, compiled decode, the recipe's 64 x 2 micro-batches,
 #            length-grouped and trimmed, our own decode loop), the headline form with HF generate's loop
 #            (--decode-loop hf; HF_LOOP=0 skips it) and with TRL's padded micro-batches (--trim-padding false;
-#            PADDED=0 skips it). Completions per second from TRL's step_time.
+#            PADDED=0 skips it). TRL_DEFAULTS=0 skips the first run. Completions per second from TRL's step_time.
 #   3b:      `python -m trainers.grpo --env countdown-3to4 --model <folder named Qwen2.5-3B-Instruct>`, so the
 #            Mini-R1 recipe is picked by name; 96 completions of up to 1024 tokens per step (as gpu_scale.sh).
 #   0.5b, 1.5b: the same headline form with a folder named Qwen2.5-<size>-Instruct: no recipe is written for
@@ -25,8 +25,8 @@ for part in ${PARTS:-smollm2 3b}; do
       S=/tmp/smollm2-135m-shape
       python3 benchmarks/gpu_scale.py build --shape smollm2-135m --out "$S" | tee "$OUT/build_smollm2.json"
       SMALL="--model $S --num_generations 8 --max_completion_length 256"
-      run S_before_trl_defaults $SMALL --config none --bf16 true --per_device_train_batch_size 16 \
-          --gradient_accumulation_steps 8
+      [ "${TRL_DEFAULTS:-1}" = 1 ] && run S_before_trl_defaults $SMALL --config none --bf16 true \
+          --per_device_train_batch_size 16 --gradient_accumulation_steps 8
       run S_after_headline $SMALL
       [ "${HF_LOOP:-1}" = 1 ] && run S_after_headline_hf_loop $SMALL --decode-loop hf
       [ "${PADDED:-1}" = 1 ] && run S_after_headline_padded $SMALL --trim-padding false
