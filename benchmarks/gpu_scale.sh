@@ -11,7 +11,7 @@
 #        trimmed      + length-grouped micro-batches with padding trimmed
 #        half_ckpt    + gradient checkpointing on half of the layers (what the recipe now sets)
 #        own_loop     + our own decode loop (trainers.rollout.static_sampler): the recipe's defaults today
-#        no_ckpt_mb4  the defaults without gradient checkpointing, micro-batches of 4 (x 24 accumulation steps)
+#        no_ckpt_mb4  trimmed, no gradient checkpointing, micro-batches of 4 (x 24 accumulation steps), HF's loop
 set -uo pipefail
 source "$(dirname "$0")/gpu_setup.sh"
 SHAPE=${SHAPE:-3b}
@@ -41,7 +41,7 @@ for run in ${RUNS:-compiled half_ckpt own_loop}; do
     half_ckpt) grpo D_trimmed_half_ckpt --checkpointed-layers 0.5 --decode-loop hf ;;
     own_loop) grpo E_own_decode_loop ;;
     no_ckpt_mb4) grpo F_no_ckpt_mb4 --gradient_checkpointing false --per_device_train_batch_size 4 \
-                     --gradient_accumulation_steps 24 ;;
+                     --gradient_accumulation_steps 24 --decode-loop hf ;;
     *) echo "unknown run $run"; continue ;;
   esac
 done
