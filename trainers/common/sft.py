@@ -1,4 +1,5 @@
-"""The one supervised fine-tuning routine: the default policy's warm start and each rejection-sampling round.
+"""Supervised fine-tuning through TRL's SFTTrainer: each rejection-sampling round. (The default policy's
+warm start, one process on a small model, has its own loop: trainers.policies.warm_sft.)
 
 Prompt-completion rows (loss on the completion only; the prompt is the same text GRPO
 sees, chat template and pre-fill included) through TRL's SFTTrainer, so it runs under

@@ -9,7 +9,8 @@ held as one padded tensor on the device, and each step indexes a batch from it. 
 optimizer and the schedule are SFTTrainer's defaults as the warm start set them: mean token
 cross-entropy over completion tokens, AdamW (betas 0.9/0.999, eps 1e-8, weight decay as given),
 gradients clipped to norm 1.0, cosine schedule with linear warm-up, bf16 autocast over float32
-weights where asked. tests/test_warm_sft.py checks it lands on the same weights as `sft()`.
+weights where asked. tests/test_warm_sft.py checks it against `trainers.common.sft.sft`: the same tokens
+and loss mask, and the same loss at every step.
 
 The warm start is built by one process while any others wait (see `default_policy`), so nothing
 here is distributed.

@@ -83,6 +83,8 @@ class HFBackend:
             tokenizer.pad_token = tokenizer.eos_token
         tokenizer.padding_side = "left"
         self.compiled_decode = compiled_decode if compiled_decode is not None else self._on_gpu()
+        self._sampler: Any = None  # our own decode loop, once a call has made it (see _static_sampler)
+        self._sampler_failed = False
         if self.compiled_decode:
             from trainers.rollout.compiled_decode import use_gqa_decode_attention
 
@@ -158,9 +160,9 @@ class HFBackend:
 
         attention = getattr(self.model.config, "_attn_implementation", None)
         top_p = 1.0 if sampling.greedy else sampling.top_p
-        if getattr(self, "_sampler_failed", False) or unsupported_reason(sampling.temperature, top_p, 0, None, 1.0, None, attention):
+        if self._sampler_failed or unsupported_reason(sampling.temperature, top_p, 0, None, 1.0, None, attention):
             return None
-        sampler = getattr(self, "_sampler", None)
+        sampler = self._sampler
         if sampler is None:
             eos = self.model.generation_config.eos_token_id  # where HF generate would stop
             eos = eos if isinstance(eos, (list, tuple)) else [eos if eos is not None else self.tokenizer.eos_token_id]
