@@ -98,12 +98,22 @@ def trainer_class():
 
         def _generate_single_turn(self, prompt_ids, images, multimodal_fields, num_generations,
                                   has_tool_images=False):
-            if (self.static_sampler is None or self.use_vllm or self.use_transformers_continuous_batching
+            completion_ids = None
+            if not (self.static_sampler is None or self.use_vllm or self.use_transformers_continuous_batching
                     or images is not None or multimodal_fields or has_tool_images):
+                completion_ids = self._own_loop_completions(prompt_ids)
+            if completion_ids is None:
                 return super()._generate_single_turn(prompt_ids, images, multimodal_fields, num_generations,
                                                      has_tool_images)
+            return completion_ids, None
+
+        def _own_loop_completions(self, prompt_ids):
+            """Completions from `static_sampler`, inside TRL's generation contexts; None (and HF's loop from
+            here on) if it fails on a model or GPU it was not tried on."""
             from trl.extras.profiling import profiling_context
             from trl.models import unwrap_model_for_generation
+
+            from trainers.rollout.static_sampler import warn_fallback
 
             with (profiling_context(self, "transformers.generate"),
                   unwrap_model_for_generation(self.model_wrapped, self.accelerator,
@@ -112,18 +122,12 @@ def trainer_class():
                                               gradient_checkpointing_kwargs=self.args.gradient_checkpointing_kwargs)
                   as unwrapped, torch.no_grad(), self._dist.summon_full_params(self.model_wrapped, recurse=False)):
                 try:
-                    completion_ids = self.static_sampler.sample(unwrapped, prompt_ids, self.max_completion_length,
-                                                                self.temperature)
-                except Exception as error:  # a model or GPU our loop was not tried on: HF's loop from here on
-                    from trainers.rollout.static_sampler import warn_fallback
-
+                    return self.static_sampler.sample(unwrapped, prompt_ids, self.max_completion_length,
+                                                      self.temperature)
+                except Exception as error:
                     self.static_sampler = None
                     warn_fallback(error)
-                    completion_ids = None
-            if completion_ids is None:
-                return super()._generate_single_turn(prompt_ids, images, multimodal_fields, num_generations,
-                                                     has_tool_images)
-            return completion_ids, None
+                    return None
 
         def _prepare_inputs(self, generation_batch):
             inputs = self._grouped_inputs(generation_batch)

@@ -109,6 +109,14 @@ def default_policy(env_id: str, env_kwargs: dict[str, Any] | None = None, warm: 
 def build_warm_policy(env_id: str, env_kwargs: dict[str, Any], warm: WarmStart, out_dir: str,
                       console: Any = None) -> None:
     """Tokenizer and model built on the env's own text, then SFT on its reference completions."""
+    rows = untrained_policy(env_id, env_kwargs, warm, out_dir)
+    warm_sft(out_dir, rows, out_dir, warm_schedule(warm), description="warm start: SFT on solver completions",
+             console=console)
+
+
+def untrained_policy(env_id: str, env_kwargs: dict[str, Any], warm: WarmStart, out_dir: str) -> list[dict[str, str]]:
+    """Write the warm start's tokenizer and untrained model to `out_dir`; return its SFT rows
+    ({"prompt", "completion"}, prompts as that tokenizer renders them)."""
     import reasongym as rg
     from trainers.common.models import load_tokenizer
 
@@ -123,9 +131,7 @@ def build_warm_policy(env_id: str, env_kwargs: dict[str, Any], warm: WarmStart, 
     tokenizer = load_tokenizer(out_dir, padding_side=None)
     retries = int(len(tasks) * warm.retry_share)
     rows = [{"prompt": prompt_text(env, task, tokenizer), "completion": completion} for task, completion in pairs[retries:]]
-    rows += retry_rows(env_id, env_kwargs, tasks[:retries], tokenizer)
-    warm_sft(out_dir, rows, out_dir, warm_schedule(warm), description="warm start: SFT on solver completions",
-             console=console)
+    return rows + retry_rows(env_id, env_kwargs, tasks[:retries], tokenizer)
 
 
 def warm_schedule(warm: WarmStart) -> SFTSchedule:

@@ -19,6 +19,8 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
+from trainers.rollout.compiled_decode import PROMPT_BUCKET, cache_length
+
 CHECK_EVERY = 16  # tokens between host checks that some sequence is still running
 BOOL_MASK_ATTENTION = ("sdpa", "sdpa_gqa_decode")
 ADDITIVE_MASK_ATTENTION = ("eager",)
@@ -49,7 +51,7 @@ class StaticSampler:
     for as long as the batch size, cache length, dtype and device stay the same."""
 
     def __init__(self, max_cache_len: int, eos_token_ids: Sequence[int], pad_token_id: int,
-                 compiled: bool = True, cache_bucket: int = 64) -> None:
+                 compiled: bool = True, cache_bucket: int = PROMPT_BUCKET) -> None:
         self.max_cache_len = max_cache_len
         self.eos_token_ids = list(eos_token_ids)
         self.pad_token_id = pad_token_id
@@ -66,7 +68,7 @@ class StaticSampler:
 
         device = model.device
         batch, width = len(prompt_ids), max(len(p) for p in prompt_ids)
-        length = max(self.max_cache_len, -(-(width + max_new_tokens) // self.cache_bucket) * self.cache_bucket)
+        length = max(self.max_cache_len, cache_length(width, max_new_tokens, self.cache_bucket))
         ids = torch.full((batch, width), self.pad_token_id, dtype=torch.long)
         real = torch.zeros((batch, width), dtype=torch.bool)
         for row, prompt in enumerate(prompt_ids):
