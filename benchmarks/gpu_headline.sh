@@ -5,8 +5,9 @@
 #            defaults: float32 weights under autocast, the compiled decode off) against the headline form
 #            `--model M` (the pretrained recipe: bf16 weights, compiled decode, the recipe's 64 x 2 micro-batches,
 #            length-grouped and trimmed, our own decode loop), the headline form with HF generate's loop
-#            (--decode-loop hf; HF_LOOP=0 skips it) and with TRL's padded micro-batches (--trim-padding false;
-#            PADDED=0 skips it). TRL_DEFAULTS=0 skips the first run. Completions per second from TRL's step_time.
+#            (--decode-loop hf; HF_LOOP=0 skips it), with every layer checkpointed as TRL's default does
+#            (--gradient_checkpointing true; CKPT=0 skips it) and with TRL's padded micro-batches
+#            (--trim-padding false; PADDED=0 skips it). TRL_DEFAULTS=0 skips the first run. Completions per second from TRL's step_time.
 #   3b:      `python -m trainers.grpo --env countdown-3to4 --model <folder named Qwen2.5-3B-Instruct>`, so the
 #            Mini-R1 recipe is picked by name; 96 completions of up to 1024 tokens per step (as gpu_scale.sh).
 #   0.5b, 1.5b: the same headline form with a folder named Qwen2.5-<size>-Instruct: no recipe is written for
@@ -29,9 +30,10 @@ for part in ${PARTS:-smollm2 3b}; do
           --per_device_train_batch_size 16 --gradient_accumulation_steps 8
       run S_after_headline $SMALL
       [ "${HF_LOOP:-1}" = 1 ] && run S_after_headline_hf_loop $SMALL --decode-loop hf
+      [ "${CKPT:-1}" = 1 ] && run S_after_headline_ckpt $SMALL --gradient_checkpointing true
       [ "${PADDED:-1}" = 1 ] && run S_after_headline_padded $SMALL --trim-padding false
       python3 benchmarks/gpu_scale.py report --runs /tmp/S_before_trl_defaults /tmp/S_after_headline \
-          /tmp/S_after_headline_hf_loop /tmp/S_after_headline_padded --completions-per-process 128 \
+          /tmp/S_after_headline_hf_loop /tmp/S_after_headline_ckpt /tmp/S_after_headline_padded --completions-per-process 128 \
           --json "$OUT/smollm2.json" | tee "$OUT/smollm2.txt" ;;
     3b)
       M=/tmp/Qwen2.5-3B-Instruct

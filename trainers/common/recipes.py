@@ -142,14 +142,17 @@ def parameter_count(model: str) -> int | None:
 
 def sized_values(params: int | None, gpu: bool = False) -> tuple[dict[str, Any], str]:
     """Learning rate, batch and memory settings by model size (what published GRPO runs use at these sizes).
-    A small model on a GPU trains in few, large micro-batches: at SmolLM2-135M's shape, 64 x 2 instead of
-    16 x 8 for the same 128 completions took a GRPO step from 3.1 to 1.9 s on one H100 (docs/benchmarks.md)."""
+    A small model on a GPU trains in few, large micro-batches without recomputing activations: at SmolLM2-135M's
+    shape, 64 x 2 instead of 16 x 8 for the same 128 completions took a GRPO step from 3.1 to 1.9 s on one H100,
+    and its activations fit many times over, so gradient checkpointing (TRL's default) only costs time."""
     if params is None:
         return {"learning_rate": 1e-6}, "size unknown: the settings for a 1-3B model"
     billions = params / 1e9
     if billions < 0.3:
         values = {"learning_rate": 1e-5, "per_device_train_batch_size": 64 if gpu else 16,
                   "gradient_accumulation_steps": 2}
+        if gpu:
+            values["gradient_checkpointing"] = False
     elif billions < 1.0:
         values = {"learning_rate": 3e-6, "per_device_train_batch_size": 8, "gradient_accumulation_steps": 4}
     elif billions < 4.0:
