@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from trainers.rollout import compiled_decode
-from trainers.rollout.static_sampler import StaticSampler, completions, unsupported_reason
+from trainers.rollout.static_sampler import StaticSampler, completions, nucleus, unsupported_reason
 
 PROMPTS = [[5, 9, 14, 22, 31, 7], [40, 41], [3, 3, 3, 60, 61, 62, 63, 70, 71], [12]]
 
@@ -71,9 +71,40 @@ def test_sampled_completions_end_at_eos_and_follow_the_seed():
 def test_what_keeps_hf_generate():
     assert unsupported_reason(1.0, 1.0, 0, None, 1.0, None, "sdpa") == ""
     assert unsupported_reason(0.7, None, None, None, None, {}, "sdpa_gqa_decode") == ""
-    assert unsupported_reason(1.0, 0.9, 0, None, 1.0, None, "sdpa") == "top_p < 1"
+    assert unsupported_reason(1.0, 0.9, 0, None, 1.0, None, "sdpa") == ""  # nucleus sampling is ours too
+    assert unsupported_reason(1.0, 0.0, 0, None, 1.0, None, "sdpa") == "top_p outside (0, 1]"
     assert unsupported_reason(1.0, 1.0, 50, None, 1.0, None, "sdpa") == "top_k"
     assert unsupported_reason(1.0, 1.0, 0, 0.1, 1.0, None, "sdpa") == "min_p"
     assert unsupported_reason(1.0, 1.0, 0, None, 1.1, None, "sdpa") == "repetition_penalty"
     assert unsupported_reason(1.0, 1.0, 0, None, 1.0, {"suppress_tokens": [3]}, "sdpa") == "generation_kwargs"
     assert "flash_attention_2" in unsupported_reason(1.0, 1.0, 0, None, 1.0, None, "flash_attention_2")
+
+
+@pytest.mark.parametrize("top_p", [0.05, 0.5, 0.9, 0.99])
+def test_the_nucleus_is_the_set_transformers_keeps(top_p):
+    import torch
+    from transformers.generation.logits_process import TopPLogitsWarper
+
+    torch.manual_seed(3)
+    logits = torch.randn(16, 96) * 3
+    logits[0] = 0.0  # ties: a flat row
+    ours = torch.isfinite(nucleus(logits, top_p))
+    theirs = torch.isfinite(TopPLogitsWarper(top_p)(None, logits.clone()))
+    assert torch.equal(ours, theirs)
+    assert ours.sum(-1).min() >= 1
+    kept_mass = (logits.softmax(-1) * ours).sum(-1)
+    assert bool((kept_mass >= top_p - 1e-6).all())
+
+
+def test_nucleus_sampling_draws_only_from_the_nucleus():
+    import torch
+
+    model = tiny("sdpa", seed=2)
+    sampler = StaticSampler(max_cache_len=32, eos_token_ids=[2], pad_token_id=1, compiled=False)
+    with torch.no_grad():
+        torch.manual_seed(0)
+        narrow = sampler.sample(model, PROMPTS * 4, 12, temperature=1.0, top_p=1e-6)  # only the top token
+        greedy = sampler.sample(model, PROMPTS * 4, 12, temperature=0)
+        wide = sampler.sample(model, PROMPTS * 4, 12, temperature=1.0, top_p=0.95)
+    assert narrow == greedy
+    assert wide != greedy

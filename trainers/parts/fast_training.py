@@ -123,7 +123,7 @@ def trainer_class():
                   as unwrapped, torch.no_grad(), self._dist.summon_full_params(self.model_wrapped, recurse=False)):
                 try:
                     return self.static_sampler.sample(unwrapped, prompt_ids, self.max_completion_length,
-                                                      self.temperature)
+                                                      self.temperature, self.top_p if self.top_p is not None else 1.0)
                 except Exception as error:
                     self.static_sampler = None
                     warn_fallback(error)

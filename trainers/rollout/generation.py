@@ -140,7 +140,8 @@ class HFBackend:
                 if sampler is not None:
                     ids = self.tokenizer(chunk, add_special_tokens=False)["input_ids"]
                     try:
-                        new = sampler.sample(self.model, ids, sampling.max_new_tokens, sampling.temperature)[:real]
+                        new = sampler.sample(self.model, ids, sampling.max_new_tokens, sampling.temperature,
+                                             1.0 if sampling.greedy else sampling.top_p)[:real]
                     except Exception as error:  # a model or GPU our loop was not tried on: HF's loop from here on
                         from trainers.rollout.static_sampler import warn_fallback
 

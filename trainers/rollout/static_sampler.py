@@ -9,8 +9,8 @@ forward, softmax at the temperature, a multinomial draw, and an in-place update 
 the cache's full length, with no host sync except a check every `CHECK_EVERY` tokens that some
 sequence is still running.
 
-Scope: temperature sampling (or greedy at temperature 0) with no top-k, top-p, min-p or repetition
-penalty, text-only inputs, on a model whose attention takes a boolean SDPA mask or an additive one
+Scope: temperature sampling (or greedy at temperature 0), optionally nucleus (top-p), with no top-k,
+min-p or repetition penalty, text-only inputs, on a model whose attention takes a boolean SDPA mask or an additive one
 (eager). `unsupported_reason` says what keeps a trainer on HF generate. tests/test_static_sampler.py
 checks it against HF generate: the same greedy tokens.
 """
@@ -29,8 +29,8 @@ ADDITIVE_MASK_ATTENTION = ("eager",)
 def unsupported_reason(temperature: float, top_p: float | None, top_k: int | None, min_p: float | None,
                        repetition_penalty: float | None, generation_kwargs: dict | None, attention: str | None) -> str:
     """Why these sampling settings need HF generate ("" when the static sampler covers them)."""
-    if top_p is not None and top_p < 1.0:
-        return "top_p < 1"
+    if top_p is not None and not 0.0 < top_p <= 1.0:
+        return "top_p outside (0, 1]"
     if top_k:
         return "top_k"
     if min_p:
@@ -61,7 +61,7 @@ class StaticSampler:
         self._cache_key: tuple = ()
 
     def sample(self, model: Any, prompt_ids: Sequence[Sequence[int]], max_new_tokens: int,
-               temperature: float = 1.0) -> list[list[int]]:
+               temperature: float = 1.0, top_p: float = 1.0) -> list[list[int]]:
         """One completion per prompt: its tokens up to and including the first EOS, at most
         `max_new_tokens`."""
         import torch
@@ -100,7 +100,7 @@ class StaticSampler:
         out = torch.full((batch, max_new_tokens), self.pad_token_id, dtype=torch.long, device=device)
         finished = torch.zeros(batch, dtype=torch.bool, device=device)
         for step in range(max_new_tokens):
-            token = torch.where(finished, self.pad_token_id, draw(logits, temperature))
+            token = torch.where(finished, self.pad_token_id, draw(logits, temperature, top_p))
             out[:, step] = token
             finished |= torch.isin(token, eos)
             if step == max_new_tokens - 1 or ((step + 1) % CHECK_EVERY == 0 and bool(finished.all())):
@@ -144,14 +144,30 @@ def as_mask(allowed: Any, additive: bool, dtype: Any) -> Any:
     return torch.zeros(allowed.shape, dtype=dtype, device=allowed.device).masked_fill(~allowed, torch.finfo(dtype).min)
 
 
-def draw(logits: Any, temperature: float) -> Any:
-    """A token per row: argmax at temperature 0, else a draw from softmax(logits / temperature)."""
+def draw(logits: Any, temperature: float, top_p: float = 1.0) -> Any:
+    """A token per row: argmax at temperature 0, else a draw from softmax(logits / temperature),
+    restricted to the nucleus when top_p < 1."""
     import torch
 
     if temperature == 0:
         return logits.argmax(-1)
-    probs = torch.softmax(logits.float() / temperature, dim=-1)
-    return torch.multinomial(probs, 1).squeeze(1)
+    scaled = logits.float() / temperature
+    if top_p < 1.0:
+        scaled = nucleus(scaled, top_p)
+    return torch.multinomial(torch.softmax(scaled, dim=-1), 1).squeeze(1)
+
+
+def nucleus(scaled: Any, top_p: float) -> Any:
+    """The logits with everything outside each row's nucleus set to -inf: the most likely tokens whose
+    probabilities, taken in descending order, first reach top_p (the top token always stays), the set
+    transformers' TopPLogitsWarper keeps."""
+    import torch
+
+    ascending, order = torch.sort(scaled, dim=-1)
+    cumulative = ascending.softmax(dim=-1).cumsum(dim=-1)
+    drop = cumulative <= 1 - top_p
+    drop[..., -1] = False
+    return scaled.masked_fill(drop.scatter(-1, order, drop), float("-inf"))
 
 
 def completions(tokens: Any, eos_token_ids: Sequence[int]) -> list[list[int]]:
