@@ -31,7 +31,7 @@ def _trainer(cls, model, tokenizer, loss_type: str, accumulation: int = 2):
                   train_dataset=data, processing_class=tokenizer)
     trainer.model.train()
     trainer.current_gradient_accumulation_steps = accumulation
-    trainer.width_bucket = 2  # the tiny batch's widths are a few columns, not the GPU's 64 (odd ends get rounded)
+    trainer.width_bucket = 2  # the tiny batch's widths are a few columns, not the GPU's 128 (odd ends get rounded)
     return trainer
 
 

@@ -26,6 +26,7 @@ from trainers.common import preflight
 from trainers.parts import demo, fast_training
 from trainers.rollout import compiled_decode, static_sampler
 from trainers.common import recipes
+from trainers.common.cuda_attention import avoid_cudnn_attention
 from trainers.common.cli import RecipeError, TrainerCLI, open_env, run_entry_point
 from trainers.common.options import GRPOOptions
 from trainers.common.models import LOAD_HINTS, load_kwargs, load_tokenizer, save_policy
@@ -93,7 +94,7 @@ def build_trainer(options: GRPOOptions, config_kwargs: dict[str, Any], console: 
 
     from trl import GRPOConfig
 
-    from trainers.common.callbacks import MetricsLogCallback, TimeBudgetCallback
+    from trainers.common.callbacks import MetricsLogCallback, NonFiniteGradientStop, TimeBudgetCallback
     from trainers.common.progress import StepProgressCallback
 
     args = GRPOConfig(**config_kwargs)
@@ -104,6 +105,7 @@ def build_trainer(options: GRPOOptions, config_kwargs: dict[str, Any], console: 
     if telemetry.is_main_process():
         describe_run(console, env, plan, len(train_tasks), evaluation, scheduler, levels)
     callbacks.append(MetricsLogCallback(args.output_dir, title=f"GRPO on {env.env_id}"))  # after curriculum keys
+    callbacks.append(NonFiniteGradientStop(lambda text: console.print(f"[bold red]{text}[/]")))
     if options.max_train_minutes:
         callbacks.append(TimeBudgetCallback(options.max_train_minutes))
     if args.disable_tqdm:
@@ -241,6 +243,9 @@ def check_config(options: GRPOOptions, config_kwargs: dict[str, Any], console: C
     plan = preflight.check_batch(config_kwargs)
     precision_given = "bf16" in config_kwargs or "fp16" in config_kwargs
     config_kwargs.update(preflight.check_devices(config_kwargs))
+    attention = "" if config_kwargs.get("use_cpu") else avoid_cudnn_attention()
+    if attention and console is not None and telemetry.is_main_process():
+        console.print(f"[bold]attention[/] {attention}")
     small = compiled_decode.small_policy_precision(config_kwargs, precision_given, built_here(options.model),
                                                    options.compiled_decode, tf32_supported())
     if small:

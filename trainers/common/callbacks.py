@@ -1,7 +1,9 @@
-"""Trainer callbacks shared by the trainers: metric log + reward curve, run summary, time budget."""
+"""Trainer callbacks shared by the trainers: metric log + reward curve, run summary, time budget, and a
+stop when the gradient norm turns non-finite."""
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from typing import Any
@@ -37,6 +39,28 @@ class TimeBudgetCallback(TrainerCallback):
             stop = bool(flag.item())
         if stop:
             control.should_training_stop = True
+
+
+class NonFiniteGradientStop(TrainerCallback):
+    """Stop training when a logged `grad_norm` is NaN or infinite, and say so. Why: clipping a NaN
+    gradient writes NaN into every weight, after which sampling from the policy fails on the GPU with a
+    device-side assert (or the run goes on training nothing); stopping at the first such log keeps the
+    last checkpoint and the metrics readable. `stopped_at` is the step, for the run's summary."""
+
+    def __init__(self, say: Any = print):
+        self.say = say
+        self.stopped_at: int | None = None
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        norm = (logs or {}).get("grad_norm")
+        if self.stopped_at is not None or not isinstance(norm, (int, float)) or math.isfinite(norm):
+            return
+        self.stopped_at = state.global_step
+        control.should_training_stop = True
+        if state.is_world_process_zero:
+                self.say(f"training stopped at step {state.global_step}: the gradient norm is {norm}, so the weights "
+                     "are no longer finite. Check the learning rate and precision (--bf16); on Hopper GPUs with "
+                     "REASONGYM_CUDNN_ATTENTION=1, unset it.")
 
 
 class MetricsLogCallback(TrainerCallback):

@@ -29,9 +29,11 @@ def sft(model_dir: str, rows: list[dict[str, str]], out_dir: str, config: dict[s
     from transformers import PrinterCallback, ProgressCallback, TrainerCallback
     from trl import SFTConfig, SFTTrainer
 
+    from trainers.common.cuda_attention import avoid_cudnn_attention
     from trainers.common.progress import StepProgressCallback, quiet_libraries
 
     quiet_libraries()
+    avoid_cudnn_attention()
     gpu_bf16 = torch.cuda.is_available() and torch.cuda.is_bf16_supported()
     defaults: dict[str, Any] = {
         "output_dir": out_dir, "save_strategy": "no", "report_to": "none", "gradient_checkpointing": False,

@@ -30,8 +30,9 @@ from typing import Any
 GROUPING_FREE_LOSSES = ("grpo", "dr_grpo", "dapo", "cispo", "sapo", "luspo", "vespo")
 # trimmed widths are rounded up to this many columns: attention kernels (cuDNN's on Hopper) build a plan
 # per sequence length, and a new length in every micro-batch made trimmed steps slower than padded ones
-# (one H100, 3B shape: training pass 6.4-6.8 s against 5.8 s); rounded, the lengths repeat and plans are reused
-WIDTH_BUCKET = 64
+# (one H100, 3B shape: training pass 6.4-6.8 s against 5.8 s); rounded, the lengths repeat and plans are reused.
+# 128, not 64: cuDNN's backward returns NaN at lengths 64 past a multiple of 128 (trainers.common.cuda_attention)
+WIDTH_BUCKET = 128
 # batch keys of multimodal inputs: their tensors are indexed per image, not per completion
 MULTIMODAL_KEYS = ("pixel_values", "image_grid_thw", "num_images", "pixel_attention_mask", "spatial_shapes",
                    "num_tiles", "image_sizes", "token_type_ids", "mm_token_type_ids", "image_position_ids")

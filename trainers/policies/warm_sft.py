@@ -69,10 +69,12 @@ def warm_sft(model_dir: str, rows: list[dict[str, str]], out_dir: str, schedule:
     import torch
     from transformers import AutoModelForCausalLM, get_cosine_schedule_with_warmup
 
+    from trainers.common.cuda_attention import avoid_cudnn_attention
     from trainers.common.models import copy_load_hints, load_tokenizer
     from trainers.common.progress import make_progress
 
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    avoid_cudnn_attention()
     tokenizer = load_tokenizer(model_dir, padding_side=None)
     ids, starts = tokenize_rows(rows, tokenizer, schedule.max_length)
     kept = [i for i, (row, start) in enumerate(zip(ids, starts)) if start < len(row)]  # rows with a completion left

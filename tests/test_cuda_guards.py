@@ -1,0 +1,56 @@
+"""The two guards against cuDNN's NaN attention backward on Hopper GPUs: SDPA is kept off that kernel on
+CUDA machines (trainers.common.cuda_attention), and a run whose gradient norm turns non-finite stops and
+says why (trainers.common.callbacks.NonFiniteGradientStop). On this CPU machine the first is checked
+through the flag it sets, with CUDA reported as present."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+
+@pytest.fixture
+def cudnn_flag():
+    import torch
+
+    before = torch.backends.cuda.cudnn_sdp_enabled()
+    yield torch
+    torch.backends.cuda.enable_cudnn_sdp(before)
+
+
+def test_cuda_runs_keep_sdpa_off_cudnns_kernel(cudnn_flag, monkeypatch):
+    from trainers.common import cuda_attention
+
+    torch = cudnn_flag
+    torch.backends.cuda.enable_cudnn_sdp(True)
+    assert cuda_attention.avoid_cudnn_attention() == ""  # no CUDA here: nothing changes
+    assert torch.backends.cuda.cudnn_sdp_enabled()
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setenv(cuda_attention.KEEP_CUDNN, "1")
+    assert "may use cuDNN" in cuda_attention.avoid_cudnn_attention()
+    assert torch.backends.cuda.cudnn_sdp_enabled()
+    monkeypatch.delenv(cuda_attention.KEEP_CUDNN)
+    line = cuda_attention.avoid_cudnn_attention()
+    assert "not cuDNN's" in line and cuda_attention.KEEP_CUDNN in line
+    assert not torch.backends.cuda.cudnn_sdp_enabled()
+
+
+def test_a_non_finite_gradient_norm_stops_training_once_and_says_so():
+    from transformers import TrainerControl, TrainerState
+
+    from trainers.common.callbacks import NonFiniteGradientStop
+
+    said: list[str] = []
+    stop = NonFiniteGradientStop(said.append)
+    state, control = TrainerState(), TrainerControl()
+    for step, norm in enumerate([0.5, 0.0, None], start=1):
+        state.global_step = step
+        stop.on_log(None, state, control, logs={"loss": 0.1} if norm is None else {"grad_norm": norm})
+    assert not control.should_training_stop and stop.stopped_at is None and not said
+    state.global_step = 4
+    stop.on_log(None, state, control, logs={"grad_norm": math.nan})
+    stop.on_log(None, state, control, logs={"grad_norm": math.inf})
+    assert control.should_training_stop and stop.stopped_at == 4
+    assert len(said) == 1 and "step 4" in said[0] and "nan" in said[0]
