@@ -54,8 +54,9 @@ def test_without_a_pair_recipe_the_defaults_are_scaled_by_the_model_size(tiny_mo
     big = recipes.sized_values(3_000_000_000)[0]
     assert big["learning_rate"] < config["learning_rate"] and big["gradient_checkpointing"] is True
     assert big["checkpointed_layers"] == 0.5  # every other layer recomputes (docs/benchmarks.md)
-    small_on_gpu = recipes.sized_values(135_000_000, gpu=True)[0]
+    small_on_gpu = recipes.sized_values(135_000_000, gpu=True, gpu_memory_gb=80)[0]
     assert small_on_gpu["gradient_checkpointing"] is False and small_on_gpu["per_device_train_batch_size"] == 64
+    assert "gradient_checkpointing" not in recipes.sized_values(135_000_000, gpu=True, gpu_memory_gb=24)[0]
     assert "gradient_checkpointing" not in recipes.sized_values(135_000_000)[0]  # CPU: TRL's default stays
 
 

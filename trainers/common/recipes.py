@@ -140,18 +140,22 @@ def parameter_count(model: str) -> int | None:
         return None
 
 
-def sized_values(params: int | None, gpu: bool = False) -> tuple[dict[str, Any], str]:
+NO_CHECKPOINTING_GPU_GB = 40  # a model under 0.3B trains without recomputation on GPUs this large
+
+
+def sized_values(params: int | None, gpu: bool = False, gpu_memory_gb: float = 0.0) -> tuple[dict[str, Any], str]:
     """Learning rate, batch and memory settings by model size (what published GRPO runs use at these sizes).
     A small model on a GPU trains in few, large micro-batches without recomputing activations: at SmolLM2-135M's
     shape, 64 x 2 instead of 16 x 8 for the same 128 completions took a GRPO step from 3.1 to 1.9 s on one H100,
-    and its activations fit many times over, so gradient checkpointing (TRL's default) only costs time."""
+    and on a GPU of 40 GB or more its activations fit (23 GB peak at that shape, against 4 GB with TRL's default
+    gradient checkpointing), so recomputing them only costs time: 1.13x the completions per second."""
     if params is None:
         return {"learning_rate": 1e-6}, "size unknown: the settings for a 1-3B model"
     billions = params / 1e9
     if billions < 0.3:
         values = {"learning_rate": 1e-5, "per_device_train_batch_size": 64 if gpu else 16,
                   "gradient_accumulation_steps": 2}
-        if gpu:
+        if gpu and gpu_memory_gb >= NO_CHECKPOINTING_GPU_GB:
             values["gradient_checkpointing"] = False
     elif billions < 1.0:
         values = {"learning_rate": 3e-6, "per_device_train_batch_size": 8, "gradient_accumulation_steps": 4}
@@ -162,6 +166,16 @@ def sized_values(params: int | None, gpu: bool = False) -> tuple[dict[str, Any],
         values = {"learning_rate": 5e-7, "per_device_train_batch_size": 4, "gradient_accumulation_steps": 8,
                   "gradient_checkpointing": True}
     return values, f"{billions:.2f}B parameters"
+
+
+def gpu_memory_gb() -> float:
+    """The first CUDA GPU's memory in GB (0 without one)."""
+    try:
+        import torch
+
+        return torch.cuda.get_device_properties(0).total_memory / 1e9 if torch.cuda.is_available() else 0.0
+    except (ImportError, RuntimeError):
+        return 0.0
 
 
 def hardware_values() -> tuple[dict[str, Any], str]:
@@ -228,7 +242,7 @@ def for_model(trainer: str, env_id: str, model: str, flags: dict[str, Any]) -> R
     if not trains:
         return RecipeChoice({}, "none", f"no recipe for {trainer} with this model: the config's own defaults")
     params = parameter_count(model)
-    sized, size_note = sized_values(params, gpu=bool(hardware.get("bf16")))
+    sized, size_note = sized_values(params, gpu=bool(hardware.get("bf16")), gpu_memory_gb=gpu_memory_gb())
     family = env_id.split("/")[0].split("-")[0]
     length = {"max_completion_length": COMPLETION_LENGTH[family]} if family in COMPLETION_LENGTH else {}
     values = {**load_recipe(base), **sized, **hardware, **length}
