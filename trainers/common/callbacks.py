@@ -58,7 +58,7 @@ class NonFiniteGradientStop(TrainerCallback):
         self.stopped_at = state.global_step
         control.should_training_stop = True
         if state.is_world_process_zero:
-                self.say(f"training stopped at step {state.global_step}: the gradient norm is {norm}, so the weights "
+            self.say(f"training stopped at step {state.global_step}: the gradient norm is {norm}, so the weights "
                      "are no longer finite. Check the learning rate and precision (--bf16); on Hopper GPUs with "
                      "REASONGYM_CUDNN_ATTENTION=1, unset it.")
 
