@@ -37,10 +37,14 @@ def test_cuda_runs_keep_sdpa_off_cudnns_kernel(cudnn_flag, monkeypatch):
     assert not torch.backends.cuda.cudnn_sdp_enabled()
 
 
-def test_a_non_finite_gradient_norm_stops_training_once_and_says_so():
-    from transformers import TrainerControl, TrainerState
+def test_a_non_finite_gradient_norm_stops_training_once_and_says_so(tmp_path):
+    from types import SimpleNamespace
 
-    from trainers.common.callbacks import NonFiniteGradientStop
+    from rich.console import Console
+    from transformers import TrainerControl, TrainerState, TrainingArguments
+    from transformers.trainer_callback import CallbackHandler
+
+    from trainers.common.callbacks import NonFiniteGradientStop, refuse_non_finite_policy
 
     said: list[str] = []
     stop = NonFiniteGradientStop(said.append)
@@ -54,3 +58,18 @@ def test_a_non_finite_gradient_norm_stops_training_once_and_says_so():
     stop.on_log(None, state, control, logs={"grad_norm": math.inf})
     assert control.should_training_stop and stop.stopped_at == 4
     assert len(said) == 1 and "step 4" in said[0] and "nan" in said[0]
+
+    # after training, the run refuses to save the policy, through the trainer's own callback handler
+    args = TrainingArguments(output_dir=str(tmp_path), use_cpu=True, report_to="none")
+    console = Console(record=True, width=200)
+    fresh = NonFiniteGradientStop(said.append)
+    handler = CallbackHandler([fresh], None, None, None, None)
+    trainer = SimpleNamespace(callback_handler=handler, args=args)
+    state, control = TrainerState(), TrainerControl()
+    handler.on_log(args, state, control, {"grad_norm": 1.0})
+    assert not refuse_non_finite_policy(trainer, console)
+    state.global_step = 7
+    handler.on_log(args, state, control, {"grad_norm": math.nan})
+    assert control.should_training_stop and refuse_non_finite_policy(trainer, console)
+    text = console.export_text()
+    assert "after step 7 is not finite" in text and str(tmp_path) in text

@@ -376,7 +376,11 @@ def _run(state: Any, console: Console) -> int:
     options, config, trainer = state
     if trainer is None:  # no --model: the offline main job (warm start, evaluations, GRPO)
         return demo.run(options, config, console, build_trainer)
+    from trainers.common.callbacks import refuse_non_finite_policy
+
     trainer.train(resume_from_checkpoint=options.resume_from_checkpoint)
+    if refuse_non_finite_policy(trainer, console):
+        return 1
     save_policy(trainer, options.model)
     summarize(trainer, console)
     return 0

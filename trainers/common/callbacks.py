@@ -45,7 +45,7 @@ class NonFiniteGradientStop(TrainerCallback):
     """Stop training when a logged `grad_norm` is NaN or infinite, and say so. Why: clipping a NaN
     gradient writes NaN into every weight, after which sampling from the policy fails on the GPU with a
     device-side assert (or the run goes on training nothing); stopping at the first such log keeps the
-    last checkpoint and the metrics readable. `stopped_at` is the step, for the run's summary."""
+    last checkpoint and the metrics readable. `stopped_at` is the step (None while the norm is finite)."""
 
     def __init__(self, say: Any = print):
         self.say = say
@@ -61,6 +61,24 @@ class NonFiniteGradientStop(TrainerCallback):
             self.say(f"training stopped at step {state.global_step}: the gradient norm is {norm}, so the weights "
                      "are no longer finite. Check the learning rate and precision (--bf16); on Hopper GPUs with "
                      "REASONGYM_CUDNN_ATTENTION=1, unset it.")
+
+
+def non_finite_stop(trainer: Any) -> int | None:
+    """The step at which `NonFiniteGradientStop` ended `trainer`'s run, or None."""
+    for callback in trainer.callback_handler.callbacks:
+        if isinstance(callback, NonFiniteGradientStop):
+            return callback.stopped_at
+    return None
+
+
+def refuse_non_finite_policy(trainer: Any, console: Any) -> bool:
+    """After training: when the run stopped on a non-finite gradient, say that the final policy is not
+    saved (its weights are NaN) and where the earlier checkpoints are; True then."""
+    step = non_finite_stop(trainer)
+    if step is not None:
+        console.print(f"[red]error:[/] the policy after step {step} is not finite, so it was not saved; checkpoints "
+                      f"from before that step are in {trainer.args.output_dir}")
+    return step is not None
 
 
 class MetricsLogCallback(TrainerCallback):

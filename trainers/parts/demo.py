@@ -100,6 +100,7 @@ class PhaseClock:
 
 def run(options: GRPOOptions, config: dict[str, Any], console: Console, build_trainer) -> int:
     """Warm start -> held-out eval -> GRPO -> held-out eval -> table, test, PNG."""
+    from trainers.common.callbacks import refuse_non_finite_policy
     from trainers.common.cli import open_env
     from trainers.common.models import save_policy
     from trainers.policies.default_policy import PRESETS, default_policy
@@ -124,6 +125,8 @@ def run(options: GRPOOptions, config: dict[str, Any], console: Console, build_tr
     clock.lap("eval_before")
     trainer, _ = build_trainer(options, config, console)
     trainer.train()
+    if refuse_non_finite_policy(trainer, console):
+        return 1
     save_policy(trainer, options.model)
     clock.lap("grpo")
     after, after_greedy = held_out(env, trainer.args.output_dir, tasks, max_new, temperature, console, "after GRPO")
