@@ -37,6 +37,23 @@ def test_cuda_runs_keep_sdpa_off_cudnns_kernel(cudnn_flag, monkeypatch):
     assert not torch.backends.cuda.cudnn_sdp_enabled()
 
 
+def test_the_trainers_preflight_step_says_what_it_did(cudnn_flag, monkeypatch):
+    from rich.console import Console
+
+    from trainers.common.cuda_attention import guard_training_attention
+
+    torch = cudnn_flag
+    torch.backends.cuda.enable_cudnn_sdp(True)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    console = Console(record=True, width=200)
+    guard_training_attention(console, use_cpu=True)  # a CPU run on a GPU machine: nothing to guard
+    assert torch.backends.cuda.cudnn_sdp_enabled() and console.export_text() == ""
+    guard_training_attention(None, use_cpu=False)  # a rank that does not print still switches the kernel off
+    assert not torch.backends.cuda.cudnn_sdp_enabled()
+    guard_training_attention(console, use_cpu=False)
+    assert console.export_text().startswith("attention SDPA's flash / memory-efficient kernels")
+
+
 def test_a_non_finite_gradient_norm_stops_training_once_and_says_so(tmp_path):
     from types import SimpleNamespace
 

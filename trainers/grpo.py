@@ -26,7 +26,7 @@ from trainers.common import preflight
 from trainers.parts import demo, fast_training
 from trainers.rollout import compiled_decode, static_sampler
 from trainers.common import recipes
-from trainers.common.cuda_attention import avoid_cudnn_attention
+from trainers.common.cuda_attention import guard_training_attention
 from trainers.common.cli import RecipeError, TrainerCLI, open_env, run_entry_point
 from trainers.common.options import GRPOOptions
 from trainers.common.models import LOAD_HINTS, load_kwargs, load_tokenizer, save_policy
@@ -243,9 +243,7 @@ def check_config(options: GRPOOptions, config_kwargs: dict[str, Any], console: C
     plan = preflight.check_batch(config_kwargs)
     precision_given = "bf16" in config_kwargs or "fp16" in config_kwargs
     config_kwargs.update(preflight.check_devices(config_kwargs))
-    attention = "" if config_kwargs.get("use_cpu") else avoid_cudnn_attention()
-    if attention and console is not None and telemetry.is_main_process():
-        console.print(f"[bold]attention[/] {attention}")
+    guard_training_attention(console if telemetry.is_main_process() else None, bool(config_kwargs.get("use_cpu")))
     small = compiled_decode.small_policy_precision(config_kwargs, precision_given, built_here(options.model),
                                                    options.compiled_decode, tf32_supported())
     if small:

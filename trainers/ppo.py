@@ -27,7 +27,7 @@ import reasongym as rg
 from reasongym.telemetry import MetricsWriter
 from reasongym.templates import chat_to_text
 from trainers.common import preflight
-from trainers.common.cuda_attention import avoid_cudnn_attention
+from trainers.common.cuda_attention import guard_training_attention
 from trainers.common.recipes import pretrained_recipe
 from trainers.common.cli import RecipeError, TrainerCLI, open_env, run_entry_point
 from trainers.common.options import RENAMED, PPOOptions
@@ -399,9 +399,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         updates = preflight.check_devices({"bf16": config.bf16 or None, "use_cpu": config.use_cpu})
         config.use_cpu = updates.get("use_cpu", config.use_cpu)
         config.bf16 = bool(updates.get("bf16", config.bf16)) and not config.use_cpu
-        attention = "" if config.use_cpu else avoid_cudnn_attention()
-        if attention:
-            console.print(f"[bold]attention[/] {attention}")
+        guard_training_attention(console, config.use_cpu)
         return options, config, env
 
     return run_entry_point(CLI, argv, setup, _run)

@@ -13,6 +13,7 @@ give finite gradients on the same inputs. REASONGYM_CUDNN_ATTENTION=1 keeps cuDN
 from __future__ import annotations
 
 import os
+from typing import Any
 
 KEEP_CUDNN = "REASONGYM_CUDNN_ATTENTION"
 
@@ -30,3 +31,11 @@ def avoid_cudnn_attention() -> str:
     torch.backends.cuda.enable_cudnn_sdp(False)
     return (f"SDPA's flash / memory-efficient kernels, not cuDNN's (its backward returns NaN gradients at some "
             f"lengths on Hopper GPUs; {KEEP_CUDNN}=1 keeps it)")
+
+
+def guard_training_attention(console: Any, use_cpu: bool) -> None:
+    """The trainers' pre-flight step: `avoid_cudnn_attention` unless the run is on the CPU, and its
+    `attention` line on `console` (None: say nothing, as on ranks other than the first)."""
+    line = "" if use_cpu else avoid_cudnn_attention()
+    if line and console is not None:
+        console.print(f"[bold]attention[/] {line}")

@@ -33,6 +33,11 @@ class Sampling:
     def greedy(self) -> bool:
         return self.temperature == 0.0
 
+    @property
+    def nucleus(self) -> float:
+        """The top-p that applies (greedy decoding takes no nucleus)."""
+        return 1.0 if self.greedy else self.top_p
+
 
 class Backend(Protocol):
     def generate(self, prompts: Sequence[Prompt], n: int, sampling: Sampling) -> list[list[str]]: ...
@@ -141,7 +146,7 @@ class HFBackend:
                     ids = self.tokenizer(chunk, add_special_tokens=False)["input_ids"]
                     try:
                         new = sampler.sample(self.model, ids, sampling.max_new_tokens, sampling.temperature,
-                                             1.0 if sampling.greedy else sampling.top_p)[:real]
+                                             sampling.nucleus)[:real]
                     except Exception as error:  # a model or GPU our loop was not tried on: HF's loop from here on
                         from trainers.rollout.static_sampler import warn_fallback
 
@@ -160,8 +165,8 @@ class HFBackend:
         from trainers.rollout.static_sampler import StaticSampler, unsupported_reason
 
         attention = getattr(self.model.config, "_attn_implementation", None)
-        top_p = 1.0 if sampling.greedy else sampling.top_p
-        if self._sampler_failed or unsupported_reason(sampling.temperature, top_p, 0, None, 1.0, None, attention):
+        if self._sampler_failed or unsupported_reason(sampling.temperature, sampling.nucleus, 0, None, 1.0, None,
+                                                      attention):
             return None
         sampler = self._sampler
         if sampler is None:
