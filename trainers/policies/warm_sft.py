@@ -99,10 +99,7 @@ def warm_sft(model_dir: str, rows: list[dict[str, str]], out_dir: str, schedule:
     order = batch_order(len(ids), schedule.batch_size, schedule.steps, schedule.seed)
     # every step's row indices on the device at once: a copy from pageable host memory per step would
     # wait for the GPU to finish the step before
-    on_device = torch.cat(order).to(device)
-    offsets = [0]
-    for batch in order:
-        offsets.append(offsets[-1] + len(batch))
+    on_device = torch.cat(order).to(device).split([len(batch) for batch in order])
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=schedule.bf16 and device.type == "cuda")
 
     logged: dict[int, float] = {}
@@ -111,7 +108,7 @@ def warm_sft(model_dir: str, rows: list[dict[str, str]], out_dir: str, schedule:
         task = progress.add_task(description, total=schedule.steps, info="")
         for step, batch in enumerate(order, 1):
             seq = int(lengths[batch].max())  # host-side: no device sync per step
-            index = on_device[offsets[step - 1]:offsets[step]]
+            index = on_device[step - 1]
             x, y = tokens[index, :seq], labels[index, :seq]
             with autocast:
                 logits = model(input_ids=x, attention_mask=mask[index, :seq]).logits
