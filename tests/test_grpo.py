@@ -121,6 +121,22 @@ def test_bf16_on_cpu_is_refused_and_default_cpu_run_drops_it():
     assert preflight.check_devices({}) == {"use_cpu": True, "bf16": False, "fp16": False}
 
 
+def test_liger_kernels_are_refused_before_the_model_loads(monkeypatch, tiny_model, tmp_path, capsys):
+    import importlib.util
+
+    with pytest.raises(preflight.PreflightError, match="needs a CUDA GPU"):
+        preflight.check_liger({"use_liger_kernel": True, "use_cpu": True})
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "liger_kernel" else real(name, *a))
+    with pytest.raises(preflight.PreflightError, match="pip install liger-kernel"):
+        preflight.check_liger({"use_liger_kernel": True})
+    preflight.check_liger({"use_liger_kernel": False})
+    assert grpo.main(["--env", "countdown-3to4", "--model", tiny_model, "--use_liger_kernel", "true",
+                      "--output-dir", str(tmp_path)]) == 2
+    captured = capsys.readouterr()
+    assert "--use_liger_kernel true needs a CUDA GPU" in captured.out + captured.err
+
+
 def test_several_gpus_without_launcher(monkeypatch):
     import torch
 

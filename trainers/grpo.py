@@ -254,6 +254,7 @@ def check_config(options: GRPOOptions, config_kwargs: dict[str, Any], console: C
                           "a small policy built here runs 2x the GRPO steps per minute this way (--bf16 true to "
                           "autocast instead)")
     preflight.check_vllm(config_kwargs)
+    preflight.check_liger(config_kwargs)
     if config_kwargs.get("use_vllm") and config_kwargs.get("use_cpu"):
         from trainers.rollout.generation import limit_cpu_kv_cache
 

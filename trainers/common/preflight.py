@@ -137,6 +137,19 @@ def check_vllm(config: dict[str, Any]) -> None:
         raise PreflightError(f"vllm_mode must be 'colocate' or 'server', got {mode!r}")
 
 
+def check_liger(config: dict[str, Any]) -> None:
+    """Liger's layer kernels (RMSNorm, RoPE, SwiGLU) are Triton GPU kernels; transformers would only find
+    out at the first training step, after the model has loaded."""
+    if not config.get("use_liger_kernel"):
+        return
+    if config.get("use_cpu"):
+        raise PreflightError("--use_liger_kernel true needs a CUDA GPU (Liger's kernels are Triton kernels): "
+                             "drop it on CPU")
+    if importlib.util.find_spec("liger_kernel") is None:
+        raise PreflightError("--use_liger_kernel true needs the liger-kernel package: pip install liger-kernel "
+                             "(or drop the flag)")
+
+
 def check_peft(use_peft: bool) -> None:
     if use_peft and importlib.util.find_spec("peft") is None:
         raise PreflightError("--use-peft needs the peft package: pip install peft")
