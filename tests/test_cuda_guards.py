@@ -90,3 +90,38 @@ def test_a_non_finite_gradient_norm_stops_training_once_and_says_so(tmp_path):
     assert control.should_training_stop and refuse_non_finite_policy(trainer, console)
     text = console.export_text()
     assert "after step 7 is not finite" in text and str(tmp_path) in text
+
+
+def test_non_finite_gradients_stop_at_their_own_step_between_logs(tmp_path):
+    """With logging_steps > 1 the check still happens at every optimizer step: a real Trainer whose
+    batches give a NaN loss from the start stops after step 1, not at the first logged step (10)."""
+    import torch
+    from transformers import Trainer, TrainingArguments
+
+    from trainers.common.callbacks import NonFiniteGradientStop, gradients_finite
+
+    class Regression(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.linear = torch.nn.Linear(2, 1)
+
+        def forward(self, x, labels):
+            loss = ((self.linear(x).squeeze(-1) - labels) ** 2).mean()
+            return {"loss": loss * torch.where(x[:, 0] > 50, math.nan, 1.0).mean()}
+
+    rows = [{"x": [100.0, 1.0], "labels": 0.5} for _ in range(20)]
+    said: list[str] = []
+    stop = NonFiniteGradientStop(said.append)
+    args = TrainingArguments(output_dir=str(tmp_path), use_cpu=True, report_to="none", per_device_train_batch_size=1,
+                             max_steps=20, logging_steps=10, save_strategy="no", learning_rate=1e-3)
+    trainer = Trainer(model=Regression(), args=args, train_dataset=rows, callbacks=[stop],
+                      data_collator=lambda batch: {k: torch.tensor([b[k] for b in batch]) for k in batch[0]})
+    trainer.train()
+    assert stop.stopped_at == 1 and trainer.state.global_step == 1
+    assert len(said) == 1 and "step 1" in said[0] and "not finite" in said[0]
+    layer = torch.nn.Linear(2, 1)
+    assert gradients_finite(layer)  # no gradients at all (as under ZeRO-3): nothing to refuse
+    layer(torch.tensor([[1.0, 2.0]])).sum().backward()
+    assert gradients_finite(layer)
+    layer.bias.grad[0] = math.inf
+    assert not gradients_finite(layer)

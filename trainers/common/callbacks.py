@@ -42,25 +42,44 @@ class TimeBudgetCallback(TrainerCallback):
 
 
 class NonFiniteGradientStop(TrainerCallback):
-    """Stop training when a logged `grad_norm` is NaN or infinite, and say so. Why: clipping a NaN
-    gradient writes NaN into every weight, after which sampling from the policy fails on the GPU with a
-    device-side assert (or the run goes on training nothing); stopping at the first such log keeps the
-    last checkpoint and the metrics readable. `stopped_at` is the step (None while the norm is finite)."""
+    """Stop training when the gradients turn NaN or infinite, and say so. Why: clipping a NaN gradient
+    writes NaN into every weight, after which sampling from the policy fails on the GPU with a device-side
+    assert (or the run goes on training nothing); stopping at the first such step keeps the last
+    checkpoint and the metrics readable. Every optimizer step is checked where the gradients are local
+    (one device sync per step); under ZeRO-3, whose gradients are sharded away, the logged `grad_norm` is.
+    `stopped_at` is the step (None while the gradients are finite)."""
 
     def __init__(self, say: Any = print):
         self.say = say
         self.stopped_at: int | None = None
 
+    def on_pre_optimizer_step(self, args, state, control, model=None, **kwargs):
+        if self.stopped_at is None and model is not None and not gradients_finite(model):
+            self._stop(state, control, state.global_step + 1, "not finite (NaN or infinite)")
+
     def on_log(self, args, state, control, logs=None, **kwargs):
         norm = (logs or {}).get("grad_norm")
-        if self.stopped_at is not None or not isinstance(norm, (int, float)) or math.isfinite(norm):
-            return
-        self.stopped_at = state.global_step
+        if self.stopped_at is None and isinstance(norm, (int, float)) and not math.isfinite(norm):
+            self._stop(state, control, state.global_step, str(norm))
+
+    def _stop(self, state, control, step: int, norm: str) -> None:
+        self.stopped_at = step
         control.should_training_stop = True
         if state.is_world_process_zero:
-            self.say(f"training stopped at step {state.global_step}: the gradient norm is {norm}, so the weights "
-                     "are no longer finite. Check the learning rate and precision (--bf16); on Hopper GPUs with "
+            self.say(f"training stopped at step {step}: the gradient norm is {norm}, so the weights are no "
+                     "longer finite. Check the learning rate and precision (--bf16); on Hopper GPUs with "
                      "REASONGYM_CUDNN_ATTENTION=1, unset it.")
+
+
+def gradients_finite(model: Any) -> bool:
+    """Whether every local gradient of `model` is finite (True when it holds none, as under ZeRO-3)."""
+    import torch
+
+    grads = [p.grad for p in model.parameters() if p.grad is not None]
+    if not grads:
+        return True
+    norms = torch._foreach_norm(grads)
+    return bool(torch.isfinite(torch.stack([n.float() for n in norms]).sum()))
 
 
 def non_finite_stop(trainer: Any) -> int | None:
