@@ -60,6 +60,28 @@ def test_without_a_pair_recipe_the_defaults_are_scaled_by_the_model_size(tiny_mo
     assert "gradient_checkpointing" not in recipes.sized_values(135_000_000)[0]  # CPU: TRL's default stays
 
 
+def test_partial_checkpointing_only_where_the_gpu_has_the_memory(monkeypatch, capsys):
+    mini_r1 = recipes.load_recipe(recipes.recipe_path(*PAIR.split(os.sep)))
+    assert mini_r1["checkpointed_layers"] == 0.5
+    alone = {**mini_r1, "use_vllm": False}
+    assert recipes.memory_fit(alone, {}, 80.0) == (alone, "")  # an 80 GB card without vLLM keeps it
+    fitted, note = recipes.memory_fit(alone, {}, 40.0)
+    assert fitted["checkpointed_layers"] == 1.0 and "40 GB" in note and "--checkpointed-layers 0.5" in note
+    colocated = {**mini_r1, "vllm_mode": "colocate", "vllm_gpu_memory_utilization": 0.3}
+    fitted, note = recipes.memory_fit(colocated, {}, 80.0)
+    assert fitted["checkpointed_layers"] == 1.0 and "56 GB" in note and "beside colocated vLLM" in note
+    assert recipes.memory_fit(colocated, {"checkpointed_layers": 0.5}, 80.0)[0] is colocated  # the user's wins
+    assert recipes.memory_fit(alone, {}, 0.0)[0] is alone  # no GPU: the recipe's value
+    sized = recipes.sized_values(3_000_000_000, gpu=True, gpu_memory_gb=24)[0]
+    assert recipes.memory_fit(sized, {}, 24.0)[0]["checkpointed_layers"] == 1.0
+    # through the headline command's parse, with a 40 GB GPU reported
+    monkeypatch.setattr(recipes, "gpu_memory_gb", lambda: 40.0)
+    headline = ["--env", "countdown-3to4", "--model", "Qwen/Qwen2.5-3B-Instruct", "--use_vllm", "false"]
+    assert grpo.parse(headline)[0].checkpointed_layers == 1.0
+    assert "every layer checkpointed: 40 GB" in capsys.readouterr().err
+    assert grpo.parse(headline + ["--checkpointed-layers", "0.5"])[0].checkpointed_layers == 0.5
+
+
 def test_config_none_and_a_user_config_win(tiny_model, tmp_path, capsys):
     _, bare = grpo.parse(["--env", "countdown-3to4", "--model", "Qwen/Qwen2.5-3B-Instruct", "--config", "none"])
     assert "learning_rate" not in bare and bare["save_strategy"] == "no"  # TRL's own defaults, our run defaults

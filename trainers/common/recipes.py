@@ -208,6 +208,29 @@ def vllm_fit(values: dict[str, Any], flags: dict[str, Any]) -> tuple[dict[str, A
     return {**values, "use_vllm": False}, "HF generate: no vLLM server was named"
 
 
+HALF_CHECKPOINTING_GPU_GB = 64  # training memory a partly checkpointed 3B model needs (57.1 GB measured)
+
+
+def memory_fit(values: dict[str, Any], flags: dict[str, Any], gpu_gb: float) -> tuple[dict[str, Any], str]:
+    """Recompute every layer where a recipe checkpoints only some and the GPU's memory left for training
+    (less a colocated vLLM engine's share) is under HALF_CHECKPOINTING_GPU_GB. Why: at the Qwen2.5-3B shape
+    with the Mini-R1 batch, every other layer checkpointed peaked at 57.1 GB on one H100 against 31.2 GB
+    with every layer (docs/benchmarks.md), so a 40-48 GB card, or an 80 GB one beside vLLM, would run out.
+    A --checkpointed-layers of the user's, or no GPU, leaves the recipe's value."""
+    fraction = float(values.get("checkpointed_layers", 1.0))
+    if fraction >= 1.0 or not gpu_gb or "checkpointed_layers" in flags or not values.get("gradient_checkpointing"):
+        return values, ""
+    colocated = values.get("use_vllm") and values.get("vllm_mode") == "colocate"
+    share = float(values.get("vllm_gpu_memory_utilization", 0.3)) if colocated else 0.0
+    training_gb = gpu_gb * (1.0 - share)
+    if training_gb >= HALF_CHECKPOINTING_GPU_GB:
+        return values, ""
+    beside = " beside colocated vLLM" if colocated else ""
+    return ({**values, "checkpointed_layers": 1.0},
+            f"every layer checkpointed: {training_gb:.0f} GB of this GPU is left for training{beside} "
+            f"(--checkpointed-layers {fraction:g} is faster where {HALF_CHECKPOINTING_GPU_GB} GB are)")
+
+
 def episodic(env_id: str, flags: dict[str, Any]) -> bool:
     """Will the run's env play multi-turn or tool episodes? (Read from its class and --env-kwargs, no env made.)"""
     from reasongym import registry
@@ -237,7 +260,8 @@ def for_model(trainer: str, env_id: str, model: str, flags: dict[str, Any]) -> R
     hardware, hardware_note = hardware_values() if trains else ({}, "")
     if path is not None:  # the recipe's own values win over what the hardware suggests
         values, note = vllm_fit({**hardware, **load_recipe(path)}, flags)
-        why = "; ".join(filter(None, ["written for this env and model", hardware_note, note]))
+        values, memory_note = memory_fit(values, flags, gpu_memory_gb())
+        why = "; ".join(filter(None, ["written for this env and model", hardware_note, note, memory_note]))
         return RecipeChoice(values, path, why)
     if not trains:
         return RecipeChoice({}, "none", f"no recipe for {trainer} with this model: the config's own defaults")
@@ -247,6 +271,8 @@ def for_model(trainer: str, env_id: str, model: str, flags: dict[str, Any]) -> R
     length = {"max_completion_length": COMPLETION_LENGTH[family]} if family in COMPLETION_LENGTH else {}
     values = {**load_recipe(base), **sized, **hardware, **length}
     values, note = vllm_fit(values, flags)
+    values, memory_note = memory_fit(values, flags, gpu_memory_gb())
+    note = "; ".join(filter(None, [note, memory_note]))
     if episodic(env_id, flags) and "eval_size" in values:
         values = {k: v for k, v in values.items() if k not in ("eval_size", "eval_steps")}
         note = "; ".join(filter(None, [note, "no held-out evaluation (not available for multi-turn envs yet)"]))
