@@ -231,6 +231,13 @@ def memory_fit(values: dict[str, Any], flags: dict[str, Any], gpu_gb: float) -> 
             f"(--checkpointed-layers {fraction:g} is faster where {HALF_CHECKPOINTING_GPU_GB} GB are)")
 
 
+def machine_fit(values: dict[str, Any], flags: dict[str, Any]) -> tuple[dict[str, Any], str]:
+    """A recipe's values fitted to this machine: `vllm_fit`, then `memory_fit`; their notes joined."""
+    values, vllm_note = vllm_fit(values, flags)
+    values, memory_note = memory_fit(values, flags, gpu_memory_gb())
+    return values, "; ".join(filter(None, [vllm_note, memory_note]))
+
+
 def episodic(env_id: str, flags: dict[str, Any]) -> bool:
     """Will the run's env play multi-turn or tool episodes? (Read from its class and --env-kwargs, no env made.)"""
     from reasongym import registry
@@ -259,9 +266,8 @@ def for_model(trainer: str, env_id: str, model: str, flags: dict[str, Any]) -> R
     trains = os.path.isfile(base)  # a training command (evaluate has no precision or vLLM fields)
     hardware, hardware_note = hardware_values() if trains else ({}, "")
     if path is not None:  # the recipe's own values win over what the hardware suggests
-        values, note = vllm_fit({**hardware, **load_recipe(path)}, flags)
-        values, memory_note = memory_fit(values, flags, gpu_memory_gb())
-        why = "; ".join(filter(None, ["written for this env and model", hardware_note, note, memory_note]))
+        values, note = machine_fit({**hardware, **load_recipe(path)}, flags)
+        why = "; ".join(filter(None, ["written for this env and model", hardware_note, note]))
         return RecipeChoice(values, path, why)
     if not trains:
         return RecipeChoice({}, "none", f"no recipe for {trainer} with this model: the config's own defaults")
@@ -270,9 +276,7 @@ def for_model(trainer: str, env_id: str, model: str, flags: dict[str, Any]) -> R
     family = env_id.split("/")[0].split("-")[0]
     length = {"max_completion_length": COMPLETION_LENGTH[family]} if family in COMPLETION_LENGTH else {}
     values = {**load_recipe(base), **sized, **hardware, **length}
-    values, note = vllm_fit(values, flags)
-    values, memory_note = memory_fit(values, flags, gpu_memory_gb())
-    note = "; ".join(filter(None, [note, memory_note]))
+    values, note = machine_fit(values, flags)
     if episodic(env_id, flags) and "eval_size" in values:
         values = {k: v for k, v in values.items() if k not in ("eval_size", "eval_steps")}
         note = "; ".join(filter(None, [note, "no held-out evaluation (not available for multi-turn envs yet)"]))
