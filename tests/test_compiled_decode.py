@@ -43,11 +43,22 @@ def test_folded_decode_attention_matches_transformers_sdpa():
     folded, _ = compiled_decode.gqa_decode_attention(module, query, key, value, mask, scaling=0.25)
     assert folded.shape == expected.shape == (3, 1, 8, 16)
     torch.testing.assert_close(folded, expected, rtol=1e-5, atol=1e-6)
+    matmul, _ = compiled_decode.matmul_decode_attention(module, query, key, value, mask, scaling=0.25)
+    torch.testing.assert_close(matmul, expected, rtol=1e-5, atol=1e-6)
+    # a mask cut to the first 30 slots (a decode loop's filled part) reads only those: the unwritten tail is
+    # never seen, so garbage there changes nothing
+    garbage_key, garbage_value = key.clone(), value.clone()
+    garbage_key[:, :, 30:] = float("nan")
+    garbage_value[:, :, 30:] = 1e6
+    for attention in (compiled_decode.gqa_decode_attention, compiled_decode.matmul_decode_attention):
+        cut, _ = attention(module, query, garbage_key, garbage_value, mask[..., :30], scaling=0.25)
+        torch.testing.assert_close(cut[1:2], expected[1:2], rtol=1e-5, atol=1e-6)
     # a prefill (several query tokens) is transformers' own path, unchanged
     query = torch.randn(3, 8, 5, 16, generator=generator)
     mask5 = torch.ones(3, 1, 5, 40, dtype=torch.bool)
-    assert torch.equal(compiled_decode.gqa_decode_attention(module, query, key, value, mask5)[0],
-                       sdpa_attention_forward(module, query, key, value, mask5)[0])
+    for attention in (compiled_decode.gqa_decode_attention, compiled_decode.matmul_decode_attention):
+        assert torch.equal(attention(module, query, key, value, mask5)[0],
+                           sdpa_attention_forward(module, query, key, value, mask5)[0])
 
 
 def test_generation_is_unchanged_by_the_folded_attention_dynamic_and_static_cache():
@@ -65,9 +76,10 @@ def test_generation_is_unchanged_by_the_folded_attention_dynamic_and_static_cach
                                   pad_token_id=0, **kwargs)
 
     before, before_static = greedy(), greedy(cache_implementation="static")
-    assert compiled_decode.use_gqa_decode_attention(model)
-    assert model.config._attn_implementation == compiled_decode.GQA_DECODE
-    assert torch.equal(greedy(), before) and torch.equal(greedy(cache_implementation="static"), before_static)
+    for kernel, name in (("sdpa", compiled_decode.GQA_DECODE), ("matmul", compiled_decode.GQA_DECODE_MATMUL)):
+        assert compiled_decode.use_gqa_decode_attention(model, kernel)
+        assert model.config._attn_implementation == name
+        assert torch.equal(greedy(), before) and torch.equal(greedy(cache_implementation="static"), before_static)
     assert len({tuple(row) for row in before[:, 12:].tolist()}) > 1  # the rows differ: a real comparison
 
 
@@ -78,6 +90,16 @@ def test_only_sdpa_models_switch_attention():
                                          num_attention_heads=4, num_key_value_heads=2, attn_implementation="eager"))
     assert not compiled_decode.use_gqa_decode_attention(eager)
     assert eager.config._attn_implementation == "eager"
+
+
+def test_decode_kernel_comes_from_the_environment(monkeypatch):
+    monkeypatch.delenv(compiled_decode.DECODE_ATTENTION_ENV, raising=False)
+    assert compiled_decode.decode_kernel() == "matmul"
+    monkeypatch.setenv(compiled_decode.DECODE_ATTENTION_ENV, "SDPA")
+    assert compiled_decode.decode_kernel() == "sdpa"
+    monkeypatch.setenv(compiled_decode.DECODE_ATTENTION_ENV, "flash")
+    with pytest.raises(RecipeError, match="sdpa, matmul"):
+        compiled_decode.decode_kernel()
 
 
 @pytest.mark.parametrize("mode, use_vllm, device, zero_stage, expected", [

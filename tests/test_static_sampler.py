@@ -33,21 +33,39 @@ def hf_greedy(model, prompts, max_new):
     return completions(out[:, width:], [2])
 
 
-@pytest.mark.parametrize("attention", ["sdpa", "eager", "gqa"])
-def test_greedy_tokens_equal_hf_generate(attention):
+@pytest.mark.parametrize("attention", ["sdpa", "eager", "gqa", "gqa_matmul"])
+def test_greedy_tokens_equal_hf_generate(attention, monkeypatch):
     import torch
 
-    model = tiny("sdpa" if attention == "gqa" else attention)
-    if attention == "gqa":
-        assert compiled_decode.use_gqa_decode_attention(model)
-    sampler = StaticSampler(max_cache_len=64, eos_token_ids=[2], pad_token_id=1, compiled=False)
+    model = tiny("sdpa" if attention.startswith("gqa") else attention)
+    if attention.startswith("gqa"):
+        assert compiled_decode.use_gqa_decode_attention(model, "matmul" if attention == "gqa_matmul" else "sdpa")
+    # a cache of 256 slots: the folded attentions read only the filled part, rounded up to 64
+    lengths = []
+    cut = compiled_decode.visible
+    monkeypatch.setattr(compiled_decode, "visible", lambda k, v, m: (lengths.append(cut(k, v, m)[0].shape[-2]),
+                                                                     cut(k, v, m))[1])
+    sampler = StaticSampler(max_cache_len=256, eos_token_ids=[2], pad_token_id=1, compiled=False, attend_filled=True)
     with torch.no_grad():
         expected = hf_greedy(model, PROMPTS, 20)
+        lengths.clear()  # HF generate's calls above: a dynamic cache
         ours = sampler.sample(model, PROMPTS, 20, temperature=0)
         again = sampler.sample(model, PROMPTS[::-1], 20, temperature=0)  # the cache is reset and reused
     assert ours == expected
     assert again == expected[::-1]
     assert all(0 < len(c) <= 20 for c in ours)
+    if attention.startswith("gqa"):
+        assert set(lengths) == {64, 256}  # decode steps read 64 slots; the prefill, transformers' path, all 256
+
+
+def test_attention_lengths_are_few_and_cover_the_filled_slots():
+    from trainers.rollout.static_sampler import ATTENTION_LENGTHS, attention_length
+
+    for length in (64, 320, 1216, 4160):
+        seen = {attention_length(filled, length) for filled in range(1, length + 1)}
+        assert len(seen) <= ATTENTION_LENGTHS and max(seen) == length
+        assert all(filled <= attention_length(filled, length) <= length for filled in range(1, length + 1))
+        assert all(size % 64 == 0 for size in seen)
 
 
 def test_sampled_completions_end_at_eos_and_follow_the_seed():

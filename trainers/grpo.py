@@ -25,6 +25,7 @@ from reasongym.adapters.trl import RewardAdapter, build_dataset, episode_reward_
 from trainers.common import preflight
 from trainers.parts import demo, fast_training
 from trainers.rollout import compiled_decode, static_sampler
+from trainers.rollout.liger_aside import LigerAside
 from trainers.common import recipes
 from trainers.common.cuda_attention import guard_training_attention
 from trainers.common.cli import RecipeError, TrainerCLI, open_env, run_entry_point
@@ -184,6 +185,9 @@ def use_static_sampler(trainer, length: int, tokenizer: Any, decode_loop: str) -
         return f"HF generate (our own decode loop does not take {why_not or 'this trainer'})"
     trainer.static_sampler = static_sampler.StaticSampler(
         length, trainer.eos_token_ids, tokenizer.pad_token_id, compiled=trainer.accelerator.device.type == "cuda")
+    if trainer.args.use_liger_kernel:  # before training starts, when transformers applies Liger's kernels
+        trainer.liger_aside = LigerAside(trainer.model)
+        return "own decode loop (--decode-loop hf: HF generate's), Liger's kernels for the training pass only"
     return "own decode loop (--decode-loop hf: HF generate's)"
 
 

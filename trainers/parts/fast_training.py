@@ -24,6 +24,7 @@ layers, so a model that does not fit without it need not recompute every layer.
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from typing import Any
 
 # losses whose value over an accumulation window does not depend on how completions are grouped
@@ -96,6 +97,8 @@ def trainer_class():
         width_bucket: int = WIDTH_BUCKET
         # trainers.rollout.static_sampler.StaticSampler, set where the compiled decode applies (trainers.grpo)
         static_sampler: Any = None
+        # trainers.rollout.liger_aside.LigerAside under --use_liger_kernel: Liger's kernels stay out of the decode
+        liger_aside: Any = None
 
         def _generate_single_turn(self, prompt_ids, images, multimodal_fields, num_generations,
                                   has_tool_images=False):
@@ -121,7 +124,8 @@ def trainer_class():
                                               gather_deepspeed3_params=self.args.ds3_gather_for_generation,
                                               generation_kwargs=self.generation_kwargs,
                                               gradient_checkpointing_kwargs=self.args.gradient_checkpointing_kwargs)
-                  as unwrapped, torch.no_grad(), self._dist.summon_full_params(self.model_wrapped, recurse=False)):
+                  as unwrapped, torch.no_grad(), self._dist.summon_full_params(self.model_wrapped, recurse=False),
+                  self.liger_aside.plain(unwrapped) if self.liger_aside is not None else nullcontext()):
                 try:
                     return self.static_sampler.sample(unwrapped, prompt_ids, self.max_completion_length,
                                                       self.temperature, self.top_p if self.top_p is not None else 1.0)

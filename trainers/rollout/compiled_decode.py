@@ -110,6 +110,25 @@ def use_compiled_decode(trainer: Any, max_cache_len: int) -> None:
 
 
 GQA_DECODE = "sdpa_gqa_decode"
+GQA_DECODE_MATMUL = "matmul_gqa_decode"
+DECODE_ATTENTION_ENV = "REASONGYM_DECODE_ATTENTION"  # sdpa | matmul: which kernel a decode step's attention uses
+DECODE_KERNELS = {"sdpa": GQA_DECODE, "matmul": GQA_DECODE_MATMUL}
+
+
+def visible(key: Any, value: Any, attention_mask: Any) -> tuple[Any, Any]:
+    """Key and value cut to the mask's length when the mask is shorter than the cache: a decode loop that
+    attends only to the filled part of a static cache passes a mask of that many slots
+    (trainers.rollout.static_sampler's attention buckets)."""
+    if attention_mask is not None and attention_mask.ndim == 4 and attention_mask.shape[-1] < key.shape[-2]:
+        length = attention_mask.shape[-1]
+        return key[:, :, :length], value[:, :, :length]
+    return key, value
+
+
+def _decode_query(module: Any, query: Any, dropout: float, kwargs: dict) -> bool:
+    """Whether this call is one decode token of a GQA model with nothing but a mask (what the folds take)."""
+    groups = getattr(module, "num_key_value_groups", 1)
+    return query.shape[2] == 1 and groups > 1 and not dropout and kwargs.get("position_bias") is None
 
 
 def gqa_decode_attention(module: Any, query: Any, key: Any, value: Any, attention_mask: Any, dropout: float = 0.0,
@@ -123,25 +142,65 @@ def gqa_decode_attention(module: Any, query: Any, key: Any, value: Any, attentio
     import torch
     from transformers.integrations.sdpa_attention import sdpa_attention_forward
 
-    groups = getattr(module, "num_key_value_groups", 1)
-    if query.shape[2] != 1 or groups == 1 or dropout or kwargs.get("position_bias") is not None:
+    key, value = visible(key, value, attention_mask)
+    if not _decode_query(module, query, dropout, kwargs):
         return sdpa_attention_forward(module, query, key, value, attention_mask, dropout=dropout, scaling=scaling,
                                       is_causal=is_causal, **kwargs)
     batch, heads, _, dim = query.shape
-    folded = query.view(batch, heads // groups, groups, dim)
+    folded = query.view(batch, heads // module.num_key_value_groups, module.num_key_value_groups, dim)
     out = torch.nn.functional.scaled_dot_product_attention(folded, key, value, attn_mask=attention_mask, scale=scaling)
     return out.reshape(batch, 1, heads, dim), None
 
 
-def use_gqa_decode_attention(model: Any) -> bool:
-    """Switch a model that runs transformers' SDPA attention to `gqa_decode_attention` (same masks);
-    False (and nothing changed) for any other attention implementation."""
+def matmul_decode_attention(module: Any, query: Any, key: Any, value: Any, attention_mask: Any,
+                            dropout: float = 0.0, scaling: float | None = None, is_causal: bool | None = None,
+                            **kwargs: Any):
+    """The folded decode attention as two batched matmuls around a float32 softmax, the arithmetic of
+    transformers' eager attention. Why: a decode step's folded query has only `groups` rows per KV head,
+    too few for the fused SDPA kernels to keep a GPU's memory busy (they split work by query rows), while
+    a batched matmul splits it over the cache's length. Anything but a decode token goes to SDPA."""
+    import torch
+
+    if not _decode_query(module, query, dropout, kwargs):
+        return gqa_decode_attention(module, query, key, value, attention_mask, dropout=dropout, scaling=scaling,
+                                    is_causal=is_causal, **kwargs)
+    key, value = visible(key, value, attention_mask)
+    batch, heads, _, dim = query.shape
+    folded = query.view(batch, heads // module.num_key_value_groups, module.num_key_value_groups, dim)
+    scores = torch.matmul(folded, key.transpose(-1, -2)) * (scaling if scaling is not None else dim ** -0.5)
+    if attention_mask is not None:
+        if attention_mask.dtype == torch.bool:
+            scores = scores.masked_fill(~attention_mask, torch.finfo(scores.dtype).min)
+        else:
+            scores = scores + attention_mask
+    weights = torch.softmax(scores, dim=-1, dtype=torch.float32).to(value.dtype)
+    return torch.matmul(weights, value).reshape(batch, 1, heads, dim), None
+
+
+def decode_kernel() -> str:
+    """The decode attention kernel asked for in REASONGYM_DECODE_ATTENTION (default: matmul); a
+    RecipeError for anything else."""
+    kernel = os.environ.get(DECODE_ATTENTION_ENV, "matmul").lower()
+    if kernel not in DECODE_KERNELS:
+        from trainers.common.cli import RecipeError
+
+        raise RecipeError(f"{DECODE_ATTENTION_ENV} must be one of {', '.join(DECODE_KERNELS)}, got {kernel!r}")
+    return kernel
+
+
+def use_gqa_decode_attention(model: Any, kernel: str | None = None) -> bool:
+    """Switch a model that runs transformers' SDPA attention to a folded decode attention (same masks):
+    `kernel` sdpa (`gqa_decode_attention`) or matmul (`matmul_decode_attention`), by default
+    `decode_kernel()`. False (and nothing changed) for any other attention implementation."""
     from transformers import AttentionInterface, AttentionMaskInterface
     from transformers.masking_utils import sdpa_mask
 
-    if getattr(model.config, "_attn_implementation", None) != "sdpa":
+    if getattr(model.config, "_attn_implementation", None) not in ("sdpa", *DECODE_KERNELS.values()):
         return False
+    name = DECODE_KERNELS[kernel or decode_kernel()]
     AttentionInterface.register(GQA_DECODE, gqa_decode_attention)
-    AttentionMaskInterface.register(GQA_DECODE, sdpa_mask)
-    model.set_attn_implementation(GQA_DECODE)
+    AttentionInterface.register(GQA_DECODE_MATMUL, matmul_decode_attention)
+    for registered in DECODE_KERNELS.values():
+        AttentionMaskInterface.register(registered, sdpa_mask)
+    model.set_attn_implementation(name)
     return True

@@ -19,10 +19,15 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from trainers.rollout.compiled_decode import PROMPT_BUCKET, cache_length
+from trainers.rollout.compiled_decode import DECODE_KERNELS, PROMPT_BUCKET, cache_length
 
 CHECK_EVERY = 16  # tokens between host checks that some sequence is still running
-BOOL_MASK_ATTENTION = ("sdpa", "sdpa_gqa_decode")
+BOOL_MASK_ATTENTION = ("sdpa", *DECODE_KERNELS.values())
+# the decode step attends to the filled part of the cache, rounded up to one of at most this many lengths:
+# each length is one more compiled graph (torch.compile's recompile limit is 8 per function)
+ATTENTION_LENGTHS = 5
+# caches shorter than this are read whole: their empty tail costs less than compiling more graphs
+ATTEND_FILLED_FROM = 1024
 ADDITIVE_MASK_ATTENTION = ("eager",)
 
 
@@ -51,12 +56,16 @@ class StaticSampler:
     for as long as the batch size, cache length, dtype and device stay the same."""
 
     def __init__(self, max_cache_len: int, eos_token_ids: Sequence[int], pad_token_id: int,
-                 compiled: bool = True, cache_bucket: int = PROMPT_BUCKET) -> None:
+                 compiled: bool = True, cache_bucket: int = PROMPT_BUCKET, attend_filled: bool | None = None) -> None:
         self.max_cache_len = max_cache_len
         self.eos_token_ids = list(eos_token_ids)
         self.pad_token_id = pad_token_id
         self.compiled = compiled
         self.cache_bucket = cache_bucket
+        # with a folded decode attention (which cuts the cache to the mask's length), pass a mask of only the
+        # filled slots, rounded up (`attention_length`), so a step does not read the cache's empty tail;
+        # None: for caches of ATTEND_FILLED_FROM slots or more
+        self.attend_filled = attend_filled
         self._cache: Any = None
         self._cache_key: tuple = ()
 
@@ -96,6 +105,10 @@ class StaticSampler:
         decode_mask = torch.zeros((batch, 1, 1, length), dtype=torch.bool, device=device)
         decode_mask[:, 0, 0, :width] = real
         next_position = real.sum(-1)
+        filled = self.attend_filled if self.attend_filled is not None else length >= ATTEND_FILLED_FROM
+        cuts = filled and getattr(model.config, "_attn_implementation", None) in DECODE_KERNELS.values()
+        if self.compiled and cuts:
+            allow_graphs(ATTENTION_LENGTHS)
         forward = model.get_compiled_call(None) if self.compiled else model.__call__
         out = torch.full((batch, max_new_tokens), self.pad_token_id, dtype=torch.long, device=device)
         finished = torch.zeros(batch, dtype=torch.bool, device=device)
@@ -106,8 +119,9 @@ class StaticSampler:
             if step == max_new_tokens - 1 or ((step + 1) % CHECK_EVERY == 0 and bool(finished.all())):
                 break
             decode_mask[:, :, :, width + step] = True
+            mask = decode_mask[..., :attention_length(width + step + 1, length)] if cuts else decode_mask
             logits = forward(input_ids=token[:, None], position_ids=(next_position + step)[:, None],
-                             attention_mask=as_mask(decode_mask, additive, dtype), past_key_values=cache,
+                             attention_mask=as_mask(mask, additive, dtype), past_key_values=cache,
                              use_cache=True).logits[:, -1]
         return completions(out.cpu(), self.eos_token_ids)
 
@@ -125,6 +139,23 @@ class StaticSampler:
         else:
             self._cache.reset()
         return self._cache
+
+
+def allow_graphs(count: int) -> None:
+    """Let torch.compile keep `count` graphs of one function beyond its default recompile limit (8): the
+    attention lengths, on top of what HF generate compiles for evaluation on the same model."""
+    import torch._dynamo
+
+    config = torch._dynamo.config
+    name = "recompile_limit" if hasattr(config, "recompile_limit") else "cache_size_limit"
+    setattr(config, name, max(getattr(config, name), 8 + count))
+
+
+def attention_length(filled: int, length: int, lengths: int = ATTENTION_LENGTHS) -> int:
+    """The cache slots a decode step attends to: `filled` rounded up to a multiple of a step that splits the
+    cache `length` into at most `lengths` sizes (each a multiple of PROMPT_BUCKET), at most `length`."""
+    step = -(-length // lengths // PROMPT_BUCKET) * PROMPT_BUCKET
+    return min(length, -(-filled // step) * step)
 
 
 def warn_fallback(error: Exception) -> None:
