@@ -10,10 +10,14 @@
 #                     layer checkpointed (the path before the training and decode-loop work: the baseline)
 #        trimmed      + length-grouped micro-batches with padding trimmed
 #        half_ckpt    + gradient checkpointing on half of the layers (what the recipe now sets)
-#        own_loop     + our own decode loop (trainers.rollout.static_sampler): the recipe's defaults today
+#        own_loop     + our own decode loop (trainers.rollout.static_sampler), whose decode attention is two
+#                     batched matmuls over the filled part of the cache: the recipe's defaults today
+#        own_loop_sdpa  own_loop with PyTorch's fused SDPA kernel for the decode attention
+#                     (REASONGYM_DECODE_ATTENTION=sdpa)
 #        own_loop_cudnn  own_loop with SDPA's cuDNN kernel kept (REASONGYM_CUDNN_ATTENTION=1): what the guard costs
 #        liger        own_loop + Liger's layer kernels (RMSNorm, RoPE, SwiGLU; --use_liger_kernel true, the
-#                     liger-kernel wheel carried): TRL already computes log-probs with its own chunked LM head
+#                     liger-kernel wheel carried) in the training pass; our loop sets them aside while it samples.
+#                     TRL already computes log-probs with its own chunked LM head
 #        no_ckpt_mb4  trimmed, no gradient checkpointing, micro-batches of 4 (x 24 accumulation steps), HF's loop
 set -uo pipefail
 source "$(dirname "$0")/gpu_setup.sh"
@@ -43,6 +47,7 @@ for run in ${RUNS:-compiled half_ckpt own_loop}; do
     trimmed) grpo C_trimmed --checkpointed-layers 1 --decode-loop hf ;;
     half_ckpt) grpo D_trimmed_half_ckpt --checkpointed-layers 0.5 --decode-loop hf ;;
     own_loop) grpo E_own_decode_loop ;;
+    own_loop_sdpa) REASONGYM_DECODE_ATTENTION=sdpa grpo E3_own_loop_sdpa ;;
     own_loop_cudnn) REASONGYM_CUDNN_ATTENTION=1 grpo E2_own_loop_cudnn ;;
     liger) grpo G_liger --use_liger_kernel true ;;
     no_ckpt_mb4) grpo F_no_ckpt_mb4 --gradient_checkpointing false --per_device_train_batch_size 4 \
