@@ -27,7 +27,7 @@ SHAPE=${SHAPE:-3b}
 STEPS=${STEPS:-3}
 M=/tmp/qwen-$SHAPE-shape
 export CUDA_VISIBLE_DEVICES=${CUDA_VISIBLE_DEVICES:-0}
-python3 benchmarks/gpu_scale.py build --shape "$SHAPE" --out "$M" | tee "$OUT/build.json"
+[ -f "$M/config.json" ] || python3 benchmarks/gpu_scale.py build --shape "$SHAPE" --out "$M" | tee "$OUT/build.json"
 if [ "${DECODE:-0}" = 1 ]; then
   python3 benchmarks/gpu_scale.py decode --model "$M" --batch 96 --new-tokens 128 --cache-len 1216 --profile \
       --json "$OUT/decode.json" \
