@@ -127,3 +127,20 @@ def test_a_wheel_install_finds_its_recipes_and_trains_from_another_directory(tin
     assert run.returncode == 0, run.stderr[-3000:]
     assert "pretrained.yaml" in run.stderr and str(target) in run.stderr
     assert (work / "run" / "model.safetensors").exists()
+
+
+def test_liger_kernels_where_installed_on_a_gpu_and_kept_out_of_hf_generates_compiled_decode(monkeypatch):
+    import importlib.util
+
+    mini_r1 = {**recipes.load_recipe(recipes.recipe_path(*PAIR.split(os.sep))), "use_vllm": False}
+    installed = importlib.util.find_spec("liger_kernel") is not None
+    fitted, note = recipes.liger_fit(mini_r1, {}, 80.0)
+    assert fitted.get("use_liger_kernel", False) is installed and ("Liger" in note) is installed
+    assert recipes.liger_fit(mini_r1, {}, 0.0)[0] is mini_r1  # no GPU
+    assert recipes.liger_fit(mini_r1, {"use_liger_kernel": False}, 80.0)[0] is mini_r1  # the user's wins
+    # HF generate's loop with the compiled decode would trace Liger's kernels: off, unless vLLM generates
+    assert recipes.liger_fit(mini_r1, {"decode_loop": "hf"}, 80.0)[0] is mini_r1
+    assert recipes.liger_fit({**mini_r1, "use_vllm": True}, {"decode_loop": "hf"}, 80.0)[0].get(
+        "use_liger_kernel", False) is installed
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "liger_kernel" else object())
+    assert recipes.liger_fit(mini_r1, {}, 80.0)[0] is mini_r1  # not installed

@@ -231,11 +231,32 @@ def memory_fit(values: dict[str, Any], flags: dict[str, Any], gpu_gb: float) -> 
             f"(--checkpointed-layers {fraction:g} is faster where {HALF_CHECKPOINTING_GPU_GB} GB are)")
 
 
-def machine_fit(values: dict[str, Any], flags: dict[str, Any]) -> tuple[dict[str, Any], str]:
-    """A recipe's values fitted to this machine: `vllm_fit`, then `memory_fit`; their notes joined."""
+def liger_fit(values: dict[str, Any], flags: dict[str, Any], gpu_gb: float) -> tuple[dict[str, Any], str]:
+    """Liger's layer kernels for GRPO's training pass where liger-kernel is installed on a CUDA GPU and the
+    rollouts cannot trace them into HF generate's compiled decode step (vLLM, or our own decode loop, which
+    sets them aside: trainers.rollout.liger_aside). Why: at the Qwen2.5-3B shape with the Mini-R1 batch they
+    took a step from 12.6 s to 10.6-10.7 s and its peak from 57.2 to 50.6 GB on one H100 (docs/benchmarks.md).
+    A --use_liger_kernel of the user's or the recipe's, or no GPU, leaves it as it is."""
+    if "use_liger_kernel" in flags or "use_liger_kernel" in values or not gpu_gb:
+        return values, ""
+    if importlib.util.find_spec("liger_kernel") is None:
+        return values, ""
+    setting = {**values, **flags}
+    hf_compiled = (str(setting.get("decode_loop", "own")).lower() == "hf"
+                   and str(setting.get("compiled_decode", "auto")).lower() != "false")
+    if hf_compiled and not setting.get("use_vllm"):
+        return values, ""
+    return {**values, "use_liger_kernel": True}, "Liger's kernels in the training pass (--use_liger_kernel false: off)"
+
+
+def machine_fit(values: dict[str, Any], flags: dict[str, Any], trainer: str = "grpo") -> tuple[dict[str, Any], str]:
+    """A recipe's values fitted to this machine: `vllm_fit`, then `memory_fit`, then for GRPO `liger_fit`;
+    their notes joined."""
     values, vllm_note = vllm_fit(values, flags)
-    values, memory_note = memory_fit(values, flags, gpu_memory_gb())
-    return values, "; ".join(filter(None, [vllm_note, memory_note]))
+    gpu_gb = gpu_memory_gb()
+    values, memory_note = memory_fit(values, flags, gpu_gb)
+    values, liger_note = liger_fit(values, flags, gpu_gb) if trainer == "grpo" else (values, "")
+    return values, "; ".join(filter(None, [vllm_note, memory_note, liger_note]))
 
 
 def episodic(env_id: str, flags: dict[str, Any]) -> bool:
@@ -266,7 +287,7 @@ def for_model(trainer: str, env_id: str, model: str, flags: dict[str, Any]) -> R
     trains = os.path.isfile(base)  # a training command (evaluate has no precision or vLLM fields)
     hardware, hardware_note = hardware_values() if trains else ({}, "")
     if path is not None:  # the recipe's own values win over what the hardware suggests
-        values, note = machine_fit({**hardware, **load_recipe(path)}, flags)
+        values, note = machine_fit({**hardware, **load_recipe(path)}, flags, trainer)
         why = "; ".join(filter(None, ["written for this env and model", hardware_note, note]))
         return RecipeChoice(values, path, why)
     if not trains:
@@ -276,7 +297,7 @@ def for_model(trainer: str, env_id: str, model: str, flags: dict[str, Any]) -> R
     family = env_id.split("/")[0].split("-")[0]
     length = {"max_completion_length": COMPLETION_LENGTH[family]} if family in COMPLETION_LENGTH else {}
     values = {**load_recipe(base), **sized, **hardware, **length}
-    values, note = machine_fit(values, flags)
+    values, note = machine_fit(values, flags, trainer)
     if episodic(env_id, flags) and "eval_size" in values:
         values = {k: v for k, v in values.items() if k not in ("eval_size", "eval_steps")}
         note = "; ".join(filter(None, [note, "no held-out evaluation (not available for multi-turn envs yet)"]))
