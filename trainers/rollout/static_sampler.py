@@ -7,7 +7,9 @@ GRPO step (SmolLM2-135M shape, one H100: about 4 ms per token for a batch of 128
 compiled forward is a fraction). Here the loop does only what plain sampling needs: one compiled
 forward, softmax at the temperature, a multinomial draw, and an in-place update of a mask kept at
 the cache's full length, with no host sync except a check every `CHECK_EVERY` tokens that some
-sequence is still running.
+sequence is still running. On a cache of ATTEND_FILLED_FROM slots or more, a step's mask covers only the
+filled slots, rounded up to one of ATTENTION_LENGTHS lengths, and the folded decode attentions
+(trainers.rollout.compiled_decode) read only those: early steps do not read the cache's empty tail.
 
 Scope: temperature sampling (or greedy at temperature 0), optionally nucleus (top-p), with no top-k,
 min-p or repetition penalty, text-only inputs, on a model whose attention takes a boolean SDPA mask or an additive one
