@@ -159,8 +159,10 @@ def matmul_decode_attention(module: Any, query: Any, key: Any, value: Any, atten
                             **kwargs: Any):
     """The folded decode attention as two batched matmuls around a float32 softmax, the arithmetic of
     transformers' eager attention. Why: a decode step's folded query has only `groups` rows per KV head,
-    too few for the fused SDPA kernels to keep a GPU's memory busy (they split work by query rows), while
-    a batched matmul splits it over the cache's length. Anything but a decode token goes to SDPA."""
+    which the fused SDPA kernels split their work by, while a batched matmul splits it over the cache's
+    length (docs/benchmarks.md has what was measured, and what has no same-run ratio yet). Scores are
+    rounded to the weights' dtype before the softmax, as in eager attention. Anything but a decode token
+    goes to SDPA."""
     import torch
 
     if not _decode_query(module, query, dropout, kwargs):
