@@ -133,6 +133,13 @@ def _decode_query(module: Any, query: Any, dropout: float, kwargs: dict) -> bool
     return query.shape[2] == 1 and groups > 1 and not dropout and kwargs.get("position_bias") is None
 
 
+def _fold(module: Any, query: Any) -> Any:
+    """A decode query's heads folded onto their KV head: (batch, heads, 1, dim) -> (batch, kv_heads, groups, dim)."""
+    batch, heads, _, dim = query.shape
+    groups = module.num_key_value_groups
+    return query.view(batch, heads // groups, groups, dim)
+
+
 def gqa_decode_attention(module: Any, query: Any, key: Any, value: Any, attention_mask: Any, dropout: float = 0.0,
                          scaling: float | None = None, is_causal: bool | None = None, **kwargs: Any):
     """SDPA for one decode token without copying K/V per query head. transformers' SDPA path repeats
@@ -149,7 +156,7 @@ def gqa_decode_attention(module: Any, query: Any, key: Any, value: Any, attentio
         return sdpa_attention_forward(module, query, key, value, attention_mask, dropout=dropout, scaling=scaling,
                                       is_causal=is_causal, **kwargs)
     batch, heads, _, dim = query.shape
-    folded = query.view(batch, heads // module.num_key_value_groups, module.num_key_value_groups, dim)
+    folded = _fold(module, query)
     out = torch.nn.functional.scaled_dot_product_attention(folded, key, value, attn_mask=attention_mask, scale=scaling)
     return out.reshape(batch, 1, heads, dim), None
 
@@ -170,7 +177,7 @@ def matmul_decode_attention(module: Any, query: Any, key: Any, value: Any, atten
                                     is_causal=is_causal, **kwargs)
     key, value = visible(key, value, attention_mask)
     batch, heads, _, dim = query.shape
-    folded = query.view(batch, heads // module.num_key_value_groups, module.num_key_value_groups, dim)
+    folded = _fold(module, query)
     scores = torch.matmul(folded, key.transpose(-1, -2)) * (scaling if scaling is not None else dim ** -0.5)
     if attention_mask is not None:
         if attention_mask.dtype == torch.bool:
