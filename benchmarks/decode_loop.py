@@ -5,15 +5,19 @@ attention variants: the same model, the same left-padded prompts, the same stati
     python benchmarks/decode_loop.py --model /tmp/smollm2-shape --batch 128 --new-tokens 128
     # the 3B shape at the Mini-R1 batch, every step decoded, each attention variant of our loop:
     python benchmarks/decode_loop.py --model /tmp/qwen-3b-shape --batch 96 --prompt-tokens 150 \\
-        --new-tokens 1024 --no-eos --variants sdpa:whole,sdpa:filled,matmul:whole,matmul:filled
+        --new-tokens 1024 --no-eos --variants hf,sdpa:whole,matmul:whole,matmul:filled,matmul:filled:trusted
 
-Each variant of our loop is KERNEL:CACHE: KERNEL is the folded decode attention (sdpa: PyTorch's fused
-kernel; matmul: two batched matmuls), CACHE is `whole` (every step reads all of the static cache) or `filled`
-(only the filled slots, rounded up to one of a few lengths). Prints ms per generated token step for each run
-(median of `--repeats` timed calls after a warm-up call that compiles), ratios to the first of our variants,
-and the share of greedy tokens on which each agrees with HF generate. `--profile` adds a CUDA kernel table of
-32 steps of the last variant. The claim is about a CUDA GPU (transformers compiles the step only there); on a
-CPU it runs uncompiled, as a smoke test.
+`hf` is HF generate's loop (static cache, compiled, no GQA fold). Each variant of our loop is
+KERNEL:CACHE[:trusted]: KERNEL is the folded decode attention (sdpa: PyTorch's fused kernel; matmul: two
+batched matmuls), CACHE is `whole` (every step reads all of the static cache) or `filled` (only the filled
+slots, rounded up to one of a few lengths), and `trusted` skips torch.compile's guard checks on graphs the
+sampler has already compiled (StaticSampler's skip_guards). Prints ms per generated token step for each
+run (median of `--repeats` timed calls after a warm-up call that compiles), ratios to the first of our
+variants, and the share of greedy tokens on which each agrees with the first run. `--profile` adds, for each
+variant, 32 profiled steps: GPU busy time and kernel and CUDA-graph launches per step (a step whose GPU
+time is well under its wall time is bound by the host), and a kernel table for the last variant. The claim
+is about a CUDA GPU (transformers compiles the step only there); on a CPU it runs uncompiled, as a smoke
+test.
 """
 
 from __future__ import annotations
@@ -32,7 +36,8 @@ def main() -> None:
     parser.add_argument("--new-tokens", type=int, default=128)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--dtype", default="bfloat16")
-    parser.add_argument("--variants", default="sdpa:whole", help="our loop's KERNEL:CACHE runs, comma-separated")
+    parser.add_argument("--variants", default="hf,matmul:filled",
+                        help="hf and our loop's KERNEL:CACHE[:trusted] runs, comma-separated")
     parser.add_argument("--no-eos", action="store_true", help="never stop at EOS: every call decodes --new-tokens")
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--json")
@@ -66,16 +71,17 @@ def main() -> None:
                              eos_token_id=eos if not args.no_eos else None, pad_token_id=pad, **forced)
         return completions(out[:, width:].cpu(), eos)
 
-    def ours(kernel: str, cache: str):
+    def ours(kernel: str, cache: str, trusted: str = ""):
         fresh_compile(model)
         use_gqa_decode_attention(model, kernel)
-        sampler = StaticSampler(length, eos, pad, compiled=device == "cuda", attend_filled=cache == "filled")
+        sampler = StaticSampler(length, eos, pad, compiled=device == "cuda", attend_filled=cache == "filled",
+                                skip_guards=trusted == "trusted")
         return lambda steps=args.new_tokens: sampler.sample(model, prompts, steps, temperature=0.0)
 
     results, outputs = {}, {}
-    names = ["hf_generate"] + args.variants.split(",")
+    names = args.variants.split(",")
     for name in names:
-        run = hf if name == "hf_generate" else ours(*name.split(":"))  # each variant compiles its own graphs
+        run = hf if name == "hf" else ours(*name.split(":"))  # each variant compiles its own graphs
         with torch.no_grad():
             outputs[name] = run()
             times = []
@@ -87,23 +93,44 @@ def main() -> None:
                 times.append(time.perf_counter() - start)
         steps = max(map(len, outputs[name]))
         results[name] = {"seconds": statistics.median(times), "ms_per_step": statistics.median(times) / steps * 1e3,
-                         "steps": steps, "agree_with_hf": agreement(outputs["hf_generate"], outputs[name])}
-        print(f"{name:16} {results[name]['seconds']:.3f} s for {steps} steps: "
-              f"{results[name]['ms_per_step']:.2f} ms per step, greedy tokens agree with HF generate's on "
-              f"{results[name]['agree_with_hf']:.1%}", flush=True)
-    if args.profile and device == "cuda":
-        with torch.no_grad(), torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CUDA]) as prof:
-            run(32)
-            torch.cuda.synchronize()
-        print(prof.key_averages().table(sort_by="cuda_time_total", row_limit=20), flush=True)
-    first = names[1]
-    print(f"\n{'run':16} {'ms/step':>8} {'vs ' + first:>16}")
+                         "steps": steps, "agree_with_first": agreement(outputs[names[0]], outputs[name])}
+        print(f"{name:22} {results[name]['seconds']:.3f} s for {steps} steps: "
+              f"{results[name]['ms_per_step']:.2f} ms per step, greedy tokens agree with {names[0]}'s on "
+              f"{results[name]['agree_with_first']:.1%}", flush=True)
+        if args.profile and device == "cuda":
+            results[name]["profile"] = profile(run, last=name == names[-1])
+    first = next((name for name in names if name != "hf"), names[0])
+    print(f"\n{'run':22} {'ms/step':>8} {'vs ' + first:>24}")
     for name, row in results.items():
-        print(f"{name:16} {row['ms_per_step']:8.2f} {results[first]['seconds'] / row['seconds']:15.2f}x")
+        print(f"{name:22} {row['ms_per_step']:8.2f} {results[first]['seconds'] / row['seconds']:23.2f}x")
     print("(bf16: a near tie can break the other way, and the sequence differs from there)")
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"runs": results, "batch": args.batch, "cache_length": length, "first": first}, f, indent=1)
+
+
+def profile(run, last: bool, steps: int = 32) -> dict:
+    """GPU busy time and launches per step over `steps` profiled decode steps (the profiler's own host
+    cost inflates the wall time); prints a kernel table when `last`."""
+    import torch
+    from torch.autograd import DeviceType
+    from torch.profiler import ProfilerActivity
+
+    with torch.no_grad(), torch.profiler.profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
+        start = time.perf_counter()
+        run(steps)
+        torch.cuda.synchronize()
+        wall = time.perf_counter() - start
+    events = prof.key_averages()
+    busy = sum(e.self_device_time_total for e in events if e.device_type == DeviceType.CUDA) / 1e3
+    count = {name: sum(e.count for e in events if e.key == name) for name in ("cudaLaunchKernel", "cudaGraphLaunch")}
+    row = {"wall_ms_per_step": wall * 1e3 / steps, "gpu_busy_ms_per_step": busy / steps,
+           "kernel_launches_per_step": count["cudaLaunchKernel"] / steps,
+           "graph_launches_per_step": count["cudaGraphLaunch"] / steps}
+    print("  profiled: " + ", ".join(f"{key} {value:.2f}" for key, value in row.items()), flush=True)
+    if last:
+        print(events.table(sort_by="cuda_time_total", row_limit=25), flush=True)
+    return row
 
 
 def fresh_compile(model) -> None:

@@ -2,6 +2,8 @@
 # GPU speed at a real model size (issue #20), one call on a lent GPU machine (see gpu_setup.sh):
 #   1. build a random-init model of Qwen2.5's shape on the GPU (SHAPE=0.5b|1.5b|3b, default 3b);
 #   2. decode alone (DECODE=1): HF generate with each cache lever, ms per step against the weight-read bound;
+#   2b. our decode loop alone (LOOP_VARIANTS, e.g. "matmul:filled,matmul:filled:trusted"): benchmarks/decode_loop.py
+#      at the Mini-R1 batch (96 prompts of up to 150 tokens, 1,024 tokens forced), with a profile of each variant;
 #   3. GRPO steps of the Mini-R1 recipe (96 completions of up to 1024 tokens per step, HF generate), each run
 #      named in RUNS: TRL's step_time split into HF generate, the rest of the rollout (rewards, reference
 #      log-probs) and the training pass; ratios against the first run named.
@@ -33,6 +35,11 @@ if [ "${DECODE:-0}" = 1 ]; then
       --json "$OUT/decode.json" \
       2>&1 | grep -v Warning | tee "$OUT/decode.txt"
 fi
+if [ -n "${LOOP_VARIANTS:-}" ]; then
+  TORCH_LOGS=${TORCH_LOGS:-perf_hints} python3 benchmarks/decode_loop.py --model "$M" --batch 96 --prompt-tokens 150 \
+      --new-tokens 1024 --no-eos --repeats "${LOOP_REPEATS:-2}" --variants "$LOOP_VARIANTS" --profile \
+      --json "$OUT/decode_loop.json" 2>&1 | grep -v Warning | tee "$OUT/decode_loop.txt"
+fi
 dirs=()
 grpo() { name=$1; shift; t0=$(date +%s); dirs+=("/tmp/$name")
   timeout "${GRPO_TIMEOUT:-250}" python3 benchmarks/gpu_scale.py grpo -- \
@@ -41,7 +48,7 @@ grpo() { name=$1; shift; t0=$(date +%s); dirs+=("/tmp/$name")
       --eval-size 0 --train-size 2000 --save_strategy no --report_to none --log_completions false \
       --output_dir "/tmp/$name" "$@" > "$OUT/$name.log" 2>&1
   echo "$name rc=$? wall=$(( $(date +%s) - t0 ))s" | tee -a "$OUT/runs.txt"; }
-for run in ${RUNS:-compiled half_ckpt own_loop}; do
+for run in ${RUNS-compiled half_ckpt own_loop}; do
   case $run in
     dynamic) grpo A_dynamic_cache --compiled-decode false --trim-padding false --checkpointed-layers 1 \
                  --max_steps "${DYNAMIC_STEPS:-$STEPS}" ;;
@@ -58,4 +65,4 @@ for run in ${RUNS:-compiled half_ckpt own_loop}; do
     *) echo "unknown run $run"; continue ;;
   esac
 done
-python3 benchmarks/gpu_scale.py report --runs "${dirs[@]}" --json "$OUT/grpo.json" | tee "$OUT/grpo.txt"
+[ ${#dirs[@]} -gt 0 ] && python3 benchmarks/gpu_scale.py report --runs "${dirs[@]}" --json "$OUT/grpo.json" | tee "$OUT/grpo.txt"
