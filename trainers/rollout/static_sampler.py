@@ -59,7 +59,7 @@ class StaticSampler:
 
     def __init__(self, max_cache_len: int, eos_token_ids: Sequence[int], pad_token_id: int,
                  compiled: bool = True, cache_bucket: int = PROMPT_BUCKET, attend_filled: bool | None = None,
-                 skip_guards: bool = False) -> None:
+                 skip_guards: bool | None = None) -> None:
         self.max_cache_len = max_cache_len
         self.eos_token_ids = list(eos_token_ids)
         self.pad_token_id = pad_token_id
@@ -70,8 +70,8 @@ class StaticSampler:
         # None: for caches of ATTEND_FILLED_FROM slots or more
         self.attend_filled = attend_filled
         # run a decode step whose graph this sampler has already compiled without re-checking torch.compile's
-        # guards (`trusted_graph`): at the 3B shape those checks are host time spent on every token step
-        self.skip_guards = skip_guards
+        # guards (`trusted_graph`): those checks are host time spent on every token step; None: when compiled
+        self.skip_guards = compiled if skip_guards is None else skip_guards
         self._compiled_lengths: set[int] = set()
         self._cache: Any = None
         self._cache_key: tuple = ()
