@@ -5,13 +5,13 @@ attention variants: the same model, the same left-padded prompts, the same stati
     python benchmarks/decode_loop.py --model /tmp/smollm2-shape --batch 128 --new-tokens 128
     # the 3B shape at the Mini-R1 batch, every step decoded, each attention variant of our loop:
     python benchmarks/decode_loop.py --model /tmp/qwen-3b-shape --batch 96 --prompt-tokens 150 \\
-        --new-tokens 1024 --no-eos --variants hf,sdpa:whole,matmul:whole,matmul:filled,matmul:filled:trusted
+        --new-tokens 1024 --no-eos --variants hf,sdpa:whole,matmul:whole,matmul:filled:unfused,matmul:filled
 
 `hf` is HF generate's loop (static cache, compiled, no GQA fold). Each variant of our loop is
-KERNEL:CACHE[:trusted]: KERNEL is the folded decode attention (sdpa: PyTorch's fused kernel; matmul: two
+KERNEL:CACHE[:unfused]: KERNEL is the folded decode attention (sdpa: PyTorch's fused kernel; matmul: two
 batched matmuls), CACHE is `whole` (every step reads all of the static cache) or `filled` (only the filled
-slots, rounded up to one of a few lengths), and `trusted` skips torch.compile's guard checks on graphs the
-sampler has already compiled (StaticSampler's skip_guards). Prints ms per generated token step for each
+slots, rounded up to one of a few lengths), and `unfused` keeps the separate query/key/value and gate/up
+projections (trainers.rollout.fused_projections). Prints ms per generated token step for each
 run (median of `--repeats` timed calls after a warm-up call that compiles), ratios to the first of our
 variants, and the share of greedy tokens on which each agrees with the first run. `--profile` adds, for each
 variant, 32 profiled steps: GPU busy time and kernel and CUDA-graph launches per step (a step whose GPU
@@ -37,7 +37,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--dtype", default="bfloat16")
     parser.add_argument("--variants", default="hf,matmul:filled",
-                        help="hf and our loop's KERNEL:CACHE[:trusted] runs, comma-separated")
+                        help="hf and our loop's KERNEL:CACHE[:unfused] runs, comma-separated")
     parser.add_argument("--no-eos", action="store_true", help="never stop at EOS: every call decodes --new-tokens")
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--json")
@@ -71,11 +71,11 @@ def main() -> None:
                              eos_token_id=eos if not args.no_eos else None, pad_token_id=pad, **forced)
         return completions(out[:, width:].cpu(), eos)
 
-    def ours(kernel: str, cache: str, trusted: str = ""):
+    def ours(kernel: str, cache: str, unfused: str = ""):
         fresh_compile(model)
         use_gqa_decode_attention(model, kernel)
         sampler = StaticSampler(length, eos, pad, compiled=device == "cuda", attend_filled=cache == "filled",
-                                skip_guards=trusted == "trusted")
+                                fuse_projections=unfused != "unfused")
         return lambda steps=args.new_tokens: sampler.sample(model, prompts, steps, temperature=0.0)
 
     results, outputs = {}, {}

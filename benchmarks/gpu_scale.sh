@@ -2,7 +2,7 @@
 # GPU speed at a real model size (issue #20), one call on a lent GPU machine (see gpu_setup.sh):
 #   1. build a random-init model of Qwen2.5's shape on the GPU (SHAPE=0.5b|1.5b|3b, default 3b);
 #   2. decode alone (DECODE=1): HF generate with each cache lever, ms per step against the weight-read bound;
-#   2b. our decode loop alone (LOOP_VARIANTS, e.g. "matmul:filled,matmul:filled:trusted"): benchmarks/decode_loop.py
+#   2b. our decode loop alone (LOOP_VARIANTS, e.g. "matmul:filled:unfused,matmul:filled"): benchmarks/decode_loop.py
 #      at the Mini-R1 batch (96 prompts of up to 150 tokens, 1,024 tokens forced), with a profile of each variant;
 #   3. GRPO steps of the Mini-R1 recipe (96 completions of up to 1024 tokens per step, HF generate), each run
 #      named in RUNS: TRL's step_time split into HF generate, the rest of the rollout (rewards, reference

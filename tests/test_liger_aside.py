@@ -33,6 +33,9 @@ def test_decoding_runs_the_plain_model_and_liger_comes_back():
         with aside.plain(model), torch.no_grad():
             assert modeling_qwen2.apply_rotary_pos_emb is rope
             assert sampler.sample(model, PROMPTS, 12, temperature=0) == plain
+            fused = StaticSampler(max_cache_len=64, eos_token_ids=[2], pad_token_id=1, compiled=False,
+                                  fuse_projections=True)  # binds its own forwards inside, then takes them away
+            assert fused.sample(model, PROMPTS, 12, temperature=0) == plain
         assert modeling_qwen2.apply_rotary_pos_emb is patched_rope
         assert model.model.layers[0].mlp.forward == patched_mlp
         assert model.model.norm.forward.__module__.startswith("liger_kernel")

@@ -126,36 +126,3 @@ def test_nucleus_sampling_draws_only_from_the_nucleus():
         wide = sampler.sample(model, PROMPTS * 4, 12, temperature=1.0, top_p=0.95)
     assert narrow == greedy
     assert wide != greedy
-
-
-def test_trusted_graphs_give_the_tokens_of_checked_ones(monkeypatch):
-    """skip_guards: once a step of an attention length has run through the compiled call, later steps of that
-    length skip torch.compile's guard checks; the tokens stay those of the guarded run, across lengths and calls
-    (dynamo traces for real here; the eager backend only spares the CPU a C++ compile)."""
-    import torch
-    from transformers import CompileConfig
-
-    from trainers.rollout import static_sampler
-
-    model = tiny("sdpa")
-    assert compiled_decode.use_gqa_decode_attention(model, "matmul")
-    model.generation_config.compile_config = CompileConfig(backend="eager", mode=None)
-    trusted = []
-    plain = static_sampler.trusted_graph
-    monkeypatch.setattr(static_sampler, "trusted_graph", lambda on: (trusted.append(on), plain(on))[1])
-    runs = {}
-    for skip in (False, True):
-        torch._dynamo.reset()
-        model.__dict__.pop("_compiled_call", None)
-        sampler = StaticSampler(max_cache_len=128, eos_token_ids=[-1], pad_token_id=1, attend_filled=True,
-                                skip_guards=skip)
-        with torch.no_grad():
-            runs[skip] = [sampler.sample(model, prompts, 90, temperature=0) for prompts in (PROMPTS, PROMPTS[::-1])]
-        assert sampler._compiled_lengths == {64, 128}
-    assert runs[True] == runs[False]
-    assert runs[True][1] == runs[True][0][::-1]
-    assert all(len(c) == 90 for c in runs[True][0])
-    guarded, skipped = trusted[:len(trusted) // 2], trusted[len(trusted) // 2:]
-    assert not any(guarded)
-    # the first step of each of the two lengths runs guarded; every other step of both calls skips the checks
-    assert skipped.count(False) == 2 and skipped.count(True) == 2 * 89 - 2

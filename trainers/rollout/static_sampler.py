@@ -59,7 +59,7 @@ class StaticSampler:
 
     def __init__(self, max_cache_len: int, eos_token_ids: Sequence[int], pad_token_id: int,
                  compiled: bool = True, cache_bucket: int = PROMPT_BUCKET, attend_filled: bool | None = None,
-                 skip_guards: bool | None = None) -> None:
+                 fuse_projections: bool | None = None) -> None:
         self.max_cache_len = max_cache_len
         self.eos_token_ids = list(eos_token_ids)
         self.pad_token_id = pad_token_id
@@ -69,10 +69,10 @@ class StaticSampler:
         # filled slots, rounded up (`attention_length`), so a step does not read the cache's empty tail;
         # None: for caches of ATTEND_FILLED_FROM slots or more
         self.attend_filled = attend_filled
-        # run a decode step whose graph this sampler has already compiled without re-checking torch.compile's
-        # guards (`trusted_graph`): those checks are host time spent on every token step; None: when compiled
-        self.skip_guards = compiled if skip_guards is None else skip_guards
-        self._compiled_lengths: set[int] = set()
+        # sample with the query/key/value and gate/up projections as one GEMM each
+        # (trainers.rollout.fused_projections); None: when compiled
+        self.fuse_projections = compiled if fuse_projections is None else fuse_projections
+        self._fused: Any = None
         self._cache: Any = None
         self._cache_key: tuple = ()
 
@@ -80,6 +80,18 @@ class StaticSampler:
                temperature: float = 1.0, top_p: float = 1.0) -> list[list[int]]:
         """One completion per prompt: its tokens up to and including the first EOS, at most
         `max_new_tokens`."""
+        if not self.fuse_projections:
+            return self._sample(model, prompt_ids, max_new_tokens, temperature, top_p)
+        if self._fused is None or self._fused.model_id != id(model):
+            from trainers.rollout.fused_projections import FusedProjections
+
+            self._fused = None  # the old copies go before the new ones are made
+            self._fused = FusedProjections(model)
+        with self._fused.applied():
+            return self._sample(model, prompt_ids, max_new_tokens, temperature, top_p)
+
+    def _sample(self, model: Any, prompt_ids: Sequence[Sequence[int]], max_new_tokens: int,
+                temperature: float, top_p: float) -> list[list[int]]:
         import torch
 
         device = model.device
@@ -127,11 +139,9 @@ class StaticSampler:
                 break
             decode_mask[:, :, :, width + step] = True
             mask = decode_mask[..., :attention_length(width + step + 1, length)] if cuts else decode_mask
-            with trusted_graph(self.compiled and self.skip_guards and mask.shape[-1] in self._compiled_lengths):
-                logits = forward(input_ids=token[:, None], position_ids=(next_position + step)[:, None],
-                                 attention_mask=as_mask(mask, additive, dtype), past_key_values=cache,
-                                 use_cache=True).logits[:, -1]
-            self._compiled_lengths.add(mask.shape[-1])
+            logits = forward(input_ids=token[:, None], position_ids=(next_position + step)[:, None],
+                             attention_mask=as_mask(mask, additive, dtype), past_key_values=cache,
+                             use_cache=True).logits[:, -1]
         return completions(out.cpu(), self.eos_token_ids)
 
     def _cache_for(self, model: Any, batch: int, length: int) -> Any:
@@ -145,7 +155,6 @@ class StaticSampler:
                 torch.cuda.empty_cache() if torch.cuda.is_available() else None
             self._cache = StaticCache(config=model.config, max_cache_len=length)
             self._cache_key = key
-            self._compiled_lengths = set()  # a new cache is a new input: its graphs compile again
         else:
             self._cache.reset()
         return self._cache
@@ -159,19 +168,6 @@ def allow_graphs(count: int) -> None:
     config = torch._dynamo.config
     name = "recompile_limit" if hasattr(config, "recompile_limit") else "cache_size_limit"
     setattr(config, name, max(getattr(config, name), 8 + count))
-
-
-def trusted_graph(trusted: bool) -> Any:
-    """A context in which torch.compile runs only the guards that tell its compiled graphs apart
-    (`skip_guard_eval_unsafe`), when `trusted`: the caller has already run this exact call shape through
-    the compiled function, so a graph for it exists; else a no-op context."""
-    import contextlib
-
-    import torch
-
-    if not trusted:
-        return contextlib.nullcontext()
-    return torch.compiler.set_stance("default", skip_guard_eval_unsafe=True)
 
 
 def attention_length(filled: int, length: int, lengths: int = ATTENTION_LENGTHS) -> int:
