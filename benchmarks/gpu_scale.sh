@@ -13,7 +13,8 @@
 #        trimmed      + length-grouped micro-batches with padding trimmed
 #        half_ckpt    + gradient checkpointing on half of the layers (what the recipe now sets)
 #        own_loop     + our own decode loop (trainers.rollout.static_sampler), whose decode attention is two
-#                     batched matmuls over the filled part of the cache: the recipe's defaults today
+#                     batched matmuls over the filled part of the cache, with q/k/v and gate/up projections
+#                     fused (trainers.rollout.fused_projections): the recipe's defaults today
 #        own_loop_sdpa  own_loop with PyTorch's fused SDPA kernel for the decode attention
 #                     (REASONGYM_DECODE_ATTENTION=sdpa)
 #        own_loop_cudnn  own_loop with SDPA's cuDNN kernel kept (REASONGYM_CUDNN_ATTENTION=1): what the guard costs

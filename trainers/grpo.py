@@ -188,10 +188,13 @@ def use_static_sampler(trainer, length: int, tokenizer: Any, decode_loop: str) -
         return f"HF generate (our own decode loop does not take {why_not or 'this trainer'})" + liger
     trainer.static_sampler = static_sampler.StaticSampler(
         length, trainer.eos_token_ids, tokenizer.pad_token_id, compiled=trainer.accelerator.device.type == "cuda")
+    loop = "own decode loop (--decode-loop hf: HF generate's)"
+    if trainer.static_sampler.fuse_projections:
+        loop += " with q/k/v and gate/up projections fused"
     if trainer.args.use_liger_kernel:  # before training starts, when transformers applies Liger's kernels
         trainer.liger_aside = LigerAside(trainer.model)
-        return "own decode loop (--decode-loop hf: HF generate's), Liger's kernels for the training pass only"
-    return "own decode loop (--decode-loop hf: HF generate's)"
+        return loop + ", Liger's kernels for the training pass only"
+    return loop
 
 
 def policy_tokenizer(options: GRPOOptions, env: rg.Env):
