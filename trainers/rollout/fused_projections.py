@@ -29,7 +29,9 @@ def _plain_linears(module: Any, names: tuple[str, ...]) -> list[Any] | None:
     import torch
 
     layers = [getattr(module, name, None) for name in names]
-    if all(type(layer) is torch.nn.Linear for layer in layers):
+    # whole weights only: a ZeRO-3 partition outside a gather holds an empty placeholder
+    if all(type(layer) is torch.nn.Linear and tuple(layer.weight.shape) == (layer.out_features, layer.in_features)
+           for layer in layers):
         if len({layer.weight.dtype for layer in layers}) == 1 and len({layer.in_features for layer in layers}) == 1:
             return layers
     return None
