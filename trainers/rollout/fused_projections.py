@@ -37,18 +37,6 @@ def _plain_linears(module: Any, names: tuple[str, ...]) -> list[Any] | None:
     return None
 
 
-def _concatenated(layers: list[Any], attribute: str) -> Any:
-    import torch
-
-    parts = [getattr(layer, attribute) for layer in layers]
-    if all(part is None for part in parts):
-        return None
-    if any(part is None for part in parts):  # a bias on some of them only: zeros for the others (never refreshed)
-        parts = [part if part is not None else layer.weight.new_zeros(layer.out_features)
-                 for part, layer in zip(parts, layers)]
-    return torch.cat([part.detach() for part in parts])
-
-
 class _Fused:
     """The concatenated weight (and bias) of some linears of one module, and where each output starts."""
 
@@ -57,8 +45,11 @@ class _Fused:
 
         self.layers = layers
         self.sizes = [layer.out_features for layer in layers]
-        self.weight = _concatenated(layers, "weight")
-        self.bias = _concatenated(layers, "bias")
+        first = layers[0].weight
+        # filled by `refresh` (which every `applied` block starts with); a layer without a bias keeps zeros there
+        self.weight = first.new_empty((sum(self.sizes), layers[0].in_features), requires_grad=False)
+        has_bias = any(layer.bias is not None for layer in layers)
+        self.bias = first.new_zeros(sum(self.sizes), requires_grad=False) if has_bias else None
         for tensor in (self.weight, self.bias):
             if tensor is not None and tensor.is_cuda:
                 torch._dynamo.mark_static_address(tensor)  # CUDA graphs read it in place, never copy it
@@ -79,9 +70,9 @@ class _Fused:
 
 
 def _attention_forward(fused: _Fused):
-    def forward(self, hidden_states, position_embeddings, attention_mask, past_key_values=None, **kwargs):
-        from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
+    from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
 
+    def forward(self, hidden_states, position_embeddings, attention_mask, past_key_values=None, **kwargs):
         modeling = sys.modules[type(self).__module__]
         shape = (*hidden_states.shape[:-1], -1, self.head_dim)
         query, key, value = (part.view(shape).transpose(1, 2) for part in fused(hidden_states))
