@@ -83,7 +83,7 @@ def cmd_sample(args: argparse.Namespace, console: Console) -> int:
 
 
 def cmd_check(args: argparse.Namespace, console: Console) -> int:
-    from reasongym.testing.report import check_envs
+    from reasongym.testing.report import check_envs, default_jobs
 
     if args.all == bool(args.id):
         console.print("[red]error:[/] give one env id or --all")
@@ -98,8 +98,9 @@ def cmd_check(args: argparse.Namespace, console: Console) -> int:
                           f"or sweep them with benchmarks/reasoning_gym_report.py[/]")
     else:
         ids = [args.id]
-    envs = (make_for_inspection(env_id, args.env_kwargs, console) for env_id in ids)
-    return check_envs(envs, console, examples=args.examples, seed=args.seed)
+    jobs = args.jobs if args.jobs > 0 else default_jobs(len(ids))
+    return check_envs(ids, console, examples=args.examples, seed=args.seed, env_kwargs=args.env_kwargs,
+                      imports=args.imports, jobs=jobs)
 
 
 def cmd_plot(args: argparse.Namespace, console: Console) -> int:
@@ -227,6 +228,8 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--examples", type=int, default=100, help="hypothesis examples per property")
     check.add_argument("--seed", type=int, default=0)
     check.add_argument("--env-kwargs", help="JSON object of env overrides")
+    check.add_argument("--jobs", type=int, default=0,
+                       help="envs checked at once, each in its own process (default 0: one per CPU core)")
     plot = command("plot", help="PNG curves of a training run (reward, held-out, length, aha, difficulty)")
     plot.add_argument("run_dir")
     plot.add_argument("--out", default=None, help="output folder (default RUN_DIR/plots)")

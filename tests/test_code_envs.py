@@ -227,3 +227,16 @@ def test_evaluate_gives_pass_at_k_on_humaneval(tiny_model, tmp_path):
 def test_an_unknown_layer_switch_is_refused_up_front():
     with pytest.raises(ValueError, match="unknown sandbox layer"):
         Sandbox(layers={"seccom": False})
+
+
+def test_a_hanging_program_is_cut_at_the_tasks_time_limit():
+    """The limit is 10x the reference's runtime within [min_timeout, max_timeout]; a program past it scores wrong."""
+    from tests.conftest import make_builtin
+
+    env = make_builtin("mbpp", min_timeout=1.0, max_timeout=20.0)
+    task = env.tasks(n=1)[0]
+    assert env.time_limit(task) == 1.0  # the reference takes milliseconds: the floor applies
+    hanging = "<think>\nloop\n</think>\n<answer>\n```python\nwhile True:\n    pass\n```\n</answer>"
+    score = env.score(hanging, task)
+    assert score.outcome is rg.Outcome.WRONG and score.detail == "ran past its time limit"
+    assert make_builtin("mbpp", min_timeout=0.5, max_timeout=0.5).time_limit(task) == 0.5  # the ceiling

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Iterable
+from dataclasses import dataclass, field
+from typing import Any, Iterator, Sequence
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from reasongym.testing.check import VerifierReport, check_verifier
@@ -32,24 +34,73 @@ def render(report: VerifierReport, console: Console) -> None:
     console.print(table, markup=True)
 
 
-def check_envs(envs: Iterable, console: Console, examples: int = 100, seed: int = 0) -> int:
-    """Check each env, print its report; 0 when all keep the contract, 1 otherwise."""
+@dataclass
+class EnvCheck:
+    """What checking one env gave: the warnings made on the way, and its report or why it was not checked."""
+    env_id: str
+    warnings: list[str] = field(default_factory=list)
+    report: VerifierReport | None = None
+    refused: str = ""
+
+
+def check_one(env_id: str, env_kwargs: str | None = None, imports: list[str] | None = None, examples: int = 100,
+              seed: int = 0) -> EnvCheck:
+    """Make the env and run its contract; importable and picklable, so a worker process can run it."""
+    from reasongym.envargs import import_env_modules, make_env
     from reasongym.errors import UnsafeScoringRefused
 
-    failed, count = [], 0
-    for env in envs:
-        count += 1
-        try:
-            report = check_verifier(env, examples=examples, seed=seed, raise_on_failure=False)
-        except UnsafeScoringRefused as exc:
-            console.print(f"[red]{env.env_id}: not checked:[/] {exc}", markup=True)
-            failed.append(env.env_id)
+    import_env_modules(imports)
+    result = EnvCheck(env_id)
+    env = make_env(env_id, env_kwargs, warn=result.warnings.append)
+    try:
+        result.report = check_verifier(env, examples=examples, seed=seed, raise_on_failure=False)
+    except UnsafeScoringRefused as exc:
+        result.refused = str(exc)
+    return result
+
+
+def checked(env_ids: Sequence[str], jobs: int, **kwargs: Any) -> Iterator[EnvCheck]:
+    """`check_one` for each env, in order. With jobs > 1 the envs run side by side, each in its own process
+    (the contract is seeded, so the reports are the same either way): a code env's contract spends most of its
+    time waiting on sandboxed programs, and a sweep of many envs takes their sum when run one by one."""
+    if jobs <= 1 or len(env_ids) <= 1:
+        for env_id in env_ids:
+            yield check_one(env_id, **kwargs)
+        return
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    # spawn: a fresh interpreter per worker, not a fork of a process that may hold threads or sandbox helpers
+    with ProcessPoolExecutor(max_workers=min(jobs, len(env_ids)),
+                             mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = [pool.submit(check_one, env_id, **kwargs) for env_id in env_ids]
+        for future in futures:
+            yield future.result()
+
+
+def default_jobs(count: int) -> int:
+    """Envs checked at once when the user does not say: one per CPU core, at most `count`."""
+    import os
+
+    return max(1, min(count, os.cpu_count() or 1))
+
+
+def check_envs(env_ids: Sequence[str], console: Console, examples: int = 100, seed: int = 0,
+               env_kwargs: str | None = None, imports: list[str] | None = None, jobs: int = 1) -> int:
+    """Check each env, print its report in the order given; 0 when all keep the contract, 1 otherwise."""
+    failed = []
+    for result in checked(env_ids, jobs, env_kwargs=env_kwargs, imports=imports, examples=examples, seed=seed):
+        for message in result.warnings:
+            console.print(f"[yellow]{escape(message)}[/]")
+        if result.report is None:
+            console.print(f"[red]{result.env_id}: not checked:[/] {escape(result.refused)}", markup=True)
+            failed.append(result.env_id)
             continue
-        render(report, console)
-        if not report.ok:
-            failed.append(env.env_id)
+        render(result.report, console)
+        if not result.report.ok:
+            failed.append(result.env_id)
     if failed:
         console.print(f"[red]contract broken by:[/] {', '.join(failed)}")
         return 1
-    console.print(f"[green]all {count} env(s) keep the verifier contract[/]")
+    console.print(f"[green]all {len(env_ids)} env(s) keep the verifier contract[/]")
     return 0
