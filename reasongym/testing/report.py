@@ -74,8 +74,11 @@ def checked(env_ids: Sequence[str], jobs: int, **kwargs: Any) -> Iterator[EnvChe
     with ProcessPoolExecutor(max_workers=min(jobs, len(env_ids)),
                              mp_context=multiprocessing.get_context("spawn")) as pool:
         futures = [pool.submit(check_one, env_id, **kwargs) for env_id in env_ids]
-        for future in futures:
-            yield future.result()
+        try:
+            for future in futures:
+                yield future.result()
+        finally:  # an env that fails to build (or Ctrl-C) stops the sweep instead of waiting on the rest
+            pool.shutdown(cancel_futures=True)
 
 
 def default_jobs(count: int) -> int:
