@@ -83,7 +83,7 @@ def cmd_sample(args: argparse.Namespace, console: Console) -> int:
 
 
 def cmd_check(args: argparse.Namespace, console: Console) -> int:
-    from reasongym.testing.report import check_envs, default_jobs
+    from reasongym.testing.report import check_envs
 
     if args.all == bool(args.id):
         console.print("[red]error:[/] give one env id or --all")
@@ -98,9 +98,8 @@ def cmd_check(args: argparse.Namespace, console: Console) -> int:
                           f"or sweep them with benchmarks/reasoning_gym_report.py[/]")
     else:
         ids = [args.id]
-    jobs = args.jobs if args.jobs > 0 else default_jobs(len(ids))
     return check_envs(ids, console, examples=args.examples, seed=args.seed, env_kwargs=args.env_kwargs,
-                      imports=args.imports, jobs=jobs)
+                      imports=args.imports, jobs=args.jobs)
 
 
 def cmd_plot(args: argparse.Namespace, console: Console) -> int:

@@ -11,7 +11,7 @@ import pytest
 import reasongym as rg
 from reasongym.sandbox import Sandbox, Test
 from reasongym.testing.probes import HOSTILE_PREFIXES, HOSTILE_SUFFIXES
-from tests.conftest import REPO
+from tests.conftest import REPO, make_builtin
 
 FULL = ["process", "netns", "pidns", "mntns", "landlock", "seccomp"]
 
@@ -231,8 +231,6 @@ def test_an_unknown_layer_switch_is_refused_up_front():
 
 def test_a_hanging_program_is_cut_at_the_tasks_time_limit():
     """The limit is 10x the reference's runtime within [min_timeout, max_timeout]; a program past it scores wrong."""
-    from tests.conftest import make_builtin
-
     env = make_builtin("mbpp", min_timeout=1.0, max_timeout=20.0)
     task = env.tasks(n=1)[0]
     assert env.time_limit(task) == 1.0  # the reference takes milliseconds: the floor applies

@@ -89,9 +89,11 @@ def default_jobs(count: int) -> int:
 
 
 def check_envs(env_ids: Sequence[str], console: Console, examples: int = 100, seed: int = 0,
-               env_kwargs: str | None = None, imports: list[str] | None = None, jobs: int = 1) -> int:
-    """Check each env, print its report in the order given; 0 when all keep the contract, 1 otherwise."""
+               env_kwargs: str | None = None, imports: list[str] | None = None, jobs: int = 0) -> int:
+    """Check each env (`jobs` at once; 0: `default_jobs`), print its report in the order given; 0 when all keep
+    the contract, 1 otherwise."""
     failed = []
+    jobs = jobs if jobs > 0 else default_jobs(len(env_ids))
     for result in checked(env_ids, jobs, env_kwargs=env_kwargs, imports=imports, examples=examples, seed=seed):
         for message in result.warnings:
             console.print(f"[yellow]{escape(message)}[/]")
