@@ -8,10 +8,11 @@ attention variants: the same model, the same left-padded prompts, the same stati
         --new-tokens 1024 --no-eos --variants hf,sdpa:whole,matmul:whole,matmul:filled:unfused,matmul:filled
 
 `hf` is HF generate's loop (static cache, compiled, no GQA fold). Each variant of our loop is
-KERNEL:CACHE[:unfused]: KERNEL is the folded decode attention (sdpa: PyTorch's fused kernel; matmul: two
-batched matmuls), CACHE is `whole` (every step reads all of the static cache) or `filled` (only the filled
-slots, rounded up to one of a few lengths), and `unfused` keeps the separate query/key/value and gate/up
-projections (trainers.rollout.fused_projections). Prints ms per generated token step for each
+KERNEL:CACHE[:unfused][:autotune]: KERNEL is the folded decode attention (sdpa: PyTorch's fused kernel;
+matmul: two batched matmuls), CACHE is `whole` (every step reads all of the static cache) or `filled` (only
+the filled slots, rounded up to one of a few lengths), `unfused` keeps the separate query/key/value and
+gate/up projections (trainers.rollout.fused_projections), and `autotune` compiles the step with
+torch.compile's max-autotune mode (GEMM kernels tuned for the decode batch; a longer first compile). Prints ms per generated token step for each
 run (median of `--repeats` timed calls after a warm-up call that compiles), ratios to the first of our
 variants, and the share of greedy tokens on which each agrees with the first run. `--profile` adds, for each
 variant, 32 profiled steps: GPU busy time and kernel and CUDA-graph launches per step (a step whose GPU
@@ -37,7 +38,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--dtype", default="bfloat16")
     parser.add_argument("--variants", default="hf,matmul:filled",
-                        help="hf and our loop's KERNEL:CACHE[:unfused] runs, comma-separated")
+                        help="hf and our loop's KERNEL:CACHE[:unfused][:autotune] runs, comma-separated")
     parser.add_argument("--no-eos", action="store_true", help="never stop at EOS: every call decodes --new-tokens")
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--json")
@@ -71,11 +72,12 @@ def main() -> None:
                              eos_token_id=eos if not args.no_eos else None, pad_token_id=pad, **forced)
         return completions(out[:, width:].cpu(), eos)
 
-    def ours(kernel: str, cache: str, unfused: str = ""):
+    def ours(kernel: str, cache: str, *flags: str):
         fresh_compile(model)
         use_gqa_decode_attention(model, kernel)
         sampler = StaticSampler(length, eos, pad, compiled=device == "cuda", attend_filled=cache == "filled",
-                                fuse_projections=unfused != "unfused")
+                                fuse_projections="unfused" not in flags,
+                                compile_mode="max-autotune" if "autotune" in flags else None)
         return lambda steps=args.new_tokens: sampler.sample(model, prompts, steps, temperature=0.0)
 
     results, outputs = {}, {}

@@ -31,6 +31,9 @@ ATTENTION_LENGTHS = 5
 # caches shorter than this are read whole: their empty tail costs less than compiling more graphs
 ATTEND_FILLED_FROM = 1024
 ADDITIVE_MASK_ATTENTION = ("eager",)
+# torch.compile mode for the decode step, when set (e.g. max-autotune: Triton GEMMs tuned for the decode batch,
+# at a longer first compile); unset: transformers' default (reduce-overhead, CUDA graphs)
+COMPILE_MODE_ENV = "REASONGYM_DECODE_COMPILE_MODE"
 
 
 def unsupported_reason(temperature: float, top_p: float | None, top_k: int | None, min_p: float | None,
@@ -59,7 +62,9 @@ class StaticSampler:
 
     def __init__(self, max_cache_len: int, eos_token_ids: Sequence[int], pad_token_id: int,
                  compiled: bool = True, cache_bucket: int = PROMPT_BUCKET, attend_filled: bool | None = None,
-                 fuse_projections: bool | None = None) -> None:
+                 fuse_projections: bool | None = None, compile_mode: str | None = None) -> None:
+        import os
+
         self.max_cache_len = max_cache_len
         self.eos_token_ids = list(eos_token_ids)
         self.pad_token_id = pad_token_id
@@ -72,6 +77,7 @@ class StaticSampler:
         # sample with the query/key/value and gate/up projections as one GEMM each
         # (trainers.rollout.fused_projections); None: when compiled
         self.fuse_projections = compiled if fuse_projections is None else fuse_projections
+        self.compile_mode = compile_mode or os.environ.get(COMPILE_MODE_ENV) or None
         self._fused: Any = None
         self._cache: Any = None
         self._cache_key: tuple = ()
@@ -128,7 +134,7 @@ class StaticSampler:
         cuts = filled and getattr(model.config, "_attn_implementation", None) in DECODE_KERNELS.values()
         if self.compiled and cuts:
             allow_graphs(ATTENTION_LENGTHS)
-        forward = model.get_compiled_call(None) if self.compiled else model.__call__
+        forward = model.get_compiled_call(self._compile_config()) if self.compiled else model.__call__
         out = torch.full((batch, max_new_tokens), self.pad_token_id, dtype=torch.long, device=device)
         finished = torch.zeros(batch, dtype=torch.bool, device=device)
         for step in range(max_new_tokens):
@@ -143,6 +149,14 @@ class StaticSampler:
                              attention_mask=as_mask(mask, additive, dtype), past_key_values=cache,
                              use_cache=True).logits[:, -1]
         return completions(out.cpu(), self.eos_token_ids)
+
+    def _compile_config(self) -> Any:
+        """transformers' compile settings for the decode step: its default unless a mode was asked for."""
+        if self.compile_mode is None:
+            return None
+        from transformers import CompileConfig
+
+        return CompileConfig(mode=self.compile_mode)
 
     def _cache_for(self, model: Any, batch: int, length: int) -> Any:
         import torch
