@@ -23,6 +23,7 @@
 #                     TRL already computes log-probs with its own chunked LM head
 #        liger_autotune liger with the decode step compiled in torch.compile's max-autotune mode
 #                     (REASONGYM_DECODE_COMPILE_MODE=max-autotune: GEMMs tuned for the decode batch)
+#        liger_ckpt40 liger with gradient checkpointing on 14 of 36 layers (about 4 GB more than liger's 18)
 #        liger_ckpt25 liger with gradient checkpointing on a quarter of the layers (Liger's kernels keep fewer
 #                     activations)
 #        no_ckpt_mb4  trimmed, no gradient checkpointing, micro-batches of 4 (x 24 accumulation steps), HF's loop
@@ -63,6 +64,7 @@ for run in ${RUNS-compiled half_ckpt own_loop}; do
     own_loop_cudnn) REASONGYM_CUDNN_ATTENTION=1 grpo E2_own_loop_cudnn ;;
     liger) grpo G_liger --use_liger_kernel true ;;
     liger_autotune) REASONGYM_DECODE_COMPILE_MODE=max-autotune grpo G3_liger_autotune --use_liger_kernel true ;;
+    liger_ckpt40) grpo G4_liger_ckpt40 --use_liger_kernel true --checkpointed-layers 0.4 ;;
     liger_ckpt25) grpo G2_liger_ckpt25 --use_liger_kernel true --checkpointed-layers 0.25 ;;
     no_ckpt_mb4) grpo F_no_ckpt_mb4 --gradient_checkpointing false --per_device_train_batch_size 4 \
                      --gradient_accumulation_steps 24 --decode-loop hf ;;
