@@ -126,3 +126,26 @@ def test_nucleus_sampling_draws_only_from_the_nucleus():
         wide = sampler.sample(model, PROMPTS * 4, 12, temperature=1.0, top_p=0.95)
     assert narrow == greedy
     assert wide != greedy
+
+
+def test_the_decode_step_compiles_in_the_mode_asked_for(monkeypatch):
+    """REASONGYM_DECODE_COMPILE_MODE (or compile_mode=) reaches torch.compile through transformers' CompileConfig;
+    unset, transformers' own default applies (None)."""
+    asked = []
+    model = tiny("sdpa")
+
+    def compiled_call(config):  # what transformers compiles; the plain call keeps this test on the CPU's eager path
+        asked.append(config.mode if config is not None else None)
+        return model.__call__
+
+    monkeypatch.setattr(model, "get_compiled_call", compiled_call)
+    monkeypatch.setenv("REASONGYM_DECODE_COMPILE_MODE", "max-autotune")
+    from_env = StaticSampler(max_cache_len=32, eos_token_ids=[2], pad_token_id=1, compiled=True)
+    by_argument = StaticSampler(max_cache_len=32, eos_token_ids=[2], pad_token_id=1, compiled=True,
+                                fuse_projections=False, compile_mode="max-autotune-no-cudagraphs")
+    monkeypatch.delenv("REASONGYM_DECODE_COMPILE_MODE")
+    default = StaticSampler(max_cache_len=32, eos_token_ids=[2], pad_token_id=1, compiled=True,
+                            fuse_projections=False)
+    outputs = [sampler.sample(model, PROMPTS, 4, temperature=0.0) for sampler in (from_env, by_argument, default)]
+    assert asked == ["max-autotune", "max-autotune-no-cudagraphs", None]
+    assert outputs[0] == outputs[1] == outputs[2] == hf_greedy(model, PROMPTS, 4)
