@@ -51,7 +51,9 @@ grpo() { name=$1; shift; t0=$(date +%s); dirs+=("/tmp/$name")
       --model "$M" --use_vllm false --max_steps "$STEPS" --gradient_accumulation_steps 12 --logging_steps 1 \
       --eval-size 0 --train-size 2000 --save_strategy no --report_to none --log_completions false \
       --output_dir "/tmp/$name" "$@" > "$OUT/$name.log" 2>&1
-  echo "$name rc=$? wall=$(( $(date +%s) - t0 ))s" | tee -a "$OUT/runs.txt"; }
+  echo "$name rc=$? wall=$(( $(date +%s) - t0 ))s" | tee -a "$OUT/runs.txt"
+  # the table so far, so a call cut short by its time limit still brings back the runs it finished
+  python3 benchmarks/gpu_scale.py report --runs "${dirs[@]}" --json "$OUT/grpo.json" > "$OUT/grpo.txt" 2>&1; }
 for run in ${RUNS-compiled half_ckpt own_loop}; do
   case $run in
     dynamic) grpo A_dynamic_cache --compiled-decode false --trim-padding false --checkpointed-layers 1 \
@@ -71,4 +73,4 @@ for run in ${RUNS-compiled half_ckpt own_loop}; do
     *) echo "unknown run $run"; continue ;;
   esac
 done
-[ ${#dirs[@]} -gt 0 ] && python3 benchmarks/gpu_scale.py report --runs "${dirs[@]}" --json "$OUT/grpo.json" | tee "$OUT/grpo.txt"
+[ ${#dirs[@]} -gt 0 ] && cat "$OUT/grpo.txt"
