@@ -191,6 +191,9 @@ def use_static_sampler(trainer, length: int, tokenizer: Any, decode_loop: str) -
     loop = "own decode loop (--decode-loop hf: HF generate's)"
     if trainer.static_sampler.fuse_projections:
         loop += " with q/k/v and gate/up projections fused"
+    if trainer.static_sampler.compiled and trainer.static_sampler.compile_mode:
+        loop += (f", decode step compiled in torch.compile's {trainer.static_sampler.compile_mode} mode "
+                 f"({static_sampler.COMPILE_MODE_ENV})")
     if trainer.args.use_liger_kernel:  # before training starts, when transformers applies Liger's kernels
         trainer.liger_aside = LigerAside(trainer.model)
         return loop + ", Liger's kernels for the training pass only"

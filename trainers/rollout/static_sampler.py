@@ -19,6 +19,7 @@ checks it against HF generate: the same greedy tokens.
 
 from __future__ import annotations
 
+import os
 from typing import Any, Sequence
 
 from trainers.rollout.compiled_decode import DECODE_KERNELS, PROMPT_BUCKET, cache_length
@@ -63,8 +64,6 @@ class StaticSampler:
     def __init__(self, max_cache_len: int, eos_token_ids: Sequence[int], pad_token_id: int,
                  compiled: bool = True, cache_bucket: int = PROMPT_BUCKET, attend_filled: bool | None = None,
                  fuse_projections: bool | None = None, compile_mode: str | None = None) -> None:
-        import os
-
         self.max_cache_len = max_cache_len
         self.eos_token_ids = list(eos_token_ids)
         self.pad_token_id = pad_token_id
