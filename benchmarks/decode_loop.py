@@ -15,8 +15,9 @@ gate/up projections (trainers.rollout.fused_projections), and `autotune` compile
 torch.compile's max-autotune mode (GEMM kernels tuned for the decode batch; a longer first compile).
 Prints ms per generated token step for each run (median of `--repeats` timed calls after a warm-up call
 that compiles), ratios to the first of our variants, and the share of greedy tokens on which each agrees
-with the first run. `--profile` adds, for each variant, 32 profiled steps: GPU busy time and kernel and CUDA-graph launches per step (a step whose GPU
-time is well under its wall time is bound by the host), and a kernel table for the last variant. The claim
+with the first run. `--profile` adds, for each variant, 32 profiled steps: GPU busy time and kernel and
+CUDA-graph launches per step (a step whose GPU time is well under its wall time is bound by the host), and a
+kernel table for the last variant. The claim
 is about a CUDA GPU (transformers compiles the step only there); on a CPU it runs uncompiled, as a smoke
 test.
 """
