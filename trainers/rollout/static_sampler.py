@@ -32,8 +32,8 @@ ATTENTION_LENGTHS = 5
 # caches shorter than this are read whole: their empty tail costs less than compiling more graphs
 ATTEND_FILLED_FROM = 1024
 ADDITIVE_MASK_ATTENTION = ("eager",)
-# torch.compile mode for the decode step, when set (e.g. max-autotune: Triton GEMMs tuned for the decode batch,
-# at a longer first compile); unset: transformers' default (reduce-overhead, CUDA graphs)
+# torch.compile mode for the decode step, when set; unset: transformers' default (reduce-overhead, CUDA graphs).
+# max-autotune measured 0.97x at the 3B shape on an H100, with minutes more of first compile (docs/benchmarks.md)
 COMPILE_MODE_ENV = "REASONGYM_DECODE_COMPILE_MODE"
 
 
