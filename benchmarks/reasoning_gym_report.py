@@ -205,6 +205,7 @@ def render(rows: list[Row], seconds: float, n_tasks: int) -> str:
         "a constant. `make(id, scorer=\"reasoning-gym\")` brings their scorer back; scoring then refuses to run "
         "unless the env was made with `allow_unsafe_scoring=True` (every path: `env.score`, `score_batch`, "
         "`trainers.evaluate`, `python -m reasongym check`, the trainers).",
+        "- **codeio's reference code runs in the sandbox.** reasoning-gym builds each codeio task by running a code snippet from its data file (LLM-rewritten code; some snippets write files such as `planet.com` into the working directory). reasongym runs that snippet in `reasongym.sandbox` instead (a fresh directory, limits, the kernel's isolation; envs/reasoning_gym/codeio_sandbox.py), so making or resetting the env runs no dataset code in your process. A snippet that fails or returns something other than plain data gives no task, where reasoning-gym would build one with empty inputs.",
         f"- **Own verifier** ({len(SAFE_VERIFIERS)}): {', '.join(sorted(SAFE_VERIFIERS))}. Besides the seven above: "
         "countdown and puzzle24 (reasoning-gym uses `sympy.parse_expr` and puzzle24 does not check which numbers "
         "were used: ours is countdown's exact checker), word_sorting (its scorer pays extra words after the list), "

@@ -24,6 +24,7 @@ import hashlib
 import json
 from typing import Any, ClassVar
 
+from envs.reasoning_gym import codeio_sandbox
 from reasongym.env import Env
 from reasongym.templates import R1_SYSTEM, PromptTemplate
 from envs.reasoning_gym.verifiers import EVALS_MODEL_TEXT, SAFE_VERIFIERS, SHAPE_CHECKS, answer_refused
@@ -105,6 +106,7 @@ class ReasoningGymEnv(Env):
         self._datasets: dict[tuple[int, int | None], Any] = {}
         self._found: dict[tuple[int, int | None], dict[str, list[int]]] = {}
         self._scanned: dict[tuple[int, int | None], int] = {}
+        self._last_scanned: dict[tuple[int, int | None], tuple[int, dict]] = {}
         self._dataset(self.seed, self.levels[0])  # a bad config fails here, not at the first task
         self._sandbox_engine: Any = None
 
@@ -133,11 +135,12 @@ class ReasoningGymEnv(Env):
                 config["datasets"] = [d if isinstance(d, DatasetSpec) else DatasetSpec(**d) for d in config.get("datasets") or []]
             derived = int.from_bytes(hashlib.sha256(f"{seed}:{level}".encode()).digest()[:4], "big")
             try:
-                self._datasets[key] = factory.create_dataset(self.name, seed=derived, size=self.size, **config)
+                dataset = factory.create_dataset(self.name, seed=derived, size=self.size, **config)
             except TypeError as exc:
                 raise TypeError(f"reasoning-gym/{self.name}: {exc}") from None
             except (AssertionError, ValueError) as exc:
                 raise ValueError(f"reasoning-gym/{self.name} config {json.dumps(config, default=str)}: {exc}") from None
+            self._datasets[key] = codeio_sandbox.sandboxed(dataset)  # codeio runs its snippets in our sandbox
         return self._datasets[key]
 
     def reset_index_bound(self, split: str) -> int:
@@ -168,8 +171,10 @@ class ReasoningGymEnv(Env):
             except Exception:  # noqa: BLE001 - reasoning-gym's generator fails on some items (codeio: numpy ints
                 continue  # in json.dumps); such an item is no task, the next one is tried
             found[self.split_of(item)].append(j)
+            self._last_scanned[key] = (j, item)  # the task asked for is most often the one just found
         j = found[split][wanted]
-        item = dataset[j]
+        last_j, last_item = self._last_scanned.get(key, (None, None))
+        item = last_item if last_j == j else dataset[j]
         digest = hashlib.sha256(str(item["question"]).encode()).hexdigest()[:12]
         return Task(id=f"reasoning-gym/{self.name}:{digest}", question={"question": item["question"]},
                     answer=item["answer"], difficulty=level,

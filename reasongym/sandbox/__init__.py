@@ -82,8 +82,10 @@ class Sandbox:
     """One warm helper; `run` is thread-safe (one program at a time per helper)."""
 
     def __init__(self, timeout: float = 5.0, memory_mb: int = 2048, layers: dict[str, bool] | None = None,
-                 require: str | None = None) -> None:
+                 require: str | None = None, warm_modules: tuple[str, ...] = ()) -> None:
         self.timeout, self.memory_mb, self.layers = timeout, memory_mb, dict(layers or {})
+        # modules the helper imports once before it forks (e.g. numpy), so each program starts with them loaded
+        self.warm_modules = tuple(warm_modules)
         unknown = sorted(set(self.layers) - set(LAYER_SWITCHES))
         if unknown:
             raise ValueError(f"unknown sandbox layer(s) {unknown}: the switches are {', '.join(LAYER_SWITCHES)}")
@@ -97,8 +99,10 @@ class Sandbox:
     # ----- helper lifecycle ---------------------------------------------------------------------
     def _start(self) -> subprocess.Popen:
         script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "helper.py")
-        env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "PYTHONHASHSEED": "0"}
+        env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "PYTHONHASHSEED": "0", "OMP_NUM_THREADS": "1",
+               "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}  # no thread pools in a process that forks
         flags = [] if self.layers.get("network", True) else ["--no-network-namespace"]
+        flags += [f"--warm={name}" for name in self.warm_modules]
         return subprocess.Popen([sys.executable, "-s", "-E", script, *flags], stdin=subprocess.PIPE,
                                 stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, cwd="/", text=True,
                                 bufsize=1)

@@ -206,6 +206,11 @@ def main() -> None:
 
     for name in WARM_MODULES:
         importlib.import_module(name)
+    for name in (arg.removeprefix("--warm=") for arg in sys.argv if arg.startswith("--warm=")):
+        try:  # the caller's extra warm modules (Sandbox(warm_modules=...)); a missing one just stays cold
+            importlib.import_module(name)
+        except Exception:  # noqa: BLE001
+            pass
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C goes to the trainer, which closes us
     for line in sys.stdin:
         try:
