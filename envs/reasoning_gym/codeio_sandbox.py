@@ -53,7 +53,8 @@ class CodeioGenerationError(RuntimeError):
 def sandboxed(dataset: Any) -> Any:
     """`dataset` (a reasoning-gym codeio dataset, or a composite holding some) with every codeio
     snippet run in a sandbox; the same object, changed in place."""
-    for part in getattr(dataset, "datasets", {}).values():  # a composite's member datasets
+    members = getattr(dataset, "datasets", None)  # a composite's member datasets, by name
+    for part in members.values() if isinstance(members, dict) else ():
         sandboxed(part)
     if type(dataset).__name__ == "CodeIODataset":
         dataset._generate_io_pair = SandboxedIoPair()
