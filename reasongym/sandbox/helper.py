@@ -1,7 +1,7 @@
 """The warm helper: a small single-threaded process, started fresh (`python -s -E .../helper.py`, a script, so it
-imports only this folder's two siblings and the standard library, with a scrubbed environment), that forks one
-child per program and supervises it. Small, so each fork is cheap; common standard-library modules are
-imported once here, so programs that use them start warm.
+imports only this folder's two siblings, the standard library and any `Sandbox(warm_modules=...)`, with a
+scrubbed environment), that forks one child per program and supervises it. Small, so each fork is cheap;
+common standard-library modules are imported once here, so programs that use them start warm.
 
 Protocol on stdin/stdout: one JSON request per line, one JSON reply per line. The helper, not the
 trainer, is the parent of every child: it enforces the wall clock (SIGKILL to the child's process
