@@ -99,8 +99,9 @@ class Sandbox:
     # ----- helper lifecycle ---------------------------------------------------------------------
     def _start(self) -> subprocess.Popen:
         script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "helper.py")
-        env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "PYTHONHASHSEED": "0", "OMP_NUM_THREADS": "1",
-               "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}  # no thread pools in a process that forks
+        from reasongym.sandbox.helper import SAFE_ENV
+
+        env = dict(SAFE_ENV)  # the children's environment (no thread pools in a process that forks)
         flags = [] if self.layers.get("network", True) else ["--no-network-namespace"]
         flags += [f"--warm={name}" for name in self.warm_modules]
         return subprocess.Popen([sys.executable, "-s", "-E", script, *flags], stdin=subprocess.PIPE,
