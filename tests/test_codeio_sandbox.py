@@ -60,6 +60,30 @@ def test_a_snippet_that_fails_gives_no_task(snippet, why):
         SandboxedIoPair(timeout=2.0)(snippet, GENERATOR, random.Random(3))
 
 
+def test_max_retries_draws_new_inputs_while_the_snippet_raises():
+    """reasoning-gym's max_retries: each try draws fresh inputs from the same generator."""
+    snippet = ("def main_solution(a, b):\n"
+               "    if a % 2:\n"
+               "        raise ValueError('odd a')\n"
+               "    return a\n")
+    seed = next(s for s in range(100) if random.Random(s).randint(0, 100) % 2)  # the first draw fails
+    with pytest.raises(CodeioGenerationError, match="odd a"):
+        SandboxedIoPair()(snippet, GENERATOR, random.Random(seed))
+    rng = random.Random(seed)
+    inputs, output = SandboxedIoPair()(snippet, GENERATOR, rng, max_retries=50)
+    assert output == inputs["a"] and output % 2 == 0
+    expected = random.Random(seed)
+    draws = [(expected.randint(0, 100), [expected.random() for _ in range(3)]) for _ in range(50)]
+    tries = next(i for i, (a, _) in enumerate(draws) if a % 2 == 0) + 1
+    assert inputs == {"a": draws[tries - 1][0], "b": draws[tries - 1][1]} and tries > 1
+    replay = random.Random(seed)
+    for _ in range(tries):
+        replay.randint(0, 100), [replay.random() for _ in range(3)]
+    assert rng.getstate() == replay.getstate()  # the parent goes on after the successful try
+    with pytest.raises(CodeioGenerationError, match="no attempt"):
+        SandboxedIoPair()(snippet, GENERATOR, random.Random(seed), max_retries=0)
+
+
 def test_codeio_items_that_wrote_into_the_working_directory_no_longer_do(tmp_path, monkeypatch):
     """Items 448 and 2656 of this dataset write sailor_performance.csv and planet.com when reasoning-gym
     runs their snippets itself."""

@@ -30,7 +30,7 @@ def test_main_job_without_model_ci_sized(tmp_path):
     out = tmp_path / "demo"
     cmd = ["trainers.grpo", "--env", "countdown-3to4", "--default-policy", "ci", "--warm-start-steps", "12",
            "--demo-eval-tasks", "12", "--max_steps", "2", "--per_device_train_batch_size", "16",
-           "--max_completion_length", "24", "--output-dir", str(out)]
+           "--max_completion_length", "24", "--temperature", "1.3", "--output-dir", str(out)]
     proc = run_in_process(cmd, tmp_path, REASONGYM_CACHE=str(tmp_path / "cache"))
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "countdown-3to4 is too hard" in proc.stdout  # the easier parametrisation is announced
@@ -38,6 +38,8 @@ def test_main_job_without_model_ci_sized(tmp_path):
     summary = json.loads((out / "demo_summary.json").read_text())
     assert summary["env"] == "countdown" and summary["env_kwargs"]["counts"] == [2]
     assert summary["samples"] == 12 * 4 and summary["steps"] == 2
+    # the held-out table samples at T=1 (--demo-eval-temperature) whatever the training temperature
+    assert (summary["temperature"], summary["training_temperature"]) == (1.0, 1.3) and "(T=1," in proc.stdout
     assert 0.0 <= summary["before"]["accuracy"] <= 1.0 and 0.0 <= summary["sign_test"]["p_value"] <= 1.0
     seconds = summary["seconds"]  # where the time went, phases in order, all inside the total
     assert list(seconds) == ["warm_start", "eval_before", "grpo", "eval_after", "total"]

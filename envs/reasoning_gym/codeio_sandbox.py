@@ -33,14 +33,20 @@ def _plain(value, depth=0):
         return _plain(value.tolist(), depth + 1)
     return value
 
-def _io_pair(code, state):
+def _io_pair(code, state, tries):
     namespace = {"Random": _Random}
     exec(code, namespace, namespace)
     rng = _Random()
     rng.setstate(state)
-    inputs = namespace["generate_inputs"](rng)
-    output = namespace["main_solution"](**inputs)
-    return _plain(inputs), _plain(output), rng.getstate()
+    for attempt in range(tries):  # reasoning-gym's max_retries: draw new inputs while the snippet raises
+        try:
+            inputs = namespace["generate_inputs"](rng)
+            output = namespace["main_solution"](**inputs)
+        except Exception:
+            if attempt == tries - 1:
+                raise
+            continue
+        return _plain(inputs), _plain(output), rng.getstate()
 """
 TIMEOUT_S = 10.0
 WARM_MODULES = ("numpy",)  # most snippets import it: loaded once in the sandbox's helper, not per task
@@ -62,8 +68,9 @@ def sandboxed(dataset: Any) -> Any:
 
 
 class SandboxedIoPair:
-    """Stands in for CodeIODataset._generate_io_pair: the same arguments, the same results for a snippet
-    that works, with the snippet run in a sandbox child started on first use."""
+    """Stands in for CodeIODataset._generate_io_pair: the same arguments (up to `max_retries` draws of
+    inputs while the snippet raises), the same results for a snippet that works, with the snippet run in a
+    sandbox child started on first use."""
 
     def __init__(self, timeout: float = TIMEOUT_S) -> None:
         self.timeout = timeout
@@ -75,8 +82,11 @@ class SandboxedIoPair:
 
         if self._box is None:
             self._box = Sandbox(timeout=self.timeout, warm_modules=WARM_MODULES)
+        if max_retries < 1:
+            raise CodeioGenerationError(f"max_retries={max_retries}: no attempt to draw an input/output pair")
         code = f"{main_code}\n\n{input_generator_code}"
-        result = self._box.run(_PROGRAM, [Test.call(f"_io_pair({code!r}, {rng.getstate()!r})", None)])
+        call = f"_io_pair({code!r}, {rng.getstate()!r}, {int(max_retries)})"
+        result = self._box.run(_PROGRAM, [Test.call(call, None)])
         test = result.tests[0] if result.tests else None
         if result.status != "ok" or test is None or not test.has_value:
             why = (f"timeout ({self.timeout:g} s)" if result.status == "timeout"

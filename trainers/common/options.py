@@ -91,6 +91,8 @@ class GRPOOptions(TrainingOptions):
     max_train_minutes: float = option(0.0, "stop GRPO after this many minutes of wall time (0 = no limit); "
                                       "max_steps still sets the learning-rate schedule")
     demo_eval_tasks: int = option(500, "without --model: held-out tasks in the before/after table")
+    demo_eval_temperature: float = option(1.0, "without --model: sampling temperature of the held-out table (the "
+                                          "training --temperature may differ: a hotter one keeps groups varied)")
     chat_template: str | None = option(None, "a jinja chat template file to use instead of the tokenizer's (tool "
                                        "and multi-turn training need one that renders tool calls, e.g. TRL's "
                                        "trl/chat_templates/qwen2_5.jinja)")

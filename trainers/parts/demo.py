@@ -5,7 +5,7 @@ machine with no GPU and no model hub. countdown-3to4 is too hard for a model
 that trains in minutes on 2 CPU cores, so the demo trains on an easier member
 of the same family (2 numbers in 1..20, target 1..100, + - * /) and says so.
 Held-out accuracy is measured on the same test tasks before and after GRPO, with
-samples drawn at the training temperature; the claim is an exact sign test over
+samples drawn at T=1 (`--demo-eval-temperature`); the claim is an exact sign test over
 tasks (per-task correct counts), greedy accuracy gets an exact McNemar test.
 """
 
@@ -119,7 +119,7 @@ def run(options: GRPOOptions, config: dict[str, Any], console: Console, build_tr
     console.print(f"[bold]policy[/] {options.model}")
     env = open_env(options, console)
     tasks = env.tasks("test", n=options.demo_eval_tasks or EVAL_TASKS, seed=0)
-    temperature = float(config.get("temperature", 1.0))
+    temperature = options.demo_eval_temperature
     max_new = int(config.get("max_completion_length", 64))
     before, before_greedy = held_out(env, options.model, tasks, max_new, temperature, console, "warm start")
     clock.lap("eval_before")
@@ -145,6 +145,7 @@ def run(options: GRPOOptions, config: dict[str, Any], console: Console, build_tr
     seconds = clock.seconds()
     summary = {"env": options.env, "env_kwargs": env_kwargs, "policy": options.model,
                "steps": trainer.state.global_step, "temperature": temperature,
+               "training_temperature": float(trainer.args.temperature),
                "before": {"accuracy": before.accuracy, "format_rate": before.format_rate, "mean_reward": before.mean_reward,
                           "greedy_accuracy": before_greedy.accuracy},
                "after": {"accuracy": after.accuracy, "format_rate": after.format_rate, "mean_reward": after.mean_reward,
