@@ -42,3 +42,35 @@ def test_decoding_runs_the_plain_model_and_liger_comes_back():
     finally:  # Liger's module-wide patches (RoPE, the RMSNorm and MLP classes) must not leak into other tests
         for name, value in saved.items():
             setattr(modeling_qwen2, name, value)
+
+
+def test_trls_deprecation_warning_for_liger_is_dropped_only_where_we_build_the_trainer(tiny_model, tmp_path):
+    """TRL 1.16 warns that use_liger_kernel is deprecated at every GRPOTrainer built with it; trainers.grpo
+    builds its trainer inside `quiet_trl_deprecation`, which drops that warning and nothing else."""
+    pytest.importorskip("liger_kernel")
+    import warnings
+
+    from datasets import Dataset
+    from trl import GRPOConfig, GRPOTrainer
+
+    from trainers.rollout.liger_aside import quiet_trl_deprecation
+
+    def build():
+        args = GRPOConfig(output_dir=str(tmp_path), use_liger_kernel=True, use_cpu=True, report_to="none",
+                          per_device_train_batch_size=2, num_generations=2, max_steps=1)
+        return GRPOTrainer(model=tiny_model, reward_funcs=lambda completions, **_: [0.0] * len(completions),
+                           args=args, train_dataset=Dataset.from_dict({"prompt": ["a", "b"]}))
+
+    def deprecations(caught):
+        return [w for w in caught if issubclass(w.category, FutureWarning) and "use_liger_kernel" in str(w.message)]
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        build()
+    assert deprecations(caught), "TRL no longer warns: drop quiet_trl_deprecation"
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with quiet_trl_deprecation():
+            build()
+            warnings.warn("another FutureWarning", FutureWarning)
+    assert not deprecations(caught) and any("another FutureWarning" in str(w.message) for w in caught)

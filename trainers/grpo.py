@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import sys
+from contextlib import nullcontext
 from typing import Any, Sequence
 
 from rich.console import Console
@@ -25,7 +26,7 @@ from reasongym.adapters.trl import RewardAdapter, build_dataset, episode_reward_
 from trainers.common import preflight
 from trainers.parts import demo, fast_training
 from trainers.rollout import compiled_decode, static_sampler
-from trainers.rollout.liger_aside import LigerAside
+from trainers.rollout.liger_aside import LigerAside, quiet_trl_deprecation
 from trainers.common import recipes
 from trainers.common.cuda_attention import guard_training_attention
 from trainers.common.cli import RecipeError, TrainerCLI, open_env, run_entry_point
@@ -116,9 +117,11 @@ def build_trainer(options: GRPOOptions, config_kwargs: dict[str, Any], console: 
         from trainers.rollout.vllm_sync import pin_colocated_engine_on_cpu
 
         pin_colocated_engine_on_cpu()
-    trainer = fast_training.trainer_class()(model=options.model, reward_funcs=funcs, args=args, train_dataset=train,
-                                            eval_dataset=evaluation, processing_class=tokenizer,
-                                            peft_config=lora_config(options), callbacks=callbacks, **tool_loop)
+    with quiet_trl_deprecation() if args.use_liger_kernel else nullcontext():
+        trainer = fast_training.trainer_class()(model=options.model, reward_funcs=funcs, args=args,
+                                                train_dataset=train, eval_dataset=evaluation,
+                                                processing_class=tokenizer, peft_config=lora_config(options),
+                                                callbacks=callbacks, **tool_loop)
     trainer.trims_padding, trainer.checkpointed_layers = options.trim_padding, options.checkpointed_layers
     if telemetry.is_main_process():
         console.print(f"[bold]training[/] {fast_training.describe(args, trainer.model, options)}")

@@ -16,6 +16,10 @@ from contextlib import contextmanager
 from typing import Any, Iterator
 
 ROPE = "apply_rotary_pos_emb"
+# TRL 1.16 warns at every GRPOTrainer built with use_liger_kernel that it is deprecated for its v2.0, in
+# favour of Hub kernels (`use_kernels`, fetched from the Hugging Face Hub). With the pinned TRL the option
+# works as measured; the pre-flight line says which kernels run, so the warning is dropped there.
+TRL_DEPRECATION = r"`use_liger_kernel=True` is deprecated"
 
 
 def _from_liger(function: Any) -> bool:
@@ -26,6 +30,16 @@ def modeling_modules(model: Any) -> list[Any]:
     """The Python modules that define the model's layers (where Liger swaps the RoPE function)."""
     names = {type(module).__module__ for module in model.modules()}
     return [sys.modules[name] for name in sorted(names) if name in sys.modules]
+
+
+@contextmanager
+def quiet_trl_deprecation() -> Iterator[None]:
+    """Build a GRPOTrainer without TRL's deprecation warning for use_liger_kernel (see TRL_DEPRECATION)."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=TRL_DEPRECATION, category=FutureWarning)
+        yield
 
 
 class LigerAside:
