@@ -7,7 +7,8 @@
 #   VARIANTS="name:preset:lr:max_steps:grpo_minutes[:batch[:extra]] ..." (default below; GRPO stops at
 #   max_steps or after grpo_minutes, whichever comes first, with a constant learning rate; batch = completions
 #   per optimizer step, default 256; extra = more GRPO flags, commas for spaces, e.g.
-#   --steps_per_generation,4 to take 4 optimizer steps from each generated batch)
+#   --steps_per_generation,4 to take 4 optimizer steps from each generated batch; --temperature,1.2 trains hotter,
+#   while the held-out table still samples at T=1, --demo-eval-temperature)
 #   TIMEOUT=seconds per run (default 585)
 #   PRECISION=extra GRPO precision flags (default none: the CLI trains a policy built here in float32 without
 #   autocast, TF32 matmuls, so HF generate runs the static-cache compiled decode, 2.0x the steps per minute
@@ -30,7 +31,7 @@ wait
 cat "$OUT/runs.txt"
 for f in "$OUT"/*.summary.json; do python3 -c "
 import json; d = json.load(open('$f')); b, a, s = d['before'], d['after'], d['sign_test']
-print('$(basename "$f" .summary.json)', 'steps', d['steps'], 'sampled', round(b['accuracy'], 3), '->',
+print('$(basename "$f" .summary.json)', 'steps', d['steps'], 'train T', d.get('training_temperature'), 'sampled', round(b['accuracy'], 3), '->',
       round(a['accuracy'], 3), 'greedy', round(b['greedy_accuracy'], 3), '->', round(a['greedy_accuracy'], 3),
       'sign', s['improved'], '/', s['worsened'], 'p=%.2g' % s['p_value'], 'seconds', d.get('seconds'))"; done
 for f in "$OUT"/*.log; do echo "== $f"; grep -E "precision|generation|warm start|held-out|GRPO|it/s|Error|error" "$f" | tail -8; done
