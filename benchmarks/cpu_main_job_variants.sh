@@ -4,6 +4,9 @@
 # point: the first variant is the current default, the baseline the others are compared with.
 #   VARIANTS="name|flags;name|flags" (default below)   TIMEOUT=seconds per run (default 585)
 #   COMMAND="-m trainers.rejection_sampling --config ..." runs another trainer instead of the main job
+#   CORES_PER_RUN=1 pins each run to one core (default 2), so a 2-core box runs two variants side by side
+#   SHARED_CACHE=DIR has every run use the policy cache DIR (one warm start, built once if DIR is empty; the
+#   runs then start from the same policy) instead of a fresh cache each
 # Run from the repo root on a machine with >= 2 cores per variant (e.g. a lent GPU machine, .whl/ carried:
 # it sources gpu_setup.sh when .whl/ exists).
 set -uo pipefail
@@ -12,10 +15,11 @@ VARIANTS=${VARIANTS:-"default|;ws200_s60_lr2e-4|--warm-start-steps 200 --max_ste
 i=0
 IFS=';' read -ra LIST <<< "$VARIANTS"
 for v in "${LIST[@]}"; do
-  name=${v%%|*}; flags=${v#*|}; cores="$((2 * i)),$((2 * i + 1))"; i=$((i + 1))
+  name=${v%%|*}; flags=${v#*|}; per=${CORES_PER_RUN:-2}
+  cores=$(seq -s, $((per * i)) $((per * i + per - 1))); i=$((i + 1))
   ( t0=$(date +%s)
     # shellcheck disable=SC2086
-    CUDA_VISIBLE_DEVICES="" OMP_NUM_THREADS=2 MKL_NUM_THREADS=2 REASONGYM_CACHE="/tmp/rgc-$name" \
+    CUDA_VISIBLE_DEVICES="" OMP_NUM_THREADS=$per MKL_NUM_THREADS=$per REASONGYM_CACHE="${SHARED_CACHE:-/tmp/rgc-$name}" \
       timeout "${TIMEOUT:-585}" taskset -c "$cores" python3 ${COMMAND:--m trainers.grpo --env countdown-3to4} \
       --output-dir "/tmp/$name" $flags > "$OUT/$name.log" 2>&1
     echo "$name cores=$cores rc=$? wall_s=$(( $(date +%s) - t0 ))" >> "$OUT/runs.txt"
