@@ -7,10 +7,10 @@
 #   CORES_PER_RUN=1 pins each run to one core (default 2), so a 2-core box runs two variants side by side
 #   SHARED_CACHE=DIR has every run use the policy cache DIR (one warm start, built once if DIR is empty; the
 #   runs then start from the same policy) instead of a fresh cache each
-# Run from the repo root on a machine with >= 2 cores per variant (e.g. a lent GPU machine, .whl/ carried:
-# it sources gpu_setup.sh when .whl/ exists).
+# Run from the repo root on a machine with CORES_PER_RUN cores per variant (e.g. a lent GPU machine, .whl/
+# carried: it sources gpu_setup.sh where .whl/ exists and nvidia-smi runs).
 set -uo pipefail
-if [ -d .whl ]; then source "$(dirname "$0")/gpu_setup.sh"; else OUT=${OUT:-$PWD/cpu-out}; mkdir -p "$OUT"; fi
+if [ -d .whl ] && command -v nvidia-smi > /dev/null; then source "$(dirname "$0")/gpu_setup.sh"; else OUT=${OUT:-$PWD/cpu-out}; mkdir -p "$OUT"; fi
 VARIANTS=${VARIANTS:-"default|;ws200_s60_lr2e-4|--warm-start-steps 200 --max_steps 60 --learning_rate 2e-4;ws250_s80_lr1.5e-4|--warm-start-steps 250 --max_steps 80 --learning_rate 1.5e-4;ws200_s80_lr2e-4|--warm-start-steps 200 --max_steps 80 --learning_rate 2e-4"}
 i=0
 IFS=';' read -ra LIST <<< "$VARIANTS"
