@@ -80,10 +80,10 @@ class SandboxedIoPair:
                  max_retries: int = 1) -> tuple[dict, Any]:
         from reasongym.sandbox import Sandbox, Test
 
-        if self._box is None:
-            self._box = Sandbox(timeout=self.timeout, warm_modules=WARM_MODULES)
         if max_retries < 1:
             raise CodeioGenerationError(f"max_retries={max_retries}: no attempt to draw an input/output pair")
+        if self._box is None:
+            self._box = Sandbox(timeout=self.timeout, warm_modules=WARM_MODULES)
         code = f"{main_code}\n\n{input_generator_code}"
         call = f"_io_pair({code!r}, {rng.getstate()!r}, {int(max_retries)})"
         result = self._box.run(_PROGRAM, [Test.call(call, None)])
